@@ -1,0 +1,54 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import routers
+from api.errors import install_error_handlers
+from geo_enforce import __version__
+from geo_enforce.db.engine import make_engine, make_sessionmaker, resolve_database_url
+from geo_enforce.settings import Settings
+
+log = logging.getLogger("geo_enforce.api")
+
+
+def _routers():
+    """Every module in ``api.routers`` that defines ``router`` (one per resource)."""
+    for mod in sorted(pkgutil.iter_modules(routers.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routers.__name__}.{mod.name}")
+        router = getattr(module, "router", None)
+        if router is not None:
+            yield router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. The engine is made in the lifespan, so importing this module is cheap."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(resolve_database_url(settings))
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="geo-enforce",
+        version=__version__,
+        description="违法建设台账、变化图斑与面积统计 API (township enforcement ledger)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in _routers():
+        app.include_router(router)
+    return app

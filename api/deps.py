@@ -1,0 +1,84 @@
+"""Request dependencies: settings, sessions that own the transaction, the caller and its role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from geo_enforce.auth import ROLE_RANK, Principal, authenticate
+from geo_enforce.db.engine import set_actor
+from geo_enforce.errors import AuthenticationFailed, PermissionDenied
+from geo_enforce.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    # browsers opening /map cannot send headers: accept a token cookie as well
+    return request.cookies.get("ge_token") or None
+
+
+def get_principal(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = _token(request)
+    settings: Settings = request.app.state.settings
+    if token is None:
+        if settings.auth.anonymous_role:
+            principal = Principal(name="anonymous", role=settings.auth.anonymous_role)
+        else:
+            raise AuthenticationFailed("this endpoint needs a token: 'Authorization: Bearer …'")
+    else:
+        with request.app.state.sessions() as session:
+            principal = authenticate(session, token)
+    request.state.principal = principal
+    return principal
+
+
+def require_role(role: str):
+    """Dependency factory: the caller must hold ``role`` or a higher one."""
+    if role not in ROLE_RANK:
+        raise ValueError(role)
+
+    def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.has(role):
+            raise PermissionDenied(f"需要 {role} 权限 (role '{role}' required)")
+        return principal
+
+    dep.required_role = role  # type: ignore[attr-defined]
+    return dep
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A session for reading; rolled back at the end."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def write_session(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Iterator[Session]:
+    """A session whose transaction commits when the handler returns, rolls back on error.
+
+    The audit actor is the authenticated user, so every API write is attributed.
+    """
+    with request.app.state.sessions() as session, session.begin():
+        set_actor(session, f"api:{principal.name}")
+        yield session
+
+
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Liaison = Annotated[Principal, Depends(require_role("liaison"))]
+Editor = Annotated[Principal, Depends(require_role("editor"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+ReadDB = Annotated[Session, Depends(read_session)]
+WriteDB = Annotated[Session, Depends(write_session)]

@@ -1,0 +1,99 @@
+"""One table from library exception to HTTP status, one JSON error shape.
+
+5xx responses never carry internal text: the exception is logged, the client gets a public
+message. Body shape: ``{"error": {"code": "...", "message": "...", "status": N}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo_enforce import errors as e
+
+log = logging.getLogger("geo_enforce.api")
+
+STATUS: dict[type[Exception], int] = {
+    e.AuthenticationFailed: 401,
+    e.PermissionDenied: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.IllegalTransition: 409,
+    e.TooLarge: 413,
+    e.CRSError: 422,
+    e.ImageryError: 422,
+    e.InvalidInput: 422,
+    e.ConfigError: 500,
+    e.DatabaseUnavailable: 503,
+    e.GeoEnforceError: 400,
+}
+
+
+def status_for(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_body(status: int, code: str, message: str, **extra) -> dict:
+    return {"error": {"status": status, "code": code, "message": message, **extra}}
+
+
+def _public(status: int, exc: Exception) -> str:
+    return "服务器内部错误 (internal error)" if status >= 500 else str(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(e.GeoEnforceError)
+    async def _lib(request: Request, exc: e.GeoEnforceError):
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        extra = getattr(exc, "extra", None) or {}
+        return JSONResponse(
+            error_body(status, type(exc).__name__, _public(status, exc), **extra),
+            status_code=status,
+            headers=headers,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError):
+        log.error("database error on %s: %s", request.url.path, exc)
+        return JSONResponse(
+            error_body(
+                503, "DatabaseUnavailable", "数据库暂时不可用，请稍后重试 (database unavailable)"
+            ),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", "")} for err in exc.errors()
+        ]
+        return JSONResponse(
+            error_body(422, "ValidationError", "请求参数无效 (invalid request)", details=details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if exc.status_code < 500 else _public(exc.status_code, exc)
+        return JSONResponse(
+            error_body(exc.status_code, "HTTPError", str(message)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(error_body(500, "InternalError", _public(500, exc)), status_code=500)

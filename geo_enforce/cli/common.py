@@ -1,0 +1,55 @@
+"""Shared CLI plumbing: the typer app, settings, engine, and error reporting."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from functools import lru_cache
+
+import typer
+from rich.console import Console
+
+from geo_enforce.errors import GeoEnforceError
+from geo_enforce.settings import Settings
+
+app = typer.Typer(
+    name="geo-enforce",
+    help="违法建设台账、无人机变化检测与面积统计 — ledger, change detection and areas.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+def actor() -> str:
+    """Audit actor for CLI writes: GEO_ENFORCE_ACTOR, else 'cli:<login>'."""
+    return os.environ.get("GEO_ENFORCE_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+@lru_cache(maxsize=1)
+def engine():
+    from geo_enforce.db.engine import make_engine, resolve_database_url
+
+    return make_engine(resolve_database_url(settings()))
+
+
+def sessions():
+    from geo_enforce.db.engine import make_sessionmaker
+
+    return make_sessionmaker(engine())
+
+
+def run_guarded(typer_app: typer.Typer, argv: list[str]) -> None:
+    """Run the app; library errors print as one clear line and exit 2, never a traceback."""
+    try:
+        typer_app(argv, standalone_mode=True)
+    except GeoEnforceError as exc:
+        console.print(f"[bold red]错误[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Domain vocabulary and rules: categories, statuses, red-line kinds, lifecycle."""

@@ -1,0 +1,103 @@
+"""Controlled vocabularies with their Chinese labels.
+
+Identifiers are English (stored in the database, used in code and the API); the Chinese label is
+what users see on the map, in popups and in reports.
+"""
+
+from __future__ import annotations
+
+ADMIN_LEVELS: dict[str, str] = {
+    "town": "镇",
+    "village": "行政村",
+    "community": "社区",
+    "grid": "网格片区",
+}
+
+STRUCTURE_CATEGORIES: dict[str, str] = {
+    "villa": "违建别墅",
+    "factory": "厂房",
+    "steel_shed": "彩钢房",
+    "wall": "围墙",
+    "gate": "二道门",
+    "courtyard": "小院",
+    "carport": "车棚",
+    "other": "其他",
+}
+
+#: Categories whose records count households (户) in the report, e.g. "拆除违建别墅29户".
+HOUSEHOLD_CATEGORIES = frozenset({"villa"})
+
+STRUCTURE_STATUSES: dict[str, str] = {
+    "suspected": "疑似",
+    "verified": "已核实",
+    "notice_served": "责令限期拆除",
+    "demolished": "已拆除",
+    "rectified": "已整改",
+    "legalized": "补办手续",
+    "dismissed": "不予立案",
+}
+
+#: Statuses that end a case.
+CLOSED_STATUSES = frozenset({"demolished", "rectified", "legalized", "dismissed"})
+
+RED_LINE_KINDS: dict[str, str] = {
+    "construction_land": "建设用地批准红线",
+    "road": "道路红线",
+    "ecological": "生态保护红线",
+    "basic_farmland": "永久基本农田",
+    "river_blue": "河道蓝线",
+    "urban_boundary": "城镇开发边界",
+}
+
+#: GB/T 21010-2017 land classes used in farmland parcels (first-level 01 耕地 and neighbours).
+LAND_CLASSES: dict[str, str] = {
+    "0101": "水田",
+    "0102": "水浇地",
+    "0103": "旱地",
+    "0201": "果园",
+    "0301": "乔木林地",
+    "0401": "天然牧草地",
+    "1006": "农村道路",
+    "1104": "坑塘水面",
+    "1202": "设施农用地",
+    "0702": "农村宅基地",
+}
+
+CULTIVATED_LAND_CLASSES = frozenset({"0101", "0102", "0103"})
+
+RULINGS: dict[str, str] = {
+    "legal": "合法",
+    "illegal": "违法",
+    "other": "其他",
+    "false_change": "伪变化",
+}
+
+PATCH_STATUSES: dict[str, str] = {
+    "new": "待核查",
+    "under_review": "核查中",
+    "ruled": "已认定",
+    "closed": "已办结",
+}
+
+VERIFICATION_RESULTS: dict[str, str] = {
+    "farmland": "仍为耕地",
+    "construction": "被建设占用",
+    "facility_agri": "设施农用地",
+    "rural_road": "农村道路",
+    "abandoned": "撂荒",
+    "other": "其他",
+}
+
+CLEARED_RESTORED_USES: dict[str, str] = {
+    "reclaimed": "复垦",
+    "greened": "复绿",
+    "vacant": "闲置",
+    "other": "其他",
+}
+
+
+def label(vocab: dict[str, str], key: str | None) -> str:
+    """Chinese label for ``key`` in ``vocab``; the key itself when unknown, '' for None."""
+    if key is None:
+        return ""
+    return vocab.get(key, key)

@@ -1,0 +1,77 @@
+"""Settings, one small class per concern under the ``GEO_ENFORCE_`` prefix.
+
+Nested values use ``__``: ``GEO_ENFORCE_LOCAL_DB__DIR=/srv/pg``. ``DATABASE_URL`` (unprefixed,
+as docker-compose sets it) points everything at an external PostGIS instead of the embedded one.
+Library modules never build settings at import time: the CLI and ``create_app`` build them once
+and pass values down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("viewer", "liaison", "editor", "admin")
+
+
+class LocalDbSettings(BaseModel):
+    """The embedded PostGIS cluster used when no DATABASE_URL is given."""
+
+    dir: Path = Path(".pgdata")
+    dbname: str = "geo_enforce"
+    port: int | None = None  # None: pick a free loopback port on first start
+
+
+class AuthSettings(BaseModel):
+    #: Role granted to requests without a token. None in production; the demo sets "viewer" so
+    #: the squad's map opens in a browser without a token. Never "editor" or "admin".
+    anonymous_role: str | None = None
+    token_ttl_days: int = 180
+
+    @field_validator("anonymous_role")
+    @classmethod
+    def _read_only_anonymous(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if v not in ("viewer",):
+            raise ValueError("anonymous_role may only be 'viewer' (or unset)")
+        return v
+
+
+class LimitSettings(BaseModel):
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_pixels: int = 80_000_000
+    max_import_features: int = 2_000_000
+    max_page_size: int = 10_000
+
+
+class MapSettings(BaseModel):
+    tianditu_key: SecretStr | None = None
+    osm_basemap: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GEO_ENFORCE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GEO_ENFORCE_DATABASE_URL")
+    )
+    local_db: LocalDbSettings = LocalDbSettings()
+    #: Where stored files live: COGs, evidence chips, verification photos.
+    data_dir: Path = Path("var")
+    #: Address of a dask.distributed scheduler; None runs windows on local threads.
+    dask_scheduler: str | None = None
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    map: MapSettings = MapSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder(cls, v: str | None) -> str | None:
+        if v and ("changeme" in v or "CHANGE_ME" in v):
+            raise ValueError("DATABASE_URL still holds a placeholder password; set a real one")
+        return v or None
