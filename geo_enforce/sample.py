@@ -278,7 +278,7 @@ def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
     )
     # permanent basic farmland: large blocks in village land away from cores and the river
     pbf_parts = []
-    for code, _name, _lvl, cell, _seed in villages:
+    for _code, _name, _lvl, cell, _seed in villages:
         block = cell.buffer(-80).difference(not_farm)
         if block.area > 200_000:
             pbf_parts.append(block.buffer(-60).buffer(0))
@@ -400,12 +400,15 @@ def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
         placed.append((code, geom))
         status = str(rng.choice(statuses, p=st_w))
         discovered = _date(rng, dt.date(2020, 1, 6), dt.date(2024, 10, 31))
-        notice = demolished = closed = None
+        notice: dt.date | None = None
+        demolished: dt.date | None = None
+        closed: dt.date | None = None
+        notice_day = discovered + dt.timedelta(days=int(rng.integers(7, 60)))
         if status in ("notice_served", "demolished", "rectified", "legalized"):
-            notice = discovered + dt.timedelta(days=int(rng.integers(7, 60)))
+            notice = notice_day
         if status == "demolished":
             demolished = min(
-                notice + dt.timedelta(days=int(rng.integers(10, 200))), dt.date(2024, 12, 28)
+                notice_day + dt.timedelta(days=int(rng.integers(10, 200))), dt.date(2024, 12, 28)
             )
             closed = demolished
         elif status in ("rectified", "legalized", "dismissed"):
