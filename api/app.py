@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api import routers
 from api.errors import install_error_handlers
+from api.guards import install_guards
 from geo_enforce import __version__
 from geo_enforce.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from geo_enforce.settings import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_guards(app, settings)
     for router in _routers():
         app.include_router(router)
     return app

@@ -11,7 +11,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_enforce import errors as e
@@ -31,6 +32,18 @@ STATUS: dict[type[Exception], int] = {
     e.ConfigError: 500,
     e.DatabaseUnavailable: 503,
     e.GeoEnforceError: 400,
+}
+
+
+#: OpenAPI description of the error responses (pass as ``responses=`` to a router).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "no valid token"},
+    403: {"description": "role too low"},
+    404: {"description": "not found"},
+    409: {"description": "conflict or stale version (body carries current_version)"},
+    413: {"description": "upload too large"},
+    422: {"description": "invalid input"},
+    503: {"description": "database unavailable; retry"},
 }
 
 
@@ -72,6 +85,34 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=503,
             headers={"Retry-After": "2"},
+        )
+
+    # A connection dropped mid-request (server restart) surfaces as InterfaceError too.
+    app.add_exception_handler(InterfaceError, _db_down)  # type: ignore[arg-type]
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError):
+        # unique/foreign-key/check violations: the client's data clashes with stored state
+        log.info("integrity error on %s: %s", request.url.path, exc.orig)
+        return JSONResponse(
+            error_body(409, "Conflict", "数据与现有记录冲突 (conflicts with a stored record)"),
+            status_code=409,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        # a value the database cannot hold (out-of-range number, bad date): never echo the SQL
+        log.info("data error on %s: %s", request.url.path, exc.orig)
+        return JSONResponse(
+            error_body(422, "InvalidInput", "数值超出范围或格式无效 (value out of range)"),
+            status_code=422,
+        )
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError):
+        return JSONResponse(
+            error_body(409, "StaleVersion", "记录已被他人修改，请刷新后重试 (record changed)"),
+            status_code=409,
         )
 
     @app.exception_handler(RequestValidationError)

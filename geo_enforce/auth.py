@@ -94,3 +94,64 @@ def authenticate(session: Session, token: str) -> Principal:
     if row.expires_at <= dt.datetime.now(dt.UTC):
         raise AuthenticationFailed("token expired; ask an admin for a new one")
     return Principal(name=row.name, role=row.role)
+
+
+def list_users(session: Session, *, include_retired: bool = False) -> list[AppUser]:
+    """Users by name; retired ones only when asked."""
+    q = select(AppUser).order_by(AppUser.name)
+    if not include_retired:
+        q = q.where(AppUser.retired_at.is_(None))
+    return list(session.scalars(q))
+
+
+def get_user(session: Session, name: str) -> AppUser:
+    user = session.scalar(select(AppUser).where(AppUser.name == name))
+    if user is None or user.retired_at is not None:
+        raise NotFound(f"user '{name}' does not exist (see 'geo-enforce user list')")
+    return user
+
+
+def list_tokens(session: Session, user_name: str | None = None) -> list[tuple[ApiToken, str]]:
+    """Live (unretired) tokens with their user's name; never the token itself."""
+    q = (
+        select(ApiToken, AppUser.name)
+        .join(AppUser, AppUser.id == ApiToken.user_id)
+        .where(ApiToken.retired_at.is_(None))
+        .order_by(ApiToken.id)
+    )
+    if user_name is not None:
+        q = q.where(AppUser.name == user_name)
+    return [(tok, name) for tok, name in session.execute(q).tuples()]
+
+
+def revoke_user_tokens(session: Session, user_name: str, *, actor: str) -> int:
+    """Revoke every live token of ``user_name``; returns how many."""
+    toks = list_tokens(session, get_user(session, user_name).name)
+    for tok, _ in toks:
+        revoke_token(session, tok.id, actor=actor, reason=f"all tokens of {user_name} revoked")
+    return len(toks)
+
+
+def set_role(
+    session: Session, name: str, role: str, *, expected_version: int | None = None
+) -> AppUser:
+    """Change a user's role; with ``expected_version`` a stale edit is refused (409)."""
+    from geo_enforce.locking import lock_for_update
+
+    if role not in ROLE_RANK:
+        raise InvalidInput(f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
+    user = lock_for_update(session, AppUser, get_user(session, name).id, expected_version)
+    user.role = role
+    session.flush()
+    return user
+
+
+def retire_user(session: Session, name: str, *, actor: str, reason: str) -> int:
+    """Retire a user and revoke all their tokens; returns the number of tokens revoked."""
+    user = get_user(session, name)
+    n = revoke_user_tokens(session, name, actor=actor)
+    user.retired_at = dt.datetime.now(dt.UTC)
+    user.retired_by = actor
+    user.retire_reason = reason
+    session.flush()
+    return n

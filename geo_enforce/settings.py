@@ -47,6 +47,17 @@ class LimitSettings(BaseModel):
     max_page_size: int = 10_000
 
 
+class PublicSettings(BaseModel):
+    """The public disclosure (公示) views: decided cases without the parties' personal data."""
+
+    #: replace house/door numbers in addresses (12号, 3排, 5栋 …) with ＊
+    mask_house_numbers: bool = True
+    #: statuses published as decided cases
+    statuses: tuple[str, ...] = ("notice_served", "demolished", "rectified", "legalized")
+    #: decimals of the published centroid (4 ≈ 10 m)
+    coordinate_decimals: int = 4
+
+
 class MapSettings(BaseModel):
     tianditu_key: SecretStr | None = None
     osm_basemap: bool = False
@@ -68,6 +79,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     map: MapSettings = MapSettings()
+    public: PublicSettings = PublicSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 SRID = 4490
 
@@ -55,6 +55,12 @@ class LedgerMixin:
     retire_reason: Mapped[str | None] = mapped_column(Text)
     #: optimistic-locking version, bumped on every update (by SQLAlchemy or by the trigger)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # ORM updates send "WHERE version = <loaded>" and raise StaleDataError (HTTP 409) when
+        # someone else wrote in between; see geo_enforce/locking.py for the explicit checks.
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
 class AreaMixin:

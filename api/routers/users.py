@@ -1,0 +1,155 @@
+"""Users, roles and tokens: who am I (any role), user and token management (admins).
+
+Role changes use optimistic locking: send the version you read (``If-Match: "3"`` or a
+``version`` field); a stale edit gets 409 with ``current_version``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response, status
+from pydantic import BaseModel, Field
+
+from api.deps import Admin, ReadDB, Viewer, WriteDB
+from api.errors import ERROR_RESPONSES
+from geo_enforce import auth
+from geo_enforce.locking import etag, expected_version, lock_for_update
+from geo_enforce.settings import ROLES
+
+router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+NAME = Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    display_name: str | None
+    version: int
+    created_at: dt.datetime
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: str = Field(pattern=ROLE_PATTERN)
+    display_name: str | None = Field(None, max_length=100)
+
+
+class UserEdit(BaseModel):
+    role: str | None = Field(None, pattern=ROLE_PATTERN)
+    display_name: str | None = Field(None, max_length=100)
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
+
+
+class TokenRequest(BaseModel):
+    days: int = Field(180, ge=1, le=3650)
+    label: str | None = Field(None, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    token: str = Field(description="shown once; only its SHA-256 is stored")
+    expires_at: dt.datetime
+
+
+class RetireIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _user_out(u) -> UserOut:
+    return UserOut(
+        name=u.name,
+        role=u.role,
+        display_name=u.display_name,
+        version=u.version,
+        created_at=u.created_at,
+    )
+
+
+@router.get("/me", response_model=Me, summary="The caller's user name and role")
+def me(principal: Viewer) -> Me:
+    return Me(name=principal.name, role=principal.role)
+
+
+@router.get("/users", response_model=list[UserOut], summary="Users (admins)")
+def list_users(session: ReadDB, _: Admin) -> list[UserOut]:
+    return [_user_out(u) for u in auth.list_users(session)]
+
+
+@router.get("/users/{name}", response_model=UserOut, summary="One user, with its ETag")
+def get_user(name: Annotated[str, NAME], session: ReadDB, _: Admin, response: Response) -> UserOut:
+    u = auth.get_user(session, name)
+    response.headers["ETag"] = etag(u.version)
+    return _user_out(u)
+
+
+@router.post(
+    "/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Add a user"
+)
+def create_user(body: UserCreate, session: WriteDB, _: Admin, response: Response) -> UserOut:
+    u = auth.create_user(session, body.name, body.role, body.display_name)
+    response.headers["ETag"] = etag(u.version)
+    return _user_out(u)
+
+
+@router.patch("/users/{name}", response_model=UserOut, summary="Change role or display name")
+def edit_user(
+    name: Annotated[str, NAME],
+    body: UserEdit,
+    session: WriteDB,
+    _: Admin,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> UserOut:
+    version = expected_version(if_match, body.version)
+    u = lock_for_update(session, auth.AppUser, auth.get_user(session, name).id, version)
+    if body.role is not None:
+        u.role = body.role
+    if "display_name" in body.model_fields_set:
+        u.display_name = body.display_name
+    session.flush()
+    response.headers["ETag"] = etag(u.version)
+    return _user_out(u)
+
+
+@router.post("/users/{name}/retire", response_model=UserOut, summary="Retire a user")
+def retire_user(
+    name: Annotated[str, NAME], body: RetireIn, session: WriteDB, principal: Admin
+) -> UserOut:
+    u = auth.get_user(session, name)
+    auth.retire_user(session, name, actor=f"api:{principal.name}", reason=body.reason)
+    return _user_out(u)
+
+
+@router.post(
+    "/users/{name}/tokens",
+    response_model=TokenOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a token (shown once)",
+)
+def issue_token(
+    name: Annotated[str, NAME], body: TokenRequest, session: WriteDB, _: Admin
+) -> TokenOut:
+    plain, tok = auth.issue_token(session, name, ttl_days=body.days, label=body.label)
+    return TokenOut(id=tok.id, user=name, token=plain, expires_at=tok.expires_at)
+
+
+@router.post(
+    "/tokens/{token_id}/revoke",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a token (retired, never deleted)",
+)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], session: WriteDB, principal: Admin
+) -> Response:
+    auth.revoke_token(session, token_id, actor=f"api:{principal.name}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
