@@ -1,0 +1,281 @@
+"""Overlay report of a farmland parcel or any polygon against every stored layer.
+
+All overlap areas are computed in PostGIS as
+``ST_Area(ST_Intersection(target, feature)::geography)``: the ellipsoidal area on the CGCS2000
+ellipsoid (geography over SRID 4490 uses its spheroid), the official figure (椭球面积). Shares
+are percentages of the target's own ellipsoidal area. Totals over a kind (permanent basic
+farmland, approved construction land, each red-line kind, structures) intersect the target with
+the union of the features, so overlapping records are counted once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_enforce.areas import m2_to_mu
+from geo_enforce.db.models import FarmlandParcel
+from geo_enforce.domain import vocab
+from geo_enforce.errors import InvalidInput
+from geo_enforce.farmland import lookup
+from geo_enforce.farmland.config import FarmlandSettings
+
+METHOD = (
+    "面积为 CGCS2000 椭球面积（PostGIS ST_Area(geography)，a=6378137，f=1/298.257222101）；"
+    "占比为占核查范围面积的百分比"
+)
+
+_INTERSECTION = "ST_CollectionExtract(ST_Intersection(x.geom, t.g), 3)"
+_OVERLAP = f"ST_Area({_INTERSECTION}::geography)"
+
+#: table → (columns selected besides id/area, extra filter)
+_LAYERS: dict[str, tuple[str, str]] = {
+    "farmland_parcel": (
+        "x.patch_code AS code, x.land_class, x.is_permanent_basic, x.village_code",
+        "",
+    ),
+    "structure": ("x.case_no AS code, x.category, x.status, x.floors, x.village_code", ""),
+    "change_patch": (
+        "x.code, x.change_kind, x.ruling, x.status, x.detected_on, x.village_code",
+        "",
+    ),
+    "cleared_parcel": (
+        "x.parcel_no AS code, x.prior_use, x.cleared_on, x.restored_use, x.village_code",
+        "",
+    ),
+    "red_line": (
+        "x.code, x.kind, x.name, x.approval_no, x.valid_from, x.valid_to",
+        "",
+    ),
+}
+
+
+def _target_sql(parcel_id: int | None) -> str:
+    if parcel_id is not None:
+        return "SELECT geom AS g FROM farmland_parcel WHERE id = :pid"
+    return "SELECT ST_SetSRID(ST_GeomFromWKB(:wkb), 4490) AS g"
+
+
+def _params(parcel_id: int | None, geom: BaseGeometry | None) -> dict[str, Any]:
+    if parcel_id is not None:
+        return {"pid": parcel_id}
+    assert geom is not None
+    return {"wkb": shapely.to_wkb(geom)}
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 2) if whole > 0 else 0.0
+
+
+def _area_block(m2: float, whole: float) -> dict[str, float]:
+    return {
+        "area_m2": round(m2, 2),
+        "area_mu": round(m2_to_mu(m2), 4),
+        "share_pct": _pct(m2, whole),
+    }
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    return v
+
+
+def _overlaps(
+    session: Session, table: str, target: str, params: dict, whole: float, sliver: float
+) -> list[dict]:
+    cols, extra = _LAYERS[table]
+    exclude = " AND x.id <> :pid" if (table == "farmland_parcel" and "pid" in params) else ""
+    sql = (
+        f"WITH t AS ({target}) SELECT x.id, {cols}, x.area_m2 AS feature_area_m2, "
+        f"{_OVERLAP} AS overlap_m2 FROM {table} x, t WHERE x.retired_at IS NULL "
+        f"AND ST_Intersects(x.geom, t.g){exclude}{extra} ORDER BY overlap_m2 DESC, x.id"
+    )
+    rows = []
+    for r in session.execute(text(sql), params).mappings():
+        if r["overlap_m2"] is None or r["overlap_m2"] < sliver:
+            continue
+        d = {k: _plain(v) for k, v in r.items()}
+        d["feature_area_m2"] = round(r["feature_area_m2"], 2)
+        d["overlap_m2"] = round(r["overlap_m2"], 2)
+        d["overlap_mu"] = round(m2_to_mu(r["overlap_m2"]), 4)
+        d["share_pct"] = _pct(r["overlap_m2"], whole)
+        _add_labels(table, d)
+        rows.append(d)
+    return rows
+
+
+def _add_labels(table: str, d: dict) -> None:
+    if table == "farmland_parcel":
+        d["land_class_label"] = vocab.label(vocab.LAND_CLASSES, d["land_class"])
+    elif table == "structure":
+        d["category_label"] = vocab.label(vocab.STRUCTURE_CATEGORIES, d["category"])
+        d["status_label"] = vocab.label(vocab.STRUCTURE_STATUSES, d["status"])
+    elif table == "change_patch":
+        d["ruling_label"] = vocab.label(vocab.RULINGS, d["ruling"]) or "未认定"
+        d["status_label"] = vocab.label(vocab.PATCH_STATUSES, d["status"])
+    elif table == "cleared_parcel":
+        d["restored_use_label"] = vocab.label(vocab.CLEARED_RESTORED_USES, d["restored_use"])
+    elif table == "red_line":
+        d["kind_label"] = vocab.label(vocab.RED_LINE_KINDS, d["kind"])
+
+
+def _dissolved(session: Session, target: str, params: dict, source: str) -> float:
+    """Area of target ∩ union(features of ``source``), ``source`` a SELECT of ``geom`` rows."""
+    sql = (
+        f"WITH t AS ({target}), u AS (SELECT ST_Union(x.geom) AS g FROM ({source}) x, t "
+        "WHERE ST_Intersects(x.geom, t.g)) "
+        "SELECT coalesce(ST_Area(ST_CollectionExtract(ST_Intersection(t.g, u.g), 3)::geography)"
+        ", 0) FROM t, u"
+    )
+    return float(session.execute(text(sql), params).scalar_one() or 0.0)
+
+
+_PBF_SOURCE = (
+    "SELECT geom FROM farmland_parcel WHERE retired_at IS NULL AND is_permanent_basic "
+    "UNION ALL SELECT geom FROM red_line WHERE retired_at IS NULL AND kind = 'basic_farmland'"
+)
+
+
+def _red_line_source(kind: str) -> str:
+    assert kind in vocab.RED_LINE_KINDS
+    return f"SELECT geom FROM red_line WHERE retired_at IS NULL AND kind = '{kind}'"
+
+
+def resolve_target(
+    session: Session,
+    *,
+    parcel_id: int | None = None,
+    patch_code: str | None = None,
+    polygon: str | dict | BaseGeometry | None = None,
+    crs: int | str | None = None,
+) -> tuple[FarmlandParcel | None, BaseGeometry]:
+    """The parcel (or None for a free polygon) and the target geometry in EPSG:4490."""
+    given = sum(v is not None for v in (parcel_id, patch_code, polygon))
+    if given != 1:
+        raise InvalidInput("give exactly one of parcel_id, patch_code or polygon")
+    if polygon is not None:
+        loc = lookup.parse_polygon(polygon, crs)
+        lookup.ensure_in_township(session, loc.geom, "polygon")
+        return None, loc.geom
+    parcel = (
+        lookup.by_id(session, parcel_id)
+        if parcel_id is not None
+        else lookup.by_code(session, str(patch_code))
+    )
+    return parcel, to_shape(parcel.geom)
+
+
+def overlay_report(
+    session: Session,
+    *,
+    parcel_id: int | None = None,
+    patch_code: str | None = None,
+    polygon: str | dict | BaseGeometry | None = None,
+    crs: int | str | None = None,
+    config: FarmlandSettings | None = None,
+) -> dict[str, Any]:
+    """Overlay report (JSON-ready dict) of a parcel (by id or patch code) or of a polygon.
+
+    Areas are ellipsoidal m² on CGCS2000 (and 亩), shares are % of the target's area. Keys:
+    ``target``, ``land_classes``, ``permanent_basic``, ``approved_construction``,
+    ``red_lines`` (dissolved overlap per kind), ``overlaps`` (per layer, per feature),
+    ``structures_dissolved``, ``verifications`` (history), ``method``.
+    """
+    cfg = config or FarmlandSettings()
+    parcel, geom = resolve_target(
+        session, parcel_id=parcel_id, patch_code=patch_code, polygon=polygon, crs=crs
+    )
+    pid = parcel.id if parcel is not None else None
+    target = _target_sql(pid)
+    params = _params(pid, None if pid is not None else geom)
+    whole = float(
+        session.execute(
+            text(f"WITH t AS ({target}) SELECT ST_Area(t.g::geography) FROM t"), params
+        ).scalar_one()
+    )
+
+    overlaps = {
+        table: _overlaps(session, table, target, params, whole, cfg.sliver_m2) for table in _LAYERS
+    }
+
+    classes: dict[str, float] = {}
+    if parcel is not None:
+        classes[parcel.land_class] = whole
+    for p in overlaps["farmland_parcel"]:
+        classes[p["land_class"]] = classes.get(p["land_class"], 0.0) + p["overlap_m2"]
+    land_classes = [
+        {
+            "land_class": code,
+            "label": vocab.label(vocab.LAND_CLASSES, code),
+            "cultivated": code in vocab.CULTIVATED_LAND_CLASSES,
+            **_area_block(m2, whole),
+        }
+        for code, m2 in sorted(classes.items(), key=lambda kv: -kv[1])
+    ]
+
+    pbf = _dissolved(session, target, params, _PBF_SOURCE)
+    red_lines = []
+    for kind, lbl in vocab.RED_LINE_KINDS.items():
+        m2 = _dissolved(session, target, params, _red_line_source(kind))
+        if m2 >= cfg.sliver_m2:
+            red_lines.append({"kind": kind, "label": lbl, **_area_block(m2, whole)})
+    construction = next((r for r in red_lines if r["kind"] == "construction_land"), None)
+    approvals = [r for r in overlaps["red_line"] if r["kind"] == "construction_land"]
+    structures = _dissolved(
+        session,
+        target,
+        params,
+        "SELECT geom FROM structure WHERE retired_at IS NULL "
+        "AND status NOT IN ('demolished','dismissed')",
+    )
+
+    return {
+        "target": {
+            "kind": "parcel" if parcel is not None else "polygon",
+            "parcel": lookup.parcel_summary(parcel) if parcel is not None else None,
+            "label": (
+                f"图斑 {parcel.patch_code}" if parcel is not None else "自定义范围 (custom polygon)"
+            ),
+            "area_m2": round(whole, 2),
+            "area_mu": round(m2_to_mu(whole), 4),
+            "bounds": [round(v, 7) for v in geom.bounds],
+            "geometry": mapping(geom),
+        },
+        "land_classes": land_classes,
+        "permanent_basic": _area_block(pbf, whole),
+        "approved_construction": {
+            **(construction or _area_block(0.0, whole)),
+            "approvals": [
+                {k: a[k] for k in ("id", "code", "name", "approval_no", "overlap_m2", "share_pct")}
+                for a in approvals
+            ],
+        },
+        "red_lines": red_lines,
+        "structures_dissolved": _area_block(structures, whole),
+        "overlaps": overlaps,
+        "verifications": verification_history(session, overlaps, parcel_id=pid),
+        "method": METHOD,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def verification_history(
+    session: Session, overlaps: dict[str, list[dict]], *, parcel_id: int | None
+) -> list[dict]:
+    """Earlier verifications of the parcel, overlapping parcels, patches and structures."""
+    from geo_enforce.farmland.verify import list_verifications
+
+    targets: list[tuple[str, int]] = []
+    if parcel_id is not None:
+        targets.append(("farmland_parcel", parcel_id))
+    for table in ("farmland_parcel", "change_patch", "structure"):
+        targets.extend((table, int(r["id"])) for r in overlaps.get(table, []))
+    return list_verifications(session, targets=targets) if targets else []

@@ -1,0 +1,367 @@
+"""Verification photos: JPEG upload, EXIF position/heading/time, far-photo warning, map layer.
+
+An upload is checked completely before anything is written: size (``limits.max_upload_bytes``),
+that it is a decodable JPEG, pixel count (``limits.max_upload_pixels``) and an EXIF GPS position
+(or a position given by hand). The file is stored under ``data_dir/photos`` with a generated
+name; if the surrounding transaction rolls back, the file is removed again, so a failed upload
+leaves neither a row nor a stray file.
+
+Positions from EXIF are WGS 84, used as CGCS2000 (they agree to centimetres). The distance to
+the checked parcel, patch or structure is geodesic (PostGIS geography on CGCS2000), 0 inside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from PIL import Image, UnidentifiedImageError
+from shapely.geometry import Point
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from geo_enforce import uploads
+from geo_enforce.db.models import Verification, VerificationPhoto
+from geo_enforce.domain import vocab
+from geo_enforce.errors import InvalidInput, NotFound, TooLarge
+from geo_enforce.farmland.config import FarmlandSettings
+from geo_enforce.farmland.verify import get_verification
+from geo_enforce.settings import Settings
+
+#: EXIF tags (TIFF/EXIF 2.3)
+_GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_OFFSET_ORIGINAL = 0x9011
+_DATETIME = 0x0132
+#: Camera clocks without an offset tag are taken as China Standard Time.
+LOCAL_TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class ExifInfo:
+    """What the liaison needs from a photo's EXIF: WGS 84 position, heading, time."""
+
+    lon: float | None = None
+    lat: float | None = None
+    heading_deg: float | None = None
+    taken_at: dt.datetime | None = None
+    has_exif: bool = False
+
+    @property
+    def has_position(self) -> bool:
+        return self.lon is not None and self.lat is not None
+
+
+@dataclass
+class PhotoResult:
+    photo: VerificationPhoto
+    warnings: list[str] = field(default_factory=list)
+
+
+def _dms(value: Any) -> float:
+    d, m, s = (float(v) for v in value)
+    return d + m / 60.0 + s / 3600.0
+
+
+def read_exif(image: Image.Image) -> ExifInfo:
+    """GPS position (decimal degrees, WGS 84), heading (°, true or magnetic as recorded) and
+    capture time of an opened image; missing fields are None."""
+    exif = image.getexif()
+    if not exif:
+        return ExifInfo()
+    gps = exif.get_ifd(_GPS_IFD)
+    lon = lat = heading = None
+    try:
+        if 2 in gps and 4 in gps:
+            lat = _dms(gps[2]) * (-1 if str(gps.get(1, "N")).upper().startswith("S") else 1)
+            lon = _dms(gps[4]) * (-1 if str(gps.get(3, "E")).upper().startswith("W") else 1)
+        if 17 in gps:
+            heading = float(gps[17]) % 360.0
+    except (TypeError, ValueError, ZeroDivisionError):
+        lon = lat = heading = None
+    sub = exif.get_ifd(_EXIF_IFD)
+    taken = _exif_time(
+        sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME), sub.get(_OFFSET_ORIGINAL)
+    )
+    return ExifInfo(lon=lon, lat=lat, heading_deg=heading, taken_at=taken, has_exif=True)
+
+
+def _exif_time(value: Any, offset: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        naive = dt.datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if offset:
+        try:
+            sign = -1 if str(offset).startswith("-") else 1
+            hh, mm = str(offset).strip("+-\x00 ").split(":")
+            tz = dt.timezone(sign * dt.timedelta(hours=int(hh), minutes=int(mm)))
+            return naive.replace(tzinfo=tz)
+        except ValueError:
+            pass
+    return naive.replace(tzinfo=LOCAL_TZ)
+
+
+def _open_jpeg(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"photo '{name}' has too many pixels (limit {max_pixels:,})") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInput(f"photo '{name}' is not an image; upload a JPEG photo") from exc
+    if img.format != "JPEG":
+        raise InvalidInput(f"photo '{name}' is a {img.format} image; only JPEG photos are accepted")
+    w, h = img.size
+    uploads.check_pixels(w, h, max_pixels, what=f"photo '{name}'")
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(
+            f"photo '{name}' is damaged or truncated ({exc}); take it again"
+        ) from exc
+    return img
+
+
+PHOTO_SUBDIR = "photos"
+
+
+def photo_path(settings: Settings, photo: VerificationPhoto) -> Path:
+    """Where a stored photo lives: ``data_dir/photos/<generated name>``."""
+    return uploads.stored_path(Path(settings.data_dir), PHOTO_SUBDIR, photo.stored_name)
+
+
+def _remove_on_rollback(session: Session, path: Path) -> None:
+    """Delete ``path`` if the session's transaction rolls back; forget it once committed."""
+
+    def on_rollback(_session: Session) -> None:
+        path.unlink(missing_ok=True)
+        _detach()
+
+    def on_commit(_session: Session) -> None:
+        _detach()
+
+    def _detach() -> None:
+        for name, fn in (("after_rollback", on_rollback), ("after_commit", on_commit)):
+            if event.contains(session, name, fn):
+                event.remove(session, name, fn)
+
+    event.listen(session, "after_rollback", on_rollback)
+    event.listen(session, "after_commit", on_commit)
+
+
+def add_photo(
+    session: Session,
+    settings: Settings,
+    verification_id: int,
+    data: bytes,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    config: FarmlandSettings | None = None,
+) -> PhotoResult:
+    """Attach a JPEG to a verification; returns the record and warnings (Chinese text).
+
+    Position comes from EXIF GPS, else from ``lon``/``lat`` (EPSG:4490) given by hand; a photo
+    with neither is refused. Raises :class:`TooLarge` over the byte or pixel limit and
+    :class:`InvalidInput` for anything that is not a sound JPEG.
+    """
+    cfg = config or FarmlandSettings()
+    v = get_verification(session, verification_id)
+    limits = settings.limits
+    label = f"photo '{filename}'" if filename else "photo"
+    if len(data) > limits.max_upload_bytes:
+        raise TooLarge(
+            f"{label} is {len(data):,} bytes, over the limit of {limits.max_upload_bytes:,} "
+            "bytes; send a smaller photo"
+        )
+    checked = uploads.check_content(
+        data, allowed={"jpeg"}, declared_type=content_type, original_name=filename, what="photo"
+    )
+    name = checked.original_name or "upload"
+    img = _open_jpeg(data, name, limits.max_upload_pixels)
+    info = read_exif(img)
+    if info.has_position:
+        plon, plat = float(info.lon), float(info.lat)  # type: ignore[arg-type]
+        source = "exif"
+    elif lon is not None and lat is not None:
+        plon, plat, source = float(lon), float(lat), "manual"
+    elif not info.has_exif:
+        raise InvalidInput(
+            f"photo '{name}' carries no EXIF data, so its position and time are unknown; "
+            "take it with the camera's location setting on, or give lon/lat by hand"
+        )
+    else:
+        raise InvalidInput(
+            f"photo '{name}' has EXIF but no GPS position; turn on the camera's location "
+            "setting, or give lon/lat by hand"
+        )
+    if not (73 <= plon <= 136 and 3 <= plat <= 54):
+        raise InvalidInput(
+            f"photo '{name}': position lon {plon:.6f}, lat {plat:.6f} is outside China; "
+            "check the camera's GPS or the coordinates given"
+        )
+
+    point = Point(plon, plat)
+    distance = _distance_to_target(session, v, point)
+    warnings: list[str] = []
+    if distance is not None and distance > cfg.far_photo_m:
+        warnings.append(
+            f"照片拍摄位置距核查对象 {distance:.0f} 米，超过 {cfg.far_photo_m:.0f} 米，"
+            "请确认是否在现场拍摄 "
+            f"(photo taken {distance:.0f} m from the target)"
+        )
+    if source == "manual":
+        warnings.append("照片无 GPS 信息，位置为手工填写 (position entered by hand)")
+    if info.heading_deg is None:
+        warnings.append("照片无拍摄方向信息 (no heading in EXIF)")
+    if info.taken_at is None:
+        warnings.append("照片无拍摄时间信息 (no capture time in EXIF)")
+
+    stored = uploads.store_bytes(Path(settings.data_dir), PHOTO_SUBDIR, checked)
+    path = uploads.stored_path(Path(settings.data_dir), PHOTO_SUBDIR, stored)
+    try:
+        photo = VerificationPhoto(
+            verification_id=v.id,
+            stored_name=stored,
+            original_name=checked.original_name,
+            content_type="image/jpeg",
+            size_bytes=checked.size_bytes,
+            sha256=checked.sha256,
+            taken_at=info.taken_at,
+            heading_deg=info.heading_deg,
+            distance_to_target_m=distance,
+            location=from_shape(point, srid=4490),
+        )
+        session.add(photo)
+        session.flush()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    _remove_on_rollback(session, path)
+    return PhotoResult(photo=photo, warnings=warnings)
+
+
+def _distance_to_target(session: Session, v: Verification, point: Point) -> float | None:
+    table = v.target_kind
+    if table not in ("farmland_parcel", "change_patch", "structure"):
+        return None
+    d = session.execute(
+        text(
+            f"SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4490)"
+            f"::geography) FROM {table} WHERE id = :id"
+        ),
+        {"x": point.x, "y": point.y, "id": v.target_id},
+    ).scalar_one_or_none()
+    return None if d is None else float(d)
+
+
+def get_photo(session: Session, verification_id: int, photo_id: int) -> VerificationPhoto:
+    p = session.get(VerificationPhoto, photo_id)
+    if p is None or p.retired_at is not None or p.verification_id != verification_id:
+        raise NotFound(f"photo {photo_id} of verification {verification_id} does not exist")
+    return p
+
+
+def photo_dict(p: VerificationPhoto, config: FarmlandSettings | None = None) -> dict[str, Any]:
+    cfg = config or FarmlandSettings()
+    loc = to_shape(p.location) if p.location is not None else None
+    dist = p.distance_to_target_m
+    return {
+        "id": p.id,
+        "verification_id": p.verification_id,
+        "original_name": p.original_name,
+        "size_bytes": p.size_bytes,
+        "sha256": p.sha256,
+        "taken_at": p.taken_at.isoformat() if p.taken_at else None,
+        "heading_deg": p.heading_deg,
+        "lon": round(loc.x, 7) if loc is not None else None,
+        "lat": round(loc.y, 7) if loc is not None else None,
+        "distance_to_target_m": round(dist, 1) if dist is not None else None,
+        "far": bool(dist is not None and dist > cfg.far_photo_m),
+        "url": f"/verifications/{p.verification_id}/photos/{p.id}",
+    }
+
+
+def photo_points_geojson(
+    session: Session,
+    *,
+    verification_id: int | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    config: FarmlandSettings | None = None,
+) -> dict[str, Any]:
+    """Map layer: verification photo points as a GeoJSON FeatureCollection (EPSG:4490 lon/lat).
+
+    Properties carry Chinese popup fields (核实结果, 拍摄时间, 拍摄方向, 距核查对象) plus the raw
+    values, ``far`` for styling far photos, and ``url`` of the image.
+    """
+    cfg = config or FarmlandSettings()
+    q = (
+        select(VerificationPhoto, Verification)
+        .join(Verification, Verification.id == VerificationPhoto.verification_id)
+        .where(
+            VerificationPhoto.retired_at.is_(None),
+            Verification.retired_at.is_(None),
+            VerificationPhoto.location.is_not(None),
+        )
+        .order_by(VerificationPhoto.id)
+    )
+    if verification_id is not None:
+        q = q.where(VerificationPhoto.verification_id == verification_id)
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        q = q.where(
+            text(
+                "ST_Intersects(verification_photo.location, "
+                "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))"
+            ).bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+        )
+    features = []
+    for p, v in session.execute(q).all():
+        d = photo_dict(p, cfg)
+        heading = d["heading_deg"]
+        features.append(
+            {
+                "type": "Feature",
+                "id": p.id,
+                "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]},
+                "properties": {
+                    **d,
+                    "result": v.result,
+                    "核实结果": vocab.label(vocab.VERIFICATION_RESULTS, v.result),
+                    "核实人": v.verified_by,
+                    "拍摄时间": d["taken_at"] or "未知",
+                    "拍摄方向": f"{heading:.0f}°" if heading is not None else "未知",
+                    "距核查对象": (
+                        f"{d['distance_to_target_m']:.0f} 米"
+                        if d["distance_to_target_m"] is not None
+                        else "未知"
+                    ),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "name": "核实照片点位", "features": features}
+
+
+def photos_of(session: Session, verification_id: int) -> list[VerificationPhoto]:
+    if session.get(Verification, verification_id) is None:
+        raise NotFound(f"verification {verification_id} does not exist")
+    return list(
+        session.scalars(
+            select(VerificationPhoto)
+            .where(
+                VerificationPhoto.verification_id == verification_id,
+                VerificationPhoto.retired_at.is_(None),
+            )
+            .order_by(VerificationPhoto.id)
+        )
+    )
