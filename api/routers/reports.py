@@ -1,0 +1,167 @@
+"""Reports: area totals for the annual enforcement report, and the annual report's files.
+
+Thin handlers over :mod:`geo_enforce.reports`. Totals carry no personal data; any role may
+read them (Viewer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from api.deps import ReadDB, Viewer
+from geo_enforce.reports.query import AreaQuery, area_totals, parse_list
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+ListParam = Annotated[
+    list[str] | None, Query(description="repeat the parameter or separate values with commas")
+]
+
+
+class AreaText(BaseModel):
+    m2: str
+    mu_approx: str
+    mu_over: str
+
+
+class GroupOut(BaseModel):
+    key: dict[str, Any]
+    labels: dict[str, str]
+    count: int
+    households: int | None
+    area_m2: float
+    area_mu: float
+    dissolved_m2: float | None
+    dissolved_mu: float | None
+    overlap_m2: float | None
+    differs: bool
+    text: AreaText
+
+
+class AreaReportOut(BaseModel):
+    layer: str
+    title: str
+    measure: str
+    measure_label: str
+    date_by: str
+    group_by: list[str]
+    filters: dict[str, Any]
+    unit: str
+    rounding: str
+    method: str
+    groups: list[GroupOut]
+    total: GroupOut
+    notes: list[str]
+
+
+def _query(layer: str, **kw: Any) -> AreaQuery:
+    for name in ("status", "category", "restored_use", "ruling", "group_by"):
+        if name in kw:
+            kw[name] = parse_list(kw[name])
+    return AreaQuery(layer=layer, **kw)
+
+
+@router.get("/areas", response_model=AreaReportOut, summary="违法建设面积统计")
+def structure_areas(
+    session: ReadDB,
+    _: Viewer,
+    year: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    date_by: Literal["discovered", "demolished", "closed"] = "demolished",
+    status: ListParam = None,
+    category: ListParam = None,
+    admin_code: str | None = None,
+    red_line_kind: str | None = None,
+    group_by: ListParam = None,
+    measure: Literal["footprint", "floor"] = "footprint",
+    dissolve: bool = True,
+) -> dict[str, Any]:
+    """Structures (违法建设): count, households (违建别墅 户), m², mu, dissolved footprint."""
+    q = _query(
+        "structure", year=year, date_from=date_from, date_to=date_to, date_by=date_by,
+        status=status, category=category, admin_code=admin_code, red_line_kind=red_line_kind,
+        group_by=group_by, measure=measure, dissolve=dissolve,
+    )  # fmt: skip
+    return area_totals(session, q).as_dict()
+
+
+@router.get("/cleared-parcels", response_model=AreaReportOut, summary="治理违法占地统计")
+def cleared_parcel_areas(
+    session: ReadDB,
+    _: Viewer,
+    year: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    restored_use: ListParam = None,
+    admin_code: str | None = None,
+    red_line_kind: str | None = None,
+    group_by: ListParam = None,
+    dissolve: bool = True,
+) -> dict[str, Any]:
+    """Cleared parcels (治理违法占地): 宗数, m², mu, dissolved footprint, by cleared date."""
+    q = _query(
+        "cleared_parcel", year=year, date_from=date_from, date_to=date_to,
+        restored_use=restored_use, admin_code=admin_code, red_line_kind=red_line_kind,
+        group_by=group_by, dissolve=dissolve,
+    )  # fmt: skip
+    return area_totals(session, q).as_dict()
+
+
+@router.get("/change-patches", response_model=AreaReportOut, summary="变化图斑统计")
+def change_patch_areas(
+    session: ReadDB,
+    _: Viewer,
+    year: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    ruling: ListParam = None,
+    status: ListParam = None,
+    admin_code: str | None = None,
+    red_line_kind: str | None = None,
+    group_by: ListParam = None,
+    dissolve: bool = True,
+) -> dict[str, Any]:
+    """Change patches (变化图斑, new building detected) by ruling, status, village, date."""
+    q = _query(
+        "change_patch", year=year, date_from=date_from, date_to=date_to, ruling=ruling,
+        status=status, admin_code=admin_code, red_line_kind=red_line_kind, group_by=group_by,
+        dissolve=dissolve,
+    )  # fmt: skip
+    return area_totals(session, q).as_dict()
+
+
+_MEDIA = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "csv": "application/zip",
+}
+
+
+@router.get("/annual", summary="年度行政执法工作报告数据")
+def annual_report(
+    session: ReadDB,
+    _: Viewer,
+    year: int,
+    format: Literal["json", "xlsx", "docx", "csv"] = "json",
+) -> Response:
+    """The year's report data: JSON, XLSX (a sheet per table), DOCX (paragraphs, tables,
+    charts) or CSV (a ZIP with one CSV per table)."""
+    from geo_enforce.reports.annual import build_annual
+    from geo_enforce.reports.export import annual_bytes
+
+    report = build_annual(session, year)
+    if format == "json":
+        return Response(content=report.to_json(), media_type="application/json; charset=utf-8")
+    data = annual_bytes(report, format)
+    ext = "zip" if format == "csv" else format
+    return Response(
+        content=data,
+        media_type=_MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="annual-{year}.{ext}"'},
+    )

@@ -1,0 +1,321 @@
+"""The year's data for the enforcement report (行政执法工作报告): tables and paragraphs.
+
+:func:`build_annual` runs the area queries for one calendar year and returns an
+:class:`AnnualReport`: the key figures, the Chinese paragraphs in the report's style
+("2024年，全镇拆除违法建设共计200216平方米…其中拆除大任庄村违建168500平方米…"), and the tables
+beneath them, each with a totals row (合计). Areas are CGCS2000 ellipsoidal m² (the stored
+official areas); tables show m² and mu to 2 decimals, prose whole m² and approximate mu, as
+:mod:`geo_enforce.reports.phrasing` defines.
+
+Which records a year holds: structures with status ``demolished`` and a demolition date in the
+year; cleared parcels cleared in the year; change patches detected in the year; new cases
+discovered in the year (any status).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo_enforce.db.models import AdminArea
+from geo_enforce.domain import vocab
+from geo_enforce.reports.phrasing import (
+    count_text,
+    households_text,
+    m2_text,
+    mu_text,
+    round_m2,
+    round_mu,
+)
+from geo_enforce.reports.query import AreaQuery, AreaReport, GroupTotal, area_totals
+
+#: column kinds drive number formats in XLSX/DOCX: text, int, m2, mu
+COL_TEXT, COL_INT, COL_M2, COL_MU = "text", "int", "m2", "mu"
+
+
+@dataclass
+class ReportTable:
+    """One table of the report: a Chinese title, headers, rows and a totals row (合计)."""
+
+    name: str  # file-safe identifier: CSV file name, JSON key
+    title: str  # Chinese title: sheet name, DOCX caption
+    columns: list[str]
+    kinds: list[str]
+    rows: list[list[Any]]
+    total: list[Any] | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "columns": self.columns,
+            "rows": self.rows,
+            "total": self.total,
+            "note": self.note,
+        }
+
+
+@dataclass
+class AnnualReport:
+    """The year's figures, paragraphs, tables and chart series (areas in m², rounded)."""
+
+    year: int
+    town_name: str
+    figures: dict[str, Any]
+    paragraphs: list[str]
+    tables: list[ReportTable]
+    by_village_m2: list[tuple[str, float]]  # chart: demolished area by village
+    by_month_m2: list[tuple[str, float]]  # chart: demolished area month by month
+    generated_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+
+    @property
+    def title(self) -> str:
+        return f"{self.town_name}{self.year}年度违法建设治理情况统计"
+
+    def table(self, name: str) -> ReportTable:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "year": self.year,
+            "title": self.title,
+            "town_name": self.town_name,
+            "generated_at": self.generated_at,
+            "figures": self.figures,
+            "paragraphs": self.paragraphs,
+            "tables": [t.as_dict() for t in self.tables],
+            "charts": {
+                "by_village_m2": self.by_village_m2,
+                "by_month_m2": self.by_month_m2,
+            },
+            "method": "CGCS2000 ellipsoidal areas; m² and mu to 2 decimals, half up",
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
+
+
+def _town_name(session: Session) -> str:
+    t = AdminArea.__table__
+    name = session.execute(
+        select(t.c.name).where(t.c.level == "town", t.c.retired_at.is_(None)).order_by(t.c.code)
+    ).scalar()
+    return name or "全镇"
+
+
+def _area_row(label: str, g: GroupTotal, *, households: bool, dissolved: bool) -> list[Any]:
+    row: list[Any] = [label, g.count]
+    if households:
+        row.append(g.households or 0)
+    row += [round_m2(g.area_m2), round_mu(g.area_m2)]
+    if dissolved:
+        row.append(round_m2(g.dissolved_m2 if g.dissolved_m2 is not None else g.area_m2))
+    return row
+
+
+def _area_table(
+    name: str,
+    title: str,
+    rep: AreaReport,
+    key: str,
+    *,
+    first_col: str,
+    count_col: str,
+    households: bool = False,
+    dissolved: bool = True,
+) -> ReportTable:
+    cols = [first_col, count_col]
+    kinds = [COL_TEXT, COL_INT]
+    if households:
+        cols.append("户数")
+        kinds.append(COL_INT)
+    cols += ["面积(平方米)", "面积(亩)"]
+    kinds += [COL_M2, COL_MU]
+    if dissolved:
+        cols.append("扣除重叠后面积(平方米)")
+        kinds.append(COL_M2)
+    rows = [
+        _area_row(g.labels.get(key, ""), g, households=households, dissolved=dissolved)
+        for g in rep.groups
+    ]
+    total = _area_row("合计", rep.total, households=households, dissolved=dissolved)
+    note = ""
+    if dissolved and rep.total.differs:
+        note = "部分图斑相互重叠：面积为各记录之和，扣除重叠后面积按图斑合并计算。"
+    return ReportTable(name, title, cols, kinds, rows, total, note)
+
+
+def build_annual(session: Session, year: int) -> AnnualReport:
+    """Run the year's queries and assemble figures, paragraphs and tables (CGCS2000 m²)."""
+    demolished = dict(layer="structure", year=year, date_by="demolished", status=("demolished",))
+    by_village = area_totals(session, AreaQuery(**demolished, group_by=("village",)))  # type: ignore[arg-type]
+    by_category = area_totals(session, AreaQuery(**demolished, group_by=("category",)))  # type: ignore[arg-type]
+    floor_by_category = area_totals(
+        session,
+        AreaQuery(**demolished, group_by=("category",), measure="floor", dissolve=False),  # type: ignore[arg-type]
+    )
+    by_month = area_totals(session, AreaQuery(**demolished, group_by=("month",)))  # type: ignore[arg-type]
+    villas = area_totals(
+        session,
+        AreaQuery(**demolished, category=("villa",), group_by=("village",)),  # type: ignore[arg-type]
+    )
+    discovered = area_totals(
+        session,
+        AreaQuery(layer="structure", year=year, date_by="discovered", group_by=("status",)),
+    )
+    cleared = area_totals(
+        session, AreaQuery(layer="cleared_parcel", year=year, group_by=("village",))
+    )
+    patches = area_totals(
+        session, AreaQuery(layer="change_patch", year=year, group_by=("ruling",), dissolve=False)
+    )
+    town = _town_name(session)
+
+    tables = [
+        _area_table(
+            "demolished_by_village", "按村拆除违法建设", by_village, "village",
+            first_col="村/社区", count_col="处数", households=True,
+        ),
+        _area_table(
+            "demolished_by_category", "按类别拆除违法建设", by_category, "category",
+            first_col="类别", count_col="处数", households=True,
+        ),
+        _area_table(
+            "villas_by_village", "违建别墅专项治理", villas, "village",
+            first_col="村/社区", count_col="处数", households=True,
+        ),
+        _area_table(
+            "demolished_by_month", "按月拆除违法建设", by_month, "month",
+            first_col="月份", count_col="处数", dissolved=False,
+        ),
+        _area_table(
+            "cleared_by_village", "治理违法占地", cleared, "village",
+            first_col="村/社区", count_col="宗数",
+        ),
+        _area_table(
+            "patches_by_ruling", "变化图斑核查", patches, "ruling",
+            first_col="认定结果", count_col="个数", dissolved=False,
+        ),
+        _area_table(
+            "discovered_by_status", "新发现违法建设(按当前状态)", discovered, "status",
+            first_col="状态", count_col="处数", dissolved=False,
+        ),
+    ]  # fmt: skip
+    # floor area (建筑面积) beside the footprint in the category table
+    floor = {g.key["category"]: g.area_m2 for g in floor_by_category.groups}
+    cat_table = tables[1]
+    cat_table.columns.insert(5, "建筑面积(平方米)")
+    cat_table.kinds.insert(5, COL_M2)
+    for g, row in zip(by_category.groups, cat_table.rows, strict=True):
+        row.insert(5, round_m2(floor.get(g.key["category"], 0.0)))
+    assert cat_table.total is not None
+    cat_table.total.insert(5, round_m2(floor_by_category.total.area_m2))
+
+    figures = {
+        "demolished_count": by_village.total.count,
+        "demolished_m2": round_m2(by_village.total.area_m2),
+        "demolished_mu": round_mu(by_village.total.area_m2),
+        "demolished_dissolved_m2": round_m2(by_village.total.dissolved_m2 or 0.0),
+        "demolished_floor_m2": round_m2(floor_by_category.total.area_m2),
+        "villa_households": villas.total.households or 0,
+        "villa_count": villas.total.count,
+        "villa_m2": round_m2(villas.total.area_m2),
+        "cleared_count": cleared.total.count,
+        "cleared_m2": round_m2(cleared.total.area_m2),
+        "cleared_mu": round_mu(cleared.total.area_m2),
+        "cleared_dissolved_m2": round_m2(cleared.total.dissolved_m2 or 0.0),
+        "patch_count": patches.total.count,
+        "patch_m2": round_m2(patches.total.area_m2),
+        "discovered_count": discovered.total.count,
+        "discovered_m2": round_m2(discovered.total.area_m2),
+    }
+    paragraphs = _paragraphs(year, by_village, villas, cleared, patches, discovered)
+    month_area = {g.key["month"]: g.area_m2 for g in by_month.groups}
+    months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+    return AnnualReport(
+        year=year,
+        town_name=town,
+        figures=figures,
+        paragraphs=paragraphs,
+        tables=tables,
+        by_village_m2=[(g.labels["village"], round_m2(g.area_m2)) for g in by_village.groups],
+        by_month_m2=[(m, round_m2(month_area.get(m, 0.0))) for m in months],
+    )
+
+
+def _by_area(groups: list[GroupTotal]) -> list[GroupTotal]:
+    return sorted(groups, key=lambda g: (-g.area_m2, g.labels.get("village", "")))
+
+
+def _paragraphs(
+    year: int,
+    by_village: AreaReport,
+    villas: AreaReport,
+    cleared: AreaReport,
+    patches: AreaReport,
+    discovered: AreaReport,
+) -> list[str]:
+    out: list[str] = []
+    tot = by_village.total
+    if tot.count:
+        parts = [
+            f"拆除{g.labels['village']}违建{m2_text(g.area_m2)}"
+            for g in _by_area(by_village.groups)
+        ]
+        p = (
+            f"{year}年，全镇拆除违法建设{tot.count}处，共计{m2_text(tot.area_m2)}"
+            f"（{mu_text(tot.area_m2, 'approx')}）。其中" + "，".join(parts) + "。"
+        )
+        if tot.differs and tot.dissolved_m2 is not None:
+            p += (
+                f"以上为各宗记录面积之和；部分图斑相互重叠，扣除重叠部分后实际拆除占地"
+                f"{m2_text(tot.dissolved_m2)}。"
+            )
+        out.append(p)
+    else:
+        out.append(f"{year}年，全镇无拆除违法建设记录。")
+    if villas.total.count:
+        parts = [
+            f"{g.labels['village']}违建别墅{households_text(g.households or 0)}{m2_text(g.area_m2)}"
+            for g in _by_area(villas.groups)
+        ]
+        p = "在违建别墅专项治理行动中，拆除" + "、".join(parts)
+        if len(parts) > 1:
+            vt = villas.total
+            p += f"，共计{households_text(vt.households or 0)}{m2_text(vt.area_m2)}"
+        out.append(p + "。")
+    ct = cleared.total
+    if ct.count:
+        out.append(
+            f"{year}年全镇治理违法占地项目{count_text(ct.count, '宗')}，"
+            f"{mu_text(ct.area_m2, 'approx_over')}"
+            f"（{ct.count}宗，{m2_text(ct.area_m2)}，合{mu_text(ct.area_m2, 'exact')}）。"
+        )
+    pt = patches.total
+    if pt.count:
+        rulings = {g.key["ruling"]: g for g in patches.groups}
+        parts = []
+        for key, name in vocab.RULINGS.items():
+            if key in rulings:
+                parts.append(f"{name}{rulings[key].count}个")
+        if None in rulings:
+            parts.append(f"待认定{rulings[None].count}个")
+        out.append(
+            f"全年通过无人机航拍比对发现变化图斑{pt.count}个、面积{m2_text(pt.area_m2)}，"
+            f"经核查认定" + "，".join(parts) + "。"
+        )
+    dt_ = discovered.total
+    if dt_.count:
+        out.append(f"全年新发现违法建设{dt_.count}处，占地{m2_text(dt_.area_m2)}，均已登记入台账。")
+    return out

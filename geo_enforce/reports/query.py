@@ -1,0 +1,444 @@
+"""Area totals over the ledger: filters, grouping, sum of records and dissolved footprint.
+
+One query per request (SQLAlchemy Core, values bound). Each group carries the record count,
+households where the category counts them (违建别墅 户), the sum of the records' areas and,
+for footprints, the dissolved area: ``ST_Area(ST_Union(geom)::geography)``, so overlapping
+records are counted once. Group rows and the grand total come from the same scan
+(``GROUPING SETS``).
+
+Areas are ellipsoidal on the CGCS2000 ellipsoid in m² (the stored ``area_m2`` is the official
+area, kept by the database trigger; ``floor_area_m2`` is measured floor area or footprint ×
+floors). Rounding happens only when a result is rendered (:mod:`geo_enforce.reports.phrasing`).
+
+Which records count:
+- current records only (``retired_at IS NULL``);
+- period: ``year`` and/or ``date_from``..``date_to`` (inclusive) on the date chosen by
+  ``date_by`` (structures: discovered, demolished, closed; cleared parcels: cleared; change
+  patches: detected). Records without that date are outside any period;
+- admin area: a village or community matches the record's ``village_code``; a town or grid
+  zone matches records whose representative point (``ST_PointOnSurface``) lies inside it, so a
+  record is never counted in two grid zones;
+- red-line kind: records whose interior overlaps a current red line of that kind (e.g. only
+  what lies on permanent basic farmland); the whole record is counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    exists,
+    extract,
+    func,
+    literal,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import Session
+
+from geo_enforce.db.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
+from geo_enforce.domain import vocab
+from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
+
+LAYERS = ("structure", "cleared_parcel", "change_patch")
+MEASURES = ("footprint", "floor")
+GROUP_KEY_LABELS = {
+    "village": "村/社区",
+    "category": "类别",
+    "status": "状态",
+    "year": "年份",
+    "month": "月份",
+    "restored_use": "恢复用途",
+    "ruling": "认定结果",
+    "change_kind": "变化类型",
+}
+NO_VILLAGE = "未划定村"
+NO_DATE = "未填日期"
+METHOD = (
+    "ellipsoidal area on the CGCS2000 ellipsoid (a=6378137, f=1/298.257222101); "
+    "dissolved = area of the union of the group's polygons"
+)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    name: str
+    title: str  # Chinese, for tables
+    table: Table
+    dates: dict[str, str]  # date_by → column name
+    default_date: str
+    groups: tuple[str, ...]  # non-date group keys available (column names or 'village')
+    lists: dict[str, dict[str, str]]  # list filter → its vocabulary
+    unit: str  # counting word: 处, 宗, 个
+
+
+_LAYERS: dict[str, _Layer] = {
+    "structure": _Layer(
+        "structure",
+        "违法建设",
+        Structure.__table__,  # type: ignore[arg-type]
+        {"discovered": "discovered_on", "demolished": "demolished_on", "closed": "closed_on"},
+        "demolished",
+        ("village", "category", "status"),
+        {"status": vocab.STRUCTURE_STATUSES, "category": vocab.STRUCTURE_CATEGORIES},
+        "处",
+    ),
+    "cleared_parcel": _Layer(
+        "cleared_parcel",
+        "治理违法占地",
+        ClearedParcel.__table__,  # type: ignore[arg-type]
+        {"cleared": "cleared_on"},
+        "cleared",
+        ("village", "restored_use"),
+        {"restored_use": vocab.CLEARED_RESTORED_USES},
+        "宗",
+    ),
+    "change_patch": _Layer(
+        "change_patch",
+        "变化图斑",
+        ChangePatch.__table__,  # type: ignore[arg-type]
+        {"detected": "detected_on"},
+        "detected",
+        ("village", "ruling", "status", "change_kind"),
+        {"ruling": vocab.RULINGS, "status": vocab.PATCH_STATUSES},
+        "个",
+    ),
+}
+
+_VOCAB_FOR_KEY: dict[str, dict[str, str]] = {
+    "category": vocab.STRUCTURE_CATEGORIES,
+    "restored_use": vocab.CLEARED_RESTORED_USES,
+    "ruling": vocab.RULINGS,
+    "change_kind": {"new": "新增建设", "grown": "扩建", "standing": "拆后未拆"},
+}
+
+
+@dataclass(frozen=True)
+class AreaQuery:
+    """What to total. Every field is optional; see the module doc for what each one selects."""
+
+    layer: str = "structure"
+    year: int | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    date_by: str | None = None  # None: the layer's default (demolished, cleared, detected)
+    status: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    restored_use: tuple[str, ...] = ()
+    ruling: tuple[str, ...] = ()
+    admin_code: str | None = None
+    red_line_kind: str | None = None
+    group_by: tuple[str, ...] = ()
+    measure: str = "footprint"
+    dissolve: bool = True
+
+    def validated(self) -> AreaQuery:
+        """Check names against the layer; raise InvalidInput naming the field at fault."""
+        if self.layer not in _LAYERS:
+            raise InvalidInput(f"layer '{self.layer}' is unknown; use one of {', '.join(LAYERS)}")
+        spec = _LAYERS[self.layer]
+        date_by = self.date_by or spec.default_date
+        if date_by not in spec.dates:
+            raise InvalidInput(
+                f"date_by '{date_by}' does not apply to {self.layer}; "
+                f"use one of {', '.join(spec.dates)}"
+            )
+        if self.measure not in MEASURES:
+            raise InvalidInput(f"measure '{self.measure}' is unknown; use footprint or floor")
+        if self.measure == "floor" and self.layer != "structure":
+            raise InvalidInput("measure 'floor' (建筑面积) applies to structures only")
+        allowed = (*spec.groups, "year", "month")
+        for key in self.group_by:
+            if key not in allowed:
+                raise InvalidInput(
+                    f"group_by '{key}' does not apply to {self.layer}; use any of "
+                    f"{', '.join(allowed)}"
+                )
+        if len(set(self.group_by)) != len(self.group_by):
+            raise InvalidInput(f"group_by names a key twice: {', '.join(self.group_by)}")
+        for name in ("status", "category", "restored_use", "ruling"):
+            values = getattr(self, name)
+            if not values:
+                continue
+            if name not in spec.lists:
+                raise InvalidInput(f"filter '{name}' does not apply to {self.layer}")
+            bad = [v for v in values if v not in spec.lists[name]]
+            if bad:
+                raise InvalidInput(
+                    f"{name} {', '.join(bad)} unknown; use any of {', '.join(spec.lists[name])}"
+                )
+        if self.red_line_kind is not None and self.red_line_kind not in vocab.RED_LINE_KINDS:
+            raise InvalidInput(
+                f"red_line_kind '{self.red_line_kind}' is unknown; use one of "
+                f"{', '.join(vocab.RED_LINE_KINDS)}"
+            )
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidInput(f"date_from {self.date_from} is after date_to {self.date_to}")
+        if self.year is not None and not 1900 <= self.year <= 2999:
+            raise InvalidInput(f"year {self.year} is out of range")
+        return self
+
+    @property
+    def effective_date_by(self) -> str:
+        return self.date_by or _LAYERS[self.layer].default_date
+
+
+@dataclass(frozen=True)
+class GroupTotal:
+    """Totals of one group (or of the whole selection when ``key`` is empty). Areas in m²."""
+
+    key: dict[str, Any]
+    labels: dict[str, str]
+    count: int
+    area_m2: float
+    dissolved_m2: float | None = None
+    households: int | None = None
+
+    @property
+    def overlap_m2(self) -> float | None:
+        return None if self.dissolved_m2 is None else self.area_m2 - self.dissolved_m2
+
+    @property
+    def differs(self) -> bool:
+        """True when the dissolved area differs from the sum at the reported precision."""
+        return self.dissolved_m2 is not None and round_m2(self.dissolved_m2) != round_m2(
+            self.area_m2
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "key": self.key,
+            "labels": self.labels,
+            "count": self.count,
+            "households": self.households,
+            "area_m2": round_m2(self.area_m2),
+            "area_mu": round_mu(self.area_m2),
+            "dissolved_m2": None,
+            "dissolved_mu": None,
+            "overlap_m2": None,
+            "differs": self.differs,
+            "text": {
+                "m2": m2_text(self.area_m2),
+                "mu_approx": mu_text(self.area_m2, "approx"),
+                "mu_over": mu_text(self.area_m2, "over"),
+            },
+        }
+        if self.dissolved_m2 is not None:
+            d["dissolved_m2"] = round_m2(self.dissolved_m2)
+            d["dissolved_mu"] = round_mu(self.dissolved_m2)
+            d["overlap_m2"] = round_m2(self.area_m2 - self.dissolved_m2)
+        return d
+
+
+@dataclass(frozen=True)
+class AreaReport:
+    """Grouped totals plus the grand total of one :class:`AreaQuery`."""
+
+    query: AreaQuery
+    groups: list[GroupTotal]
+    total: GroupTotal
+    title: str = ""
+    unit: str = "处"
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        q = self.query
+        return {
+            "layer": q.layer,
+            "title": self.title,
+            "measure": q.measure,
+            "measure_label": "建筑面积" if q.measure == "floor" else "占地面积",
+            "date_by": q.effective_date_by,
+            "group_by": list(q.group_by),
+            "filters": {
+                "year": q.year,
+                "date_from": q.date_from.isoformat() if q.date_from else None,
+                "date_to": q.date_to.isoformat() if q.date_to else None,
+                "status": list(q.status),
+                "category": list(q.category),
+                "restored_use": list(q.restored_use),
+                "ruling": list(q.ruling),
+                "admin_code": q.admin_code,
+                "red_line_kind": q.red_line_kind,
+            },
+            "unit": self.unit,
+            "rounding": "m² and mu to 2 decimals, half up; mu from unrounded m² (1 mu = 2000/3 m²)",
+            "method": METHOD,
+            "groups": [g.as_dict() for g in self.groups],
+            "total": self.total.as_dict(),
+            "notes": self.notes,
+        }
+
+
+def _group_expr(t: Table, key: str, date_col: str) -> ColumnElement[Any]:
+    if key == "village":
+        return t.c.village_code
+    if key == "year":
+        return extract("year", t.c[date_col])
+    if key == "month":
+        return func.to_char(t.c[date_col], literal("YYYY-MM"))
+    return t.c[key]
+
+
+def _conditions(session: Session, q: AreaQuery, spec: _Layer) -> list[ColumnElement[bool]]:
+    t = spec.table
+    date_col = t.c[spec.dates[q.effective_date_by]]
+    cond: list[ColumnElement[bool]] = [t.c.retired_at.is_(None)]
+    if q.year is not None:
+        cond.append(date_col.between(dt.date(q.year, 1, 1), dt.date(q.year, 12, 31)))
+    if q.date_from is not None:
+        cond.append(date_col >= q.date_from)
+    if q.date_to is not None:
+        cond.append(date_col <= q.date_to)
+    for name in ("status", "category", "restored_use", "ruling"):
+        values = getattr(q, name)
+        if values:
+            cond.append(t.c[name].in_(list(values)))
+    if q.admin_code is not None:
+        admin = AdminArea.__table__
+        level = session.execute(
+            select(admin.c.level).where(admin.c.code == q.admin_code, admin.c.retired_at.is_(None))
+        ).scalar_one_or_none()
+        if level is None:
+            raise NotFound(
+                f"admin area '{q.admin_code}' does not exist (see GET /reports/admin-areas or "
+                "the admin_area layer for codes)"
+            )
+        if level in ("village", "community"):
+            cond.append(t.c.village_code == q.admin_code)
+        else:
+            area_geom = select(admin.c.geom).where(admin.c.code == q.admin_code).scalar_subquery()
+            cond.append(func.ST_Within(func.ST_PointOnSurface(t.c.geom), area_geom))
+    if q.red_line_kind is not None:
+        rl = RedLine.__table__
+        cond.append(
+            exists().where(
+                rl.c.kind == q.red_line_kind,
+                rl.c.retired_at.is_(None),
+                func.ST_Intersects(rl.c.geom, t.c.geom),
+                # interiors overlap: touching along an edge is not "lying on" the red line
+                func.ST_Relate(rl.c.geom, t.c.geom, literal("T********")),
+            )
+        )
+    return cond
+
+
+def village_names(session: Session) -> dict[str, str]:
+    """Code → Chinese name of every current village, community, grid zone and town."""
+    admin = AdminArea.__table__
+    rows = session.execute(
+        select(admin.c.code, admin.c.name).where(admin.c.retired_at.is_(None))
+    ).all()
+    return {code: name for code, name in rows}
+
+
+def _label(key: str, value: Any, names: dict[str, str]) -> str:
+    if key == "village":
+        return NO_VILLAGE if value is None else names.get(value, value)
+    if key in ("year", "month"):
+        return NO_DATE if value is None else str(value)
+    if key == "status":
+        return vocab.label({**vocab.STRUCTURE_STATUSES, **vocab.PATCH_STATUSES}, value)
+    return vocab.label(_VOCAB_FOR_KEY.get(key, {}), value) or "未填"
+
+
+def build_select(session: Session, q: AreaQuery):
+    """The grouped SELECT for ``q`` (validated) as a SQLAlchemy Core statement."""
+    spec = _LAYERS[q.layer]
+    t = spec.table
+    date_col = spec.dates[q.effective_date_by]
+    keys = [_group_expr(t, k, date_col) for k in q.group_by]
+    measure = t.c.floor_area_m2 if q.measure == "floor" else t.c.area_m2
+    cols: list[Any] = [k.label(f"k_{name}") for k, name in zip(keys, q.group_by, strict=True)]
+    cols.append((func.grouping(*keys) if keys else literal(0)).label("is_total_flag"))
+    cols.append(func.count().label("n"))
+    cols.append(func.coalesce(func.sum(measure), 0.0).label("area_m2"))
+    if q.layer == "structure":
+        cols.append(
+            func.sum(t.c.households)
+            .filter(t.c.category.in_(sorted(vocab.HOUSEHOLD_CATEGORIES)))
+            .label("households")
+        )
+    if q.dissolve and q.measure == "footprint":
+        cols.append(
+            func.coalesce(func.ST_Area(func.geography(func.ST_Union(t.c.geom)), True), 0.0).label(
+                "dissolved_m2"
+            )
+        )
+    stmt = select(*cols).where(and_(*_conditions(session, q, spec)))
+    if keys:
+        stmt = stmt.group_by(func.grouping_sets(tuple_(*keys), tuple_())).order_by(
+            *[k.asc().nulls_last() for k in keys]
+        )
+    return stmt
+
+
+def _norm_key(name: str, value: Any) -> Any:
+    if name == "year" and value is not None:
+        return int(value)
+    return value
+
+
+def area_totals(session: Session, query: AreaQuery) -> AreaReport:
+    """Grouped and total areas (m², CGCS2000 ellipsoidal) of the records ``query`` selects."""
+    q = query.validated()
+    spec = _LAYERS[q.layer]
+    names = village_names(session) if "village" in q.group_by else {}
+    rows = session.execute(build_select(session, q)).mappings().all()
+    groups: list[GroupTotal] = []
+    total: GroupTotal | None = None
+    for row in rows:
+        key = {k: _norm_key(k, row[f"k_{k}"]) for k in q.group_by}
+        g = GroupTotal(
+            key=key,
+            labels={k: _label(k, v, names) for k, v in key.items()},
+            count=int(row["n"]),
+            area_m2=float(row["area_m2"]),
+            dissolved_m2=float(row["dissolved_m2"]) if "dissolved_m2" in row else None,
+            households=(None if row.get("households") is None else int(row["households"])),
+        )
+        if not q.group_by or row["is_total_flag"]:
+            total = GroupTotal(
+                key={}, labels={}, count=g.count, area_m2=g.area_m2,
+                dissolved_m2=g.dissolved_m2, households=g.households,
+            )  # fmt: skip
+        else:
+            groups.append(g)
+    if total is None:  # no rows at all
+        total = GroupTotal(key={}, labels={}, count=0, area_m2=0.0)
+    notes = []
+    if total.differs:
+        dissolved = m2_text(total.dissolved_m2 or 0.0)
+        notes.append(f"记录面积之和{m2_text(total.area_m2)}，扣除重叠后实际占地{dissolved}")
+    return AreaReport(query=q, groups=groups, total=total, title=spec.title, unit=spec.unit,
+                      notes=notes)  # fmt: skip
+
+
+def parse_list(values: Iterable[str] | str | None) -> tuple[str, ...]:
+    """``["a,b", "c"]`` or ``"a,b"`` → ``("a", "b", "c")``: lists from query strings and CLI."""
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return tuple(out)
+
+
+def layer_spec(layer: str) -> _Layer:
+    if layer not in _LAYERS:
+        raise InvalidInput(f"layer '{layer}' is unknown; use one of {', '.join(LAYERS)}")
+    return _LAYERS[layer]
+
+
+def group_keys(layer: str) -> Sequence[str]:
+    """Group keys available for ``layer``."""
+    return (*layer_spec(layer).groups, "year", "month")
