@@ -1,0 +1,258 @@
+"""Pluggable change detectors: a class called on a pair of aligned windows, returning a value.
+
+A detector receives a :class:`WindowPair` (before/after RGB already on one grid, the after image
+radiometrically normalised to the before one, optional DSMs with the vertical offset removed,
+a validity mask and the GSD in metres) and returns a :class:`ChangeResult` (a gain mask of new
+or higher objects, a loss mask of removed ones, a 0–1 score, the height change). The windowed
+runner handles reading, overlap, Dask and merging; a learned model only has to implement
+``__call__``. Detectors must be picklable (they travel to dask.distributed workers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from geo_enforce.errors import InvalidInput
+
+
+@dataclass
+class WindowPair:
+    """Two aligned windows. Arrays are float32; RGB as (3, rows, cols) in 0–255 (or 0–65535)."""
+
+    before: np.ndarray
+    after: np.ndarray
+    valid: np.ndarray
+    gsd_m: float
+    dsm_before: np.ndarray | None = None
+    dsm_after: np.ndarray | None = None
+
+    @property
+    def has_dsm(self) -> bool:
+        return self.dsm_before is not None and self.dsm_after is not None
+
+
+@dataclass
+class ChangeResult:
+    """Per-pixel outcome for one window: masks (bool), score 0–1, height change (m or None)."""
+
+    gain: np.ndarray
+    loss: np.ndarray
+    score: np.ndarray
+    height_change: np.ndarray | None = None
+
+
+class Detector:
+    """Base class. Subclasses set ``name`` and implement ``__call__``.
+
+    ``halo_px`` is the context the detector needs around each window (filters, morphology);
+    the runner reads that much overlap and discards it afterwards.
+    """
+
+    name = "base"
+    needs_dsm = False
+    halo_px = 16
+
+    def __call__(self, pair: WindowPair) -> ChangeResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def excess_green(rgb: np.ndarray) -> np.ndarray:
+    """Normalised excess green (2g − r − b) of chromatic coordinates; > ~0.05 is vegetation."""
+    s = rgb[:3].sum(axis=0) + 1e-3
+    r, g, b = rgb[0] / s, rgb[1] / s, rgb[2] / s
+    return 2 * g - r - b
+
+
+def bare_soil(rgb: np.ndarray) -> np.ndarray:
+    """Brownish, moderately saturated pixels (soil, stubble): red ≥ green ≥ blue, red − blue
+    over 20 DN, saturation 0.15–0.5. Grey and white roofs are too unsaturated, tiles too red."""
+    r, g, b = rgb[0], rgb[1], rgb[2]
+    sat = (r - b) / np.maximum(r, 1.0)
+    return (r >= g) & (g >= b) & (r - b > 20) & (sat > 0.15) & (sat < 0.5)
+
+
+def _disk(radius: int) -> np.ndarray:
+    r = max(1, radius)
+    y, x = np.ogrid[-r : r + 1, -r : r + 1]
+    return x * x + y * y <= r * r
+
+
+def clean_mask(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Opening then closing with a disk: drops slivers along edges, closes small gaps."""
+    if radius_px < 1 or not mask.any():
+        return mask
+    se = _disk(radius_px)
+    return ndi.binary_closing(ndi.binary_opening(mask, se), se)
+
+
+class RgbChangeDetector(Detector):
+    """Colour change with vegetation (excess-green) and shadow suppression.
+
+    The change score combines the change-vector magnitude of the smoothed, normalised images with
+    the change of chromaticity (which ignores brightness, hence most shadow and light changes).
+    Pixels that are vegetation after, or dark on one date only with unchanged chromaticity
+    (shadow), are not change. ``threshold`` is on the combined score (≈ DN of 8-bit imagery).
+    """
+
+    name = "rgb"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 38.0,
+        smooth_m: float = 0.5,
+        veg_exg: float = 0.06,
+        min_width_m: float = 1.0,
+        adaptive: bool = False,
+        crop_suppression: bool = True,
+    ) -> None:
+        self.crop_suppression = crop_suppression
+        self.threshold = threshold
+        self.smooth_m = smooth_m
+        self.veg_exg = veg_exg
+        self.min_width_m = min_width_m
+        self.adaptive = adaptive
+
+    def score(self, pair: WindowPair) -> tuple[np.ndarray, np.ndarray]:
+        """(combined change score in DN, suppression mask)."""
+        sigma = max(0.7, self.smooth_m / pair.gsd_m)
+        b = np.stack([ndi.gaussian_filter(c, sigma) for c in pair.before[:3]])
+        a = np.stack([ndi.gaussian_filter(c, sigma) for c in pair.after[:3]])
+        scale = 255.0 / max(255.0, float(np.nanmax(pair.before[:3])) if pair.before.size else 1)
+        b, a = b * scale, a * scale
+        cva = np.sqrt(((a - b) ** 2).mean(axis=0))
+        sb = b.sum(axis=0) + 1.0
+        sa = a.sum(axis=0) + 1.0
+        chroma = np.sqrt((((a / sa) - (b / sb)) ** 2).sum(axis=0)) * 255.0 * 2.0
+        score = 0.5 * cva + chroma
+        veg_after = excess_green(a) > self.veg_exg
+        if self.crop_suppression:
+            # vegetation turning into bare soil or stubble is a season, not a building
+            veg_after |= (excess_green(b) > self.veg_exg) & bare_soil(a)
+        bright_b, bright_a = sb / 3.0, sa / 3.0
+        valid = pair.valid
+        med = (
+            float(np.median(np.concatenate([bright_b[valid], bright_a[valid]])))
+            if (valid.any())
+            else 128.0
+        )
+        dark_b, dark_a = bright_b < 0.65 * med, bright_a < 0.65 * med
+        shadow = (dark_b ^ dark_a) & (chroma < 0.6 * self.threshold)
+        suppress = veg_after | shadow | ~valid
+        return score, suppress
+
+    def __call__(self, pair: WindowPair) -> ChangeResult:
+        score, suppress = self.score(pair)
+        t = self.threshold
+        if self.adaptive:
+            t = _otsu(score[pair.valid], default=t)
+        mask = (score > t) & ~suppress
+        mask = clean_mask(mask, round(self.min_width_m / pair.gsd_m / 2))
+        norm = np.clip(score / (2 * t), 0, 1).astype(np.float32)
+        return ChangeResult(gain=mask, loss=np.zeros_like(mask), score=norm)
+
+
+class DsmHeightDetector(Detector):
+    """Height gain (new or higher object) and loss (removed) from two DSMs.
+
+    ``min_height_m`` (default 2.2 m, one storey) is the smallest change kept. Gains where the
+    after image is vegetation (trees growing) and losses where the before image was vegetation
+    (trees cut) are not building change.
+    """
+
+    name = "dsm"
+    needs_dsm = True
+
+    def __init__(
+        self, *, min_height_m: float = 2.2, veg_exg: float = 0.06, min_width_m: float = 1.0
+    ) -> None:
+        self.min_height_m = min_height_m
+        self.veg_exg = veg_exg
+        self.min_width_m = min_width_m
+
+    def __call__(self, pair: WindowPair) -> ChangeResult:
+        if not pair.has_dsm:
+            raise InvalidInput("the DSM detector needs a DSM for both flights (--dsm)")
+        assert pair.dsm_before is not None and pair.dsm_after is not None
+        dh = ndi.median_filter(pair.dsm_after - pair.dsm_before, size=3)
+        valid = pair.valid & np.isfinite(dh)
+        dh = np.where(valid, dh, 0.0).astype(np.float32)
+        veg_a = excess_green(pair.after) > self.veg_exg
+        veg_b = excess_green(pair.before) > self.veg_exg
+        r = round(self.min_width_m / pair.gsd_m / 2)
+        gain = clean_mask((dh >= self.min_height_m) & ~veg_a & valid, r)
+        loss = clean_mask((dh <= -self.min_height_m) & ~veg_b & valid, r)
+        score = np.clip(np.abs(dh) / (2 * self.min_height_m), 0, 1).astype(np.float32)
+        return ChangeResult(gain=gain, loss=loss, score=score, height_change=dh)
+
+
+class CombinedDetector(Detector):
+    """DSM height change where both DSMs exist, RGB change otherwise and in addition.
+
+    With DSMs, a region is change when the height changes by a storey; the colour change raises
+    its score (and catches flat new structures such as walls when ``rgb_adds`` is on and the
+    height gain is at least half a storey). Without DSMs, the RGB detector decides alone.
+    """
+
+    name = "combined"
+
+    def __init__(
+        self,
+        *,
+        dsm: DsmHeightDetector | None = None,
+        rgb: RgbChangeDetector | None = None,
+        rgb_adds: bool = True,
+    ) -> None:
+        self.dsm = dsm or DsmHeightDetector()
+        self.rgb = rgb or RgbChangeDetector()
+        self.rgb_adds = rgb_adds
+        self.halo_px = max(self.dsm.halo_px, self.rgb.halo_px)
+
+    def params(self) -> dict:
+        return {"dsm": self.dsm.params(), "rgb": self.rgb.params(), "rgb_adds": self.rgb_adds}
+
+    def __call__(self, pair: WindowPair) -> ChangeResult:
+        colour = self.rgb(pair)
+        if not pair.has_dsm:
+            return colour
+        height = self.dsm(pair)
+        gain = height.gain
+        if self.rgb_adds and height.height_change is not None:
+            half = height.height_change >= self.dsm.min_height_m / 2
+            gain = gain | (colour.gain & half)
+        score = np.maximum(height.score, 0.5 * height.score + 0.5 * colour.score)
+        return ChangeResult(
+            gain=gain, loss=height.loss, score=score, height_change=height.height_change
+        )
+
+
+def _otsu(values: np.ndarray, default: float) -> float:
+    if values.size < 100 or np.ptp(values) < 1e-6:
+        return default
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(values))
+
+
+DETECTORS: dict[str, type[Detector]] = {
+    "combined": CombinedDetector,
+    "dsm": DsmHeightDetector,
+    "rgb": RgbChangeDetector,
+}
+
+
+def make_detector(name: str = "combined", **params) -> Detector:
+    """A detector by name (``combined``, ``dsm``, ``rgb``) with keyword parameters."""
+    try:
+        cls = DETECTORS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}"
+        ) from None
+    return cls(**params)

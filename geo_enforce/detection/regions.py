@@ -1,0 +1,168 @@
+"""Merging window fragments into change regions, cleaning and measuring them.
+
+Fragments arrive in global pixel coordinates of the common grid (integer vertices), so pieces of
+one region cut by a window edge share their edge exactly and are merged by union. Cleaning fills
+small holes, drops regions under the minimum area and simplifies outlines to the GSD; each
+region is then placed in the grid CRS and in CGCS2000 (EPSG:4490) and measured: area in m² and
+mu (ellipsoidal when georeferenced, planar on a plain pixel grid), mean and extreme height change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import shapely
+from shapely import affinity
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from geo_enforce.areas import ellipsoidal_area_m2, m2_to_mu
+from geo_enforce.crs import transform_geometry
+from geo_enforce.imagery.align import Grid
+
+
+@dataclass
+class ChangeRegion:
+    """One cleaned change region. ``geom_px`` in grid pixels, ``geom`` in the grid CRS,
+    ``geom_4490`` in CGCS2000 lon/lat (None on a plain pixel grid)."""
+
+    kind: str  # "new" | "demolished"
+    geom_px: BaseGeometry
+    geom: BaseGeometry
+    geom_4490: BaseGeometry | None
+    area_m2: float
+    pixels: float
+    confidence: float
+    height_gain_mean_m: float | None
+    height_gain_max_m: float | None
+
+    @property
+    def area_mu(self) -> float:
+        return m2_to_mu(self.area_m2)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.p = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.p[i] != i:
+            self.p[i] = self.p[self.p[i]]
+            i = self.p[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        ri, rj = self.find(i), self.find(j)
+        if ri != rj:
+            self.p[max(ri, rj)] = min(ri, rj)
+
+
+def merge_fragments(fragments: list[dict]) -> list[dict]:
+    """Union fragments of the same kind that touch (across window edges); sum their stats."""
+    out: list[dict] = []
+    for kind in sorted({f["kind"] for f in fragments}):
+        frs = [f for f in fragments if f["kind"] == kind]
+        geoms = [shapely.from_wkb(f["wkb"]) for f in frs]
+        uf = _UnionFind(len(frs))
+        tree = shapely.STRtree(geoms)
+        left, right = tree.query(geoms, predicate="intersects")
+        for i, j in zip(left.tolist(), right.tolist(), strict=True):
+            if i < j:
+                uf.union(i, j)
+        groups: dict[int, list[int]] = {}
+        for i in range(len(frs)):
+            groups.setdefault(uf.find(i), []).append(i)
+        for members in sorted(groups.values(), key=lambda m: m[0]):
+            parts = [frs[i] for i in members]
+            geom = (
+                geoms[members[0]]
+                if len(members) == 1
+                else shapely.union_all([geoms[i] for i in members])
+            )
+            has_dh = parts[0]["dh_sum"] is not None
+            out.append(
+                {
+                    "kind": kind,
+                    "geom": geom,
+                    "pixels": sum(p["pixels"] for p in parts),
+                    "score_sum": sum(p["score_sum"] for p in parts),
+                    "dh_sum": sum(p["dh_sum"] for p in parts) if has_dh else None,
+                    "dh_ext": (
+                        (max if kind == "new" else min)(p["dh_ext"] for p in parts)
+                        if has_dh
+                        else None
+                    ),
+                }
+            )
+    return out
+
+
+def fill_small_holes(geom: BaseGeometry, max_hole_px: float) -> BaseGeometry:
+    polys = []
+    for p in getattr(geom, "geoms", [geom]):
+        if p.geom_type != "Polygon":
+            continue
+        holes = [h for h in p.interiors if Polygon(h).area > max_hole_px]
+        polys.append(Polygon(p.exterior, holes))
+    return MultiPolygon(polys) if len(polys) != 1 else polys[0]
+
+
+def clean_regions(
+    merged: list[dict],
+    grid: Grid,
+    *,
+    min_area_m2: float = 10.0,
+    simplify_px: float = 1.0,
+    max_hole_m2: float | None = None,
+) -> list[ChangeRegion]:
+    """Fill holes, drop small regions, simplify to the GSD, place and measure each region."""
+    gsd = grid.gsd
+    px_area = gsd * gsd
+    max_hole_px = (max_hole_m2 if max_hole_m2 is not None else 4 * min_area_m2) / px_area
+    t = grid.affine
+    matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
+    crs = grid.crs
+    regions = []
+    for m in merged:
+        geom = fill_small_holes(m["geom"], max_hole_px)
+        if geom.area * px_area < min_area_m2:
+            continue
+        geom = shapely.make_valid(geom.simplify(simplify_px, preserve_topology=True))
+        geom = _polygonal(geom)
+        if geom is None or geom.area * px_area < min_area_m2:
+            continue
+        in_crs = affinity.affine_transform(geom, matrix)
+        g4490 = None
+        if crs is not None:
+            g4490 = _polygonal(shapely.make_valid(transform_geometry(in_crs, crs, 4490)))
+            area = ellipsoidal_area_m2(g4490) if g4490 is not None else 0.0
+        else:
+            area = geom.area * px_area
+        pix = m["pixels"]
+        regions.append(
+            ChangeRegion(
+                kind=m["kind"],
+                geom_px=geom,
+                geom=in_crs,
+                geom_4490=g4490,
+                area_m2=area,
+                pixels=pix,
+                confidence=round(m["score_sum"] / pix, 3) if pix else 0.0,
+                height_gain_mean_m=round(m["dh_sum"] / pix, 2) if m["dh_sum"] is not None else None,
+                height_gain_max_m=round(m["dh_ext"], 2) if m["dh_ext"] is not None else None,
+            )
+        )
+    regions.sort(key=lambda r: (-r.area_m2, r.geom_px.bounds))
+    return regions
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
+    polys = [
+        g for g in getattr(geom, "geoms", [geom]) if g.geom_type == "Polygon" and not g.is_empty
+    ]
+    polys += [
+        p for g in getattr(geom, "geoms", [geom]) if g.geom_type == "MultiPolygon" for p in g.geoms
+    ]
+    if not polys:
+        return None
+    return polys[0] if len(polys) == 1 else MultiPolygon(polys)

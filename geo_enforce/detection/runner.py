@@ -1,0 +1,270 @@
+"""Windowed change detection on Dask, resumable from per-window state on disk.
+
+The common grid is cut into square windows (``tile`` pixels) read with ``halo`` pixels of
+overlap so filters see context; each window is one Dask task that reads both flights on the
+grid, runs the detector, keeps the window's core, labels connected regions and polygonises them
+in global pixel coordinates. The task writes its result (core mask and region fragments with
+their statistics) atomically to ``state_dir``; a rerun after a kill skips finished windows and
+yields the same result. Fragments cut by window edges are merged afterwards, so memory depends
+on the window size and the amount of change, never on the raster size.
+
+Local threads by default; ``scheduler`` names a dask.distributed scheduler address (or pass a
+``distributed.Client``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from rasterio.features import shapes
+from rasterio.transform import Affine
+from rasterio.windows import Window
+from scipy import ndimage as ndi
+from shapely.geometry import shape
+
+from geo_enforce.detection.detectors import Detector, WindowPair
+from geo_enforce.imagery.align import Alignment, Grid, Source, read_on_grid
+
+KIND_CODES = {1: "new", 2: "demolished"}
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """One window of the grid: its core (no overlap) and the padded window actually read."""
+
+    index: int
+    row: int
+    col: int
+    core: tuple[int, int, int, int]  # col_off, row_off, width, height
+    padded: tuple[int, int, int, int]
+
+
+def plan_windows(grid: Grid, *, tile: int = 1024, halo: int = 32) -> list[WindowJob]:
+    """Cut ``grid`` into ``tile``-pixel cores padded by ``halo`` (clipped at the grid edge)."""
+    jobs = []
+    i = 0
+    for r, row_off in enumerate(range(0, grid.height, tile)):
+        for c, col_off in enumerate(range(0, grid.width, tile)):
+            w = min(tile, grid.width - col_off)
+            h = min(tile, grid.height - row_off)
+            c0, r0 = max(0, col_off - halo), max(0, row_off - halo)
+            c1 = min(grid.width, col_off + w + halo)
+            r1 = min(grid.height, row_off + h + halo)
+            jobs.append(WindowJob(i, r, c, (col_off, row_off, w, h), (c0, r0, c1 - c0, r1 - r0)))
+            i += 1
+    return jobs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a window task needs; small and picklable."""
+
+    alignment: Alignment
+    detector: Detector
+    state_dir: str
+
+
+def _apply_radiometry(a: np.ndarray, radiometry) -> np.ndarray:
+    if not radiometry:
+        return a
+    out = a.copy()
+    for k, (g, o) in enumerate(radiometry[: a.shape[0]]):
+        out[k] = a[k] * g + o
+    return out
+
+
+def read_pair(alignment: Alignment, window: Window, *, with_dsm: bool = True) -> WindowPair:
+    """Both flights for ``window`` of the common grid, corrected and ready for a detector."""
+    grid = alignment.grid
+    b, bv = read_on_grid(alignment.before, grid, window)
+    a, av = read_on_grid(alignment.after, grid, window)
+    a = _apply_radiometry(a, alignment.radiometry)
+    valid = bv & av
+    db = da = None
+    if with_dsm and alignment.dsm_before is not None and alignment.dsm_after is not None:
+        db_, dbv = read_on_grid(alignment.dsm_before, grid, window)
+        da_, dav = read_on_grid(alignment.dsm_after, grid, window)
+        db, da = db_[0], da_[0] - alignment.dz_offset_m
+        valid &= dbv & dav
+    return WindowPair(before=b, after=a, valid=valid, gsd_m=grid.gsd, dsm_before=db, dsm_after=da)
+
+
+def _state_path(state_dir: str, job: WindowJob) -> Path:
+    return Path(state_dir) / f"w{job.index:06d}.pkl"
+
+
+def process_window(spec: RunSpec, job: WindowJob) -> int:
+    """Run the detector on one window and store its result; skipped when already stored.
+
+    Returns the number of region fragments found.
+    """
+    out = _state_path(spec.state_dir, job)
+    if out.exists():
+        return -1
+    pc, pr, pw, ph = job.padded
+    pair = read_pair(spec.alignment, Window(pc, pr, pw, ph))
+    res = spec.detector(pair)
+    cc, cr, cw, chh = job.core
+    sl = (slice(cr - pr, cr - pr + chh), slice(cc - pc, cc - pc + cw))
+    codes = np.zeros((chh, cw), np.uint8)
+    codes[res.gain[sl]] = 1
+    codes[res.loss[sl] & ~res.gain[sl]] = 2
+    score = res.score[sl]
+    dh = res.height_change[sl] if res.height_change is not None else None
+    fragments = []
+    for code in (1, 2):
+        labels, n = ndi.label(codes == code)
+        if n == 0:
+            continue
+        idx = np.arange(1, n + 1)
+        count = ndi.sum_labels(np.ones_like(labels), labels, idx)
+        ssum = ndi.sum_labels(score, labels, idx)
+        if dh is not None:
+            hsum = ndi.sum_labels(dh, labels, idx)
+            hext = ndi.maximum(dh, labels, idx) if code == 1 else ndi.minimum(dh, labels, idx)
+        t = Affine.translation(cc, cr)
+        geoms: dict[int, list] = {}
+        for g, v in shapes(labels.astype(np.int32), mask=labels > 0, transform=t):
+            geoms.setdefault(int(v), []).append(shape(g))
+        for k in idx:
+            parts = geoms.get(int(k), [])
+            geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+            fragments.append(
+                {
+                    "kind": KIND_CODES[code],
+                    "wkb": shapely.to_wkb(geom),
+                    "pixels": float(count[k - 1]),
+                    "score_sum": float(ssum[k - 1]),
+                    "dh_sum": float(hsum[k - 1]) if dh is not None else None,
+                    "dh_ext": float(hext[k - 1]) if dh is not None else None,
+                }
+            )
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        state = {
+            "job": asdict(job),
+            "codes": zlib.compress(codes.tobytes(), 1),
+            "fragments": fragments,
+        }
+        pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out)  # atomic: a killed task leaves no half-written state
+    return len(fragments)
+
+
+def run_windows(
+    spec: RunSpec,
+    jobs: list[WindowJob],
+    *,
+    scheduler=None,
+    progress: Callable[[int, int], None] | None = None,
+    max_windows: int | None = None,
+    num_workers: int | None = None,
+) -> int:
+    """Compute every unfinished window on Dask; returns how many windows were computed.
+
+    ``scheduler``: None for local threads, a scheduler address string or a
+    ``distributed.Client``. ``max_windows`` stops after that many windows (time-sliced jobs;
+    the rest is picked up by the next call).
+    """
+    import dask
+
+    Path(spec.state_dir).mkdir(parents=True, exist_ok=True)
+    todo = [j for j in jobs if not _state_path(spec.state_dir, j).exists()]
+    done0 = len(jobs) - len(todo)
+    if max_windows is not None:
+        todo = todo[:max_windows]
+    if progress:
+        progress(done0, len(jobs))
+    if not todo:
+        return 0
+    if scheduler is None:
+        from dask.callbacks import Callback
+
+        counter = {"n": done0}
+
+        class _Progress(Callback):
+            def _posttask(self, key, result, dsk, state, id):
+                if str(key).startswith("process_window") and progress:
+                    counter["n"] += 1
+                    progress(counter["n"], len(jobs))
+
+        tasks = [
+            dask.delayed(process_window, pure=False, name=f"process_window-{j.index}")(spec, j)
+            for j in todo
+        ]
+        with _Progress():
+            dask.compute(*tasks, scheduler="threads", num_workers=num_workers)
+        return len(todo)
+
+    from distributed import Client, as_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = [client.submit(process_window, spec, j, pure=False) for j in todo]
+        n = done0
+        for fut in as_completed(futures):
+            fut.result()
+            n += 1
+            if progress:
+                progress(n, len(jobs))
+    finally:
+        if client is not scheduler:
+            client.close()
+    return len(todo)
+
+
+def iter_states(state_dir: str, jobs: list[WindowJob]) -> Iterator[dict]:
+    for j in jobs:
+        with open(_state_path(state_dir, j), "rb") as f:
+            yield pickle.load(f)
+
+
+def window_codes(state: dict) -> tuple[Window, np.ndarray]:
+    """The stored core window and its codes (0 unchanged, 1 new/higher, 2 removed)."""
+    cc, cr, cw, ch = state["job"]["core"]
+    codes = np.frombuffer(zlib.decompress(state["codes"]), np.uint8).reshape(ch, cw)
+    return Window(cc, cr, cw, ch), codes
+
+
+def missing_windows(state_dir: str, jobs: list[WindowJob]) -> int:
+    return sum(1 for j in jobs if not _state_path(state_dir, j).exists())
+
+
+def save_alignment(state_dir: str | Path, alignment: Alignment, extra: dict | None = None) -> None:
+    p = Path(state_dir)
+    p.mkdir(parents=True, exist_ok=True)
+    body = {"alignment": asdict(alignment), **(extra or {})}
+    (p / "run.json").write_text(json.dumps(body, indent=1))
+
+
+def load_alignment(state_dir: str | Path) -> Alignment | None:
+    p = Path(state_dir) / "run.json"
+    if not p.exists():
+        return None
+    d = json.loads(p.read_text())["alignment"]
+
+    def src(x):
+        return (
+            None if x is None else Source(x["path"], tuple(x["bands"]), x["kind"], x["sx"], x["sy"])
+        )
+
+    g = d["grid"]
+    return Alignment(
+        grid=Grid(g["crs_wkt"], tuple(g["transform"]), g["width"], g["height"]),
+        before=src(d["before"]),
+        after=src(d["after"]),
+        dsm_before=src(d["dsm_before"]),
+        dsm_after=src(d["dsm_after"]),
+        shift_px=tuple(d["shift_px"]),
+        dz_offset_m=d["dz_offset_m"],
+        radiometry=tuple(tuple(r) for r in d["radiometry"]),
+        windows_used=d["windows_used"],
+    )

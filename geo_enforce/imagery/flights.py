@@ -1,0 +1,208 @@
+"""The flight catalogue: register, list, get and retire drone flights.
+
+A flight is an orthophoto (stored as a COG) with an optional DSM, its acquisition date, GSD,
+footprint (EPSG:4490) and a STAC item describing both assets. Repository functions take
+``session`` as a keyword, flush and leave the commit to the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import mapping
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from geo_enforce.db.models import Flight
+from geo_enforce.errors import Conflict, ImageryError, NotFound
+from geo_enforce.imagery import rasters
+
+_NAME_RE = re.compile(r"^[\w\-.]{1,120}$")
+
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def stac_item(
+    *,
+    name: str,
+    flown_on: dt.date,
+    footprint,
+    ortho: rasters.RasterInfo,
+    ortho_href: str,
+    dsm_href: str | None,
+) -> dict:
+    """A STAC 1.0 item (projection extension) for one flight; geometry in EPSG:4490 lon/lat."""
+    epsg = ortho.crs.to_epsg() if ortho.crs else None
+    assets = {
+        "ortho": {
+            "href": ortho_href,
+            "type": COG_MEDIA_TYPE,
+            "title": "正射影像 orthophoto",
+            "roles": ["data", "visual"],
+        }
+    }
+    if dsm_href:
+        assets["dsm"] = {
+            "href": dsm_href,
+            "type": COG_MEDIA_TYPE,
+            "title": "数字表面模型 DSM (m)",
+            "roles": ["data", "elevation"],
+        }
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json"],
+        "id": name,
+        "geometry": mapping(footprint),
+        "bbox": list(footprint.bounds),
+        "properties": {
+            "datetime": dt.datetime.combine(flown_on, dt.time(12), dt.UTC).isoformat(),
+            "gsd": ortho.gsd_m,
+            "proj:epsg": epsg,
+            "proj:wkt2": None if epsg else (ortho.crs.to_wkt() if ortho.crs else None),
+            "proj:shape": [ortho.height, ortho.width],
+            "proj:transform": list(ortho.transform)[:6],
+        },
+        "assets": assets,
+        "links": [],
+    }
+
+
+def register_flight(
+    session: Session,
+    *,
+    ortho_path: str | Path,
+    flown_on: dt.date,
+    data_dir: Path,
+    dsm_path: str | Path | None = None,
+    name: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Flight:
+    """Validate an orthophoto (and DSM), convert to COG when needed, store the flight record.
+
+    Refused with :class:`ImageryError` (and nothing stored): no georeference, wrong band layout,
+    corrupt or truncated TIFF, a DSM that does not overlap its orthophoto. A duplicate name is a
+    :class:`Conflict`. COGs are written under ``data_dir/flights/<name>/``.
+    """
+    ortho_path = Path(ortho_path)
+    name = name or f"{ortho_path.stem}-{flown_on:%Y%m%d}"
+    if not _NAME_RE.match(name):
+        raise ImageryError(
+            f"flight name {name!r}: use letters, digits, '-', '_' or '.' (at most 120)"
+        )
+    if session.scalar(select(func.count()).select_from(Flight).where(Flight.name == name)):
+        raise Conflict(f"a flight named {name!r} already exists; choose another --name")
+
+    ortho = rasters.inspect(ortho_path)
+    rasters.validate_ortho(ortho)
+    rasters.check_readable(ortho_path, progress=_stage(progress, "ortho"))
+    dsm = None
+    if dsm_path is not None:
+        dsm = rasters.inspect(dsm_path)
+        rasters.validate_dsm(dsm)
+        rasters.check_readable(dsm_path, progress=_stage(progress, "dsm"))
+
+    fp = rasters.footprint(ortho_path)
+    if dsm is not None and not rasters.footprint(dsm.path).intersects(fp):
+        raise ImageryError(f"{dsm.path}: the DSM does not overlap its orthophoto {ortho_path}")
+
+    target = data_dir / "flights" / name
+    written: list[Path] = []
+    try:
+        ortho_final = _as_cog(ortho, target / "ortho.tif", "ortho", written)
+        dsm_final = _as_cog(dsm, target / "dsm.tif", "dsm", written) if dsm else None
+        flight = Flight(
+            name=name,
+            flown_on=flown_on,
+            gsd_m=float(ortho.gsd_m or 0.0),
+            ortho_path=str(ortho_final),
+            dsm_path=str(dsm_final) if dsm_final else None,
+            crs=ortho.crs.to_string() if ortho.crs else "",
+            width=ortho.width,
+            height=ortho.height,
+            band_count=ortho.count,
+            stac=stac_item(
+                name=name,
+                flown_on=flown_on,
+                footprint=fp,
+                ortho=ortho,
+                ortho_href=str(ortho_final),
+                dsm_href=str(dsm_final) if dsm_final else None,
+            ),
+            footprint=from_shape(fp, srid=4490),
+        )
+        session.add(flight)
+        session.flush()
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        if target.exists() and not any(target.iterdir()):
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    return flight
+
+
+def _stage(progress, stage: str):
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _as_cog(info: rasters.RasterInfo, dst: Path, kind: str, written: list[Path]) -> Path:
+    if info.is_cog:
+        return info.path.resolve()
+    rasters.to_cog(info.path, dst, kind=kind)
+    written.append(dst)
+    return dst.resolve()
+
+
+def get_flight(session: Session, ref: int | str) -> Flight:
+    """A current flight by id or name."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        flight = session.get(Flight, int(ref))
+    else:
+        flight = session.scalar(select(Flight).where(Flight.name == ref))
+    if flight is None or flight.retired_at is not None:
+        raise NotFound(f"flight {ref!r} not found (list them with 'geo-enforce flight list')")
+    return flight
+
+
+def list_flights(session: Session, *, include_retired: bool = False) -> list[Flight]:
+    q = select(Flight).order_by(Flight.flown_on, Flight.id)
+    if not include_retired:
+        q = q.where(Flight.retired_at.is_(None))
+    return list(session.scalars(q))
+
+
+def retire_flight(session: Session, ref: int | str, *, actor: str, reason: str) -> Flight:
+    """Retire (never delete) a flight; its files stay for the audit trail."""
+    flight = get_flight(session, ref)
+    flight.retired_at = dt.datetime.now(dt.UTC)
+    flight.retired_by = actor
+    flight.retire_reason = reason
+    session.flush()
+    return flight
+
+
+def flight_summary(flight: Flight) -> dict:
+    """Plain-JSON description of a flight (footprint as GeoJSON in EPSG:4490)."""
+    return {
+        "id": flight.id,
+        "name": flight.name,
+        "flown_on": flight.flown_on.isoformat(),
+        "gsd_m": flight.gsd_m,
+        "crs": flight.crs,
+        "width": flight.width,
+        "height": flight.height,
+        "band_count": flight.band_count,
+        "ortho_path": flight.ortho_path,
+        "dsm_path": flight.dsm_path,
+        "has_dsm": flight.dsm_path is not None,
+        "footprint": mapping(to_shape(flight.footprint)) if flight.footprint is not None else None,
+        "retired": flight.retired_at is not None,
+    }
