@@ -116,7 +116,10 @@ def _open_jpeg(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"photo '{name}' has too many pixels (limit {max_pixels:,})") from exc
     except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInput(f"photo '{name}' is not an image; upload a JPEG photo") from exc
+        raise InvalidInput(
+            f"photo '{name}' cannot be read as an image (damaged, truncated or not a photo); "
+            "upload the JPEG again"
+        ) from exc
     if img.format != "JPEG":
         raise InvalidInput(f"photo '{name}' is a {img.format} image; only JPEG photos are accepted")
     w, h = img.size
@@ -138,23 +141,28 @@ def photo_path(settings: Settings, photo: VerificationPhoto) -> Path:
     return uploads.stored_path(Path(settings.data_dir), PHOTO_SUBDIR, photo.stored_name)
 
 
-def _remove_on_rollback(session: Session, path: Path) -> None:
-    """Delete ``path`` if the session's transaction rolls back; forget it once committed."""
+_PENDING = "geo_enforce.farmland.pending_files"
 
-    def on_rollback(_session: Session) -> None:
+
+def _on_commit(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _on_rollback(session: Session) -> None:
+    for path in session.info.pop(_PENDING, []):
         path.unlink(missing_ok=True)
-        _detach()
 
-    def on_commit(_session: Session) -> None:
-        _detach()
 
-    def _detach() -> None:
-        for name, fn in (("after_rollback", on_rollback), ("after_commit", on_commit)):
-            if event.contains(session, name, fn):
-                event.remove(session, name, fn)
+def _remove_on_rollback(session: Session, path: Path) -> None:
+    """Delete ``path`` if the session's transaction rolls back; forget it once committed.
 
-    event.listen(session, "after_rollback", on_rollback)
-    event.listen(session, "after_commit", on_commit)
+    The listeners are attached once per session and never removed (SQLAlchemy forbids removing
+    a listener while its event is being dispatched); the file list lives in ``session.info``.
+    """
+    if not event.contains(session, "after_commit", _on_commit):
+        event.listen(session, "after_commit", _on_commit)
+        event.listen(session, "after_rollback", _on_rollback)
+    session.info.setdefault(_PENDING, []).append(path)
 
 
 def add_photo(
