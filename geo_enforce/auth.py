@@ -121,7 +121,7 @@ def list_tokens(session: Session, user_name: str | None = None) -> list[tuple[Ap
     )
     if user_name is not None:
         q = q.where(AppUser.name == user_name)
-    return [(tok, name) for tok, name in session.execute(q).tuples()]
+    return [(row[0], row[1]) for row in session.execute(q)]
 
 
 def revoke_user_tokens(session: Session, user_name: str, *, actor: str) -> int:
