@@ -63,15 +63,15 @@ class ReportTable:
 
 @dataclass
 class AnnualReport:
-    """The year's figures, paragraphs, tables and chart series (areas in m², rounded)."""
+    """The year's figures, paragraphs, tables (areas in m², rounded) and chart series."""
 
     year: int
     town_name: str
     figures: dict[str, Any]
     paragraphs: list[str]
     tables: list[ReportTable]
-    by_village_m2: list[tuple[str, float]]  # chart: demolished area by village
-    by_month_m2: list[tuple[str, float]]  # chart: demolished area month by month
+    by_village_m2: list[tuple[str, float]]  # chart: demolished area by village (unrounded)
+    by_month_m2: list[tuple[str, float]]  # chart: demolished area month by month (unrounded)
     generated_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
@@ -96,8 +96,8 @@ class AnnualReport:
             "paragraphs": self.paragraphs,
             "tables": [t.as_dict() for t in self.tables],
             "charts": {
-                "by_village_m2": self.by_village_m2,
-                "by_month_m2": self.by_month_m2,
+                "by_village_m2": [(k, round_m2(v)) for k, v in self.by_village_m2],
+                "by_month_m2": [(k, round_m2(v)) for k, v in self.by_month_m2],
             },
             "method": "CGCS2000 ellipsoidal areas; m² and mu to 2 decimals, half up",
         }
@@ -249,8 +249,8 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         figures=figures,
         paragraphs=paragraphs,
         tables=tables,
-        by_village_m2=[(g.labels["village"], round_m2(g.area_m2)) for g in by_village.groups],
-        by_month_m2=[(m, round_m2(month_area.get(m, 0.0))) for m in months],
+        by_village_m2=[(g.labels["village"], g.area_m2) for g in by_village.groups],
+        by_month_m2=[(m, month_area.get(m, 0.0)) for m in months],
     )
 
 
@@ -270,12 +270,11 @@ def _paragraphs(
     tot = by_village.total
     if tot.count:
         parts = [
-            f"拆除{g.labels['village']}违建{m2_text(g.area_m2)}"
-            for g in _by_area(by_village.groups)
+            f"{g.labels['village']}违建{m2_text(g.area_m2)}" for g in _by_area(by_village.groups)
         ]
         p = (
             f"{year}年，全镇拆除违法建设{tot.count}处，共计{m2_text(tot.area_m2)}"
-            f"（{mu_text(tot.area_m2, 'approx')}）。其中" + "，".join(parts) + "。"
+            f"（{mu_text(tot.area_m2, 'approx')}）。其中拆除" + "，".join(parts) + "。"
         )
         if tot.differs and tot.dissolved_m2 is not None:
             p += (
@@ -297,10 +296,11 @@ def _paragraphs(
         out.append(p + "。")
     ct = cleared.total
     if ct.count:
+        rounded = count_text(ct.count, "宗")
+        exact = "" if rounded == f"{ct.count}宗" else f"共{ct.count}宗，"
         out.append(
-            f"{year}年全镇治理违法占地项目{count_text(ct.count, '宗')}，"
-            f"{mu_text(ct.area_m2, 'approx_over')}"
-            f"（{ct.count}宗，{m2_text(ct.area_m2)}，合{mu_text(ct.area_m2, 'exact')}）。"
+            f"{year}年全镇治理违法占地项目{rounded}，{mu_text(ct.area_m2, 'approx_over')}"
+            f"（{exact}{m2_text(ct.area_m2)}，合{mu_text(ct.area_m2, 'exact')}）。"
         )
     pt = patches.total
     if pt.count:

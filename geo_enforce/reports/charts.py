@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from geo_enforce.errors import ConfigError
+from geo_enforce.reports.phrasing import whole
 
 _PREFERRED = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
 _FONT_FILES = (
@@ -65,14 +66,15 @@ def _png(fig) -> bytes:
 
 
 def bar_by_village(series: list[tuple[str, float]], *, title: str) -> bytes:
-    """Horizontal bars of area (m²) by village, largest at the top; PNG bytes."""
+    """Horizontal bars of area (m²) by village, largest at the top, labelled in whole m²
+    as the prose writes them; PNG bytes."""
     fig, font = _figure(7.0, max(2.5, 0.38 * len(series) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     data = sorted(series, key=lambda x: x[1])
     labels = [name for name, _ in data] or ["(无)"]
     values = [v for _, v in data] or [0.0]
     bars = ax.barh(labels, values, color="#c0392b")
-    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8, family=font)
+    ax.bar_label(bars, labels=[str(whole(v)) for v in values], padding=3, fontsize=8, family=font)
     ax.set_xlabel("面积（平方米）", family=font)
     ax.set_title(title, family=font)
     for tick in ax.get_yticklabels():
@@ -89,7 +91,7 @@ def bar_by_month(series: list[tuple[str, float]], *, title: str) -> bytes:
     labels = [f"{int(m[-2:])}月" for m, _ in series]
     values = [v for _, v in series]
     bars = ax.bar(labels, values, color="#2c7fb8")
-    ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in values], padding=2, fontsize=7)
+    ax.bar_label(bars, labels=[str(whole(v)) if v else "" for v in values], padding=2, fontsize=7)
     ax.set_ylabel("面积（平方米）", family=font)
     ax.set_title(title, family=font)
     for tick in ax.get_xticklabels():
