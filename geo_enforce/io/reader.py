@@ -30,8 +30,8 @@ from geo_enforce.errors import CRSError, InvalidInput, NotFound
 
 #: Column names taken as the WKT geometry of a CSV (case-insensitive).
 WKT_COLUMNS = ("wkt", "geometry", "geom", "shape", "the_geom", "几何", "坐标串", "wkt_geom")
-#: Sources whose attributes say nothing useful beyond geometry (DXF entity bookkeeping).
-DXF_COLUMNS = ("PaperSpace", "SubClasses", "Linetype", "EntityHandle", "Text")
+#: DXF entity bookkeeping columns (Layer, EntityHandle and Text are kept: usable as keys).
+DXF_COLUMNS = ("PaperSpace", "SubClasses", "Linetype")
 #: LIBKML bookkeeping columns (Name and description are kept when they hold anything).
 KML_COLUMNS = (
     "id",
