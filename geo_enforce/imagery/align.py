@@ -22,6 +22,7 @@ from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
+from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
 from geo_enforce.errors import ImageryError
@@ -259,6 +260,37 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return rgb[:3].mean(axis=0)
 
 
+def _ncc(x: np.ndarray, y: np.ndarray) -> float:
+    x = x - x.mean()
+    y = y - y.mean()
+    d = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / d) if d > 0 else 0.0
+
+
+def _window_shift(gb: np.ndarray, ga: np.ndarray) -> tuple[float, float] | None:
+    """Shift of one window by phase correlation of gradient magnitudes, or None if unreliable.
+
+    Gradients ignore light changes; an estimate is kept only when it makes the two windows
+    agree (normalised cross-correlation ≥ 0.3 and not worse than no shift), so windows full of
+    real change or without texture do not vote.
+    """
+    if gb.std() < 2.0 or ga.std() < 2.0:
+        return None
+    eb = ndi.gaussian_gradient_magnitude(gb, 1.0)
+    ea = ndi.gaussian_gradient_magnitude(ga, 1.0)
+    shift, _err, _ = phase_cross_correlation(eb, ea, upsample_factor=20)
+    m = int(np.ceil(np.abs(shift).max())) + 1
+    if 2 * m >= min(gb.shape) // 2:
+        return None
+    core = (slice(m, -m), slice(m, -m))
+    moved = ndi.shift(ea, shift, order=1)
+    ncc_s = _ncc(eb[core], moved[core])
+    ncc_0 = _ncc(eb[core], ea[core])
+    if ncc_s < 0.3 or ncc_s < ncc_0 - 0.01:
+        return None
+    return float(shift[0]), float(shift[1])
+
+
 def estimate_alignment(
     grid: Grid,
     before: Source,
@@ -276,19 +308,16 @@ def estimate_alignment(
     Shifts under ``min_shift_px`` are ignored (read directly), shifts up to ``max_shift_px`` are
     corrected, larger ones raise :class:`ImageryError` naming the shift in pixels and metres.
     """
-    shifts, weights = [], []
+    shifts = []
     for w in _sample_windows(grid, window, samples):
         b, bv = read_on_grid(before, grid, w)
         a, av = read_on_grid(after, grid, w)
         valid = bv & av
         if valid.mean() < 0.9:
             continue
-        gb, ga = _gray(b), _gray(a)
-        if gb.std() < 2.0 or ga.std() < 2.0:
-            continue  # featureless (water, bare field): no reliable correlation
-        shift, err, _ = phase_cross_correlation(gb, ga, upsample_factor=20, normalization=None)
-        shifts.append(shift)
-        weights.append(1.0 / max(err, 1e-3))
+        shift = _window_shift(_gray(b), _gray(a))
+        if shift is not None:
+            shifts.append(shift)
     if shifts:
         arr = np.array(shifts)
         sy, sx = float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))

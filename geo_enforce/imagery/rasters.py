@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 import shapely
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
