@@ -160,6 +160,18 @@ def status_history(session: Session, verification_id: int) -> list[dict[str, Any
     return out
 
 
+_CODE_COLUMN = {"farmland_parcel": "patch_code", "change_patch": "code", "structure": "case_no"}
+
+
+def _target_code(session: Session, kind: str, target_id: int) -> str | None:
+    col = _CODE_COLUMN.get(kind)
+    if col is None:
+        return None
+    return session.execute(
+        text(f"SELECT {col} FROM {kind} WHERE id = :id"), {"id": target_id}
+    ).scalar_one_or_none()
+
+
 def verification_dict(session: Session, v: Verification, *, history: bool = False) -> dict:
     photos = session.scalars(
         select(VerificationPhoto)
@@ -173,6 +185,7 @@ def verification_dict(session: Session, v: Verification, *, history: bool = Fals
         "target_kind": v.target_kind,
         "target_label": TARGET_LABELS.get(v.target_kind, v.target_kind),
         "target_id": v.target_id,
+        "target_code": _target_code(session, v.target_kind, v.target_id),
         "result": v.result,
         "result_label": vocab.label(vocab.VERIFICATION_RESULTS, v.result),
         "status": v.status,
