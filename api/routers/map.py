@@ -1,0 +1,84 @@
+"""The squad's field map page, its search and evidence chips, and the local web assets.
+
+``/static/vendor/…`` (Leaflet and plugins, installed from npm at set-up) and
+``/static/webmap/…`` (the map's own script and style) carry no ledger data and are open like
+``/health``: a browser loads them through ``<script>`` tags, which send no bearer token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel
+
+from api.deps import ReadDB, Viewer, get_settings
+from geo_enforce.errors import NotFound
+from geo_enforce.settings import Settings
+from geo_enforce.webmap import served_map_html
+from geo_enforce.webmap.assets import OWN_DIR, VENDOR_DIR
+from geo_enforce.webmap.data import chip_file, search
+
+router = APIRouter(tags=["map"])
+
+ASSET_CACHE = "public, max-age=86400"
+
+
+class SearchHit(BaseModel):
+    kind: str
+    label: str
+    #: (west, south, east, north), degrees (EPSG:4490)
+    bbox: list[float]
+
+
+@router.get("/map", response_class=HTMLResponse, summary="违法建设外业图 (field map page)")
+def map_page(
+    session: ReadDB,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _: Viewer,
+    village: Annotated[str | None, Query(description="village code or name")] = None,
+) -> HTMLResponse:
+    html = served_map_html(
+        session, village=village, data_dir=Path(settings.data_dir), map_settings=settings.map
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-cache"})
+
+
+@router.get("/map/search", response_model=list[SearchHit], summary="Search case numbers, villages")
+def map_search(
+    session: ReadDB, _: Viewer, q: Annotated[str, Query(max_length=100)] = ""
+) -> list[SearchHit]:
+    return [SearchHit(**hit) for hit in search(session, q)]
+
+
+@router.get("/map/chips/{patch_id}/{which}", summary="Before/after evidence chip of a patch")
+def map_chip(
+    patch_id: int,
+    which: str,
+    session: ReadDB,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _: Viewer,
+) -> FileResponse:
+    path = chip_file(session, patch_id, which, Path(settings.data_dir))
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _asset(base: Path, path: str) -> FileResponse:
+    root = base.resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file():
+        raise NotFound(f"static file '{path}' not found (run scripts/install_web_assets.sh?)")
+    media = "image/svg+xml" if target.suffix == ".svg" else None
+    return FileResponse(target, media_type=media, headers={"Cache-Control": ASSET_CACHE})
+
+
+@router.get("/static/vendor/{path:path}", include_in_schema=False)
+def vendor_asset(path: str) -> FileResponse:
+    return _asset(VENDOR_DIR, path)
+
+
+@router.get("/static/webmap/{path:path}", include_in_schema=False)
+def webmap_asset(path: str) -> FileResponse:
+    return _asset(OWN_DIR, path)

@@ -1,0 +1,91 @@
+"""Mapbox vector tiles (MVT) of the ledger layers, made by PostGIS (``ST_AsMVT``).
+
+One packaged SQL file per layer (``sql/<layer>.sql``), tile coordinates always bound as
+parameters. Tiles are in Web Mercator (EPSG:3857, XYZ scheme, 4096 extent, 64-unit buffer);
+the layers are stored in CGCS2000 (EPSG:4490), filtered through the spatial index with the tile
+envelope transformed to EPSG:4490. Only current records (``retired_at IS NULL``) are drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_enforce.errors import InvalidInput, NotFound
+
+#: Layers served as vector tiles: name → Chinese title.
+MVT_LAYERS: dict[str, str] = {
+    "structure": "违法建设",
+    "cleared_parcel": "腾退地块",
+    "red_line": "红线",
+    "farmland_parcel": "农用地图斑",
+    "change_patch": "变化图斑",
+    "admin_area": "行政区划",
+}
+
+MAX_ZOOM = 24
+
+
+@cache
+def _sql(layer: str) -> str:
+    return resources.files("geo_enforce.tiles").joinpath("sql", f"{layer}.sql").read_text("utf-8")
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Raise :class:`InvalidInput` unless z/x/y address a tile of the XYZ pyramid."""
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"tile zoom {z} out of range 0..{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise InvalidInput(f"tile {z}/{x}/{y} does not exist: x and y must be in 0..{n - 1}")
+
+
+def render_mvt(session: Session, layer: str, z: int, x: int, y: int) -> bytes:
+    """The MVT (protobuf bytes) of ``layer`` for XYZ tile z/x/y; empty bytes when no feature.
+
+    Feature ids are the records' ids; properties carry the fields the map's popups show, areas
+    in m² and mu (ellipsoidal, CGCS2000, as stored by the database trigger).
+    """
+    if layer not in MVT_LAYERS:
+        raise NotFound(
+            f"no vector-tile layer '{layer}': choose one of {', '.join(sorted(MVT_LAYERS))}"
+        )
+    check_tile(z, x, y)
+    data = session.execute(text(_sql(layer)), {"z": z, "x": x, "y": y}).scalar()
+    return bytes(data) if data else b""
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees of XYZ tile z/x/y (spherical Web Mercator)."""
+    n = 1 << z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return (x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y))
+
+
+def tiles_covering(
+    bounds: tuple[float, float, float, float], zoom: int
+) -> list[tuple[int, int, int]]:
+    """XYZ tiles at ``zoom`` covering lon/lat ``bounds`` (west, south, east, north)."""
+    west, south, east, north = bounds
+    n = 1 << zoom
+
+    def col(lon: float) -> int:
+        return min(n - 1, max(0, int((lon + 180.0) / 360.0 * n)))
+
+    def row(lat_deg: float) -> int:
+        r = math.radians(lat_deg)
+        v = (1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * n
+        return min(n - 1, max(0, int(v)))
+
+    return [
+        (zoom, tx, ty)
+        for tx in range(col(west), col(east) + 1)
+        for ty in range(row(north), row(south) + 1)
+    ]

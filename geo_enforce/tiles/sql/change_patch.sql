@@ -1,0 +1,23 @@
+-- Mapbox vector tile of current change patches (变化图斑, by ruling) for tile :z/:x/:y.
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+         ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.015625), 4490) AS env4490
+),
+mvtgeom AS (
+  SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.env, 4096, 64, true) AS geom,
+         t.id, t.code, t.village_code, v.name AS village_name, t.change_kind,
+         COALESCE(t.ruling, t.suggested_ruling) AS ruling_shown, t.ruling, t.status,
+         round(t.confidence::numeric, 3)::float8 AS confidence,
+         t.height_gain_max_m, t.rule_hits::text AS rule_hits,
+         t.before_flight_id, t.after_flight_id,
+         t.detected_on::text AS detected_on,
+         (t.chip_before IS NOT NULL) AS has_chip_before,
+         (t.chip_after IS NOT NULL) AS has_chip_after,
+         round(t.area_m2::numeric, 2)::float8 AS area_m2,
+         round(t.area_mu::numeric, 4)::float8 AS area_mu
+  FROM bounds
+  JOIN change_patch t ON t.geom && bounds.env4490
+  LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
+  WHERE t.retired_at IS NULL
+)
+SELECT ST_AsMVT(mvtgeom.*, 'change_patch', 4096, 'geom', 'id') FROM mvtgeom WHERE geom IS NOT NULL

@@ -1,0 +1,20 @@
+-- Mapbox vector tile of current structures (违法建设) for tile :z/:x/:y (Web Mercator).
+-- Geometry stored in EPSG:4490; the index is used through the envelope transformed to 4490.
+WITH bounds AS (
+  SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+         ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.015625), 4490) AS env4490
+),
+mvtgeom AS (
+  SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.env, 4096, 64, true) AS geom,
+         t.id, t.case_no, t.village_code, v.name AS village_name, t.address, t.category,
+         t.status, t.floors, round(t.area_m2::numeric, 2)::float8 AS area_m2,
+         round(t.area_mu::numeric, 4)::float8 AS area_mu,
+         round(t.floor_area_m2::numeric, 2)::float8 AS floor_area_m2,
+         t.discovered_on::text AS discovered_on, t.notice_on::text AS notice_on,
+         t.demolished_on::text AS demolished_on, t.closed_on::text AS closed_on
+  FROM bounds
+  JOIN structure t ON t.geom && bounds.env4490
+  LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
+  WHERE t.retired_at IS NULL
+)
+SELECT ST_AsMVT(mvtgeom.*, 'structure', 4096, 'geom', 'id') FROM mvtgeom WHERE geom IS NOT NULL

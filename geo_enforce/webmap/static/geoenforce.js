@@ -1,0 +1,457 @@
+/* geo-enforce field map: vector-tile layers, Chinese popups, filters, search, measure (m², 亩),
+ * mouse position in CGCS2000 and Gauss-Krüger, offline orthophoto overlays.
+ * Needs Leaflet, Leaflet.VectorGrid and proj4 (all served locally). The page's own state is kept
+ * in window.geoEnforce.state so tests (and people) can see what was drawn. */
+(function () {
+  "use strict";
+  var GE = (window.geoEnforce = window.geoEnforce || {});
+  var cfg = null;
+  var map = null;
+  var layers = {};
+  var filter = { village: "", status: "", category: "", since: false };
+  GE.state = { tiles: {}, drawn: {}, tileErrors: 0, popups: 0, lastPopup: null };
+  GE.layers = layers;
+  GE.filter = filter;
+
+  var M2_PER_MU = 2000 / 3;
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function fmt(n, d) {
+    if (n == null || isNaN(n)) return "—";
+    return Number(n).toLocaleString("zh-CN", { minimumFractionDigits: d, maximumFractionDigits: d });
+  }
+  function areaText(m2, mu) {
+    if (m2 == null) return "—";
+    if (mu == null) mu = m2 / M2_PER_MU;
+    return fmt(m2, 2) + " m²（" + fmt(mu, 2) + " 亩）";
+  }
+  function label(vocab, key) {
+    if (key == null || key === "") return "—";
+    var v = cfg.vocab[vocab] || {};
+    return v[key] || key;
+  }
+  function row(k, v) {
+    return "<tr><th>" + esc(k) + "</th><td>" + v + "</td></tr>";
+  }
+  function styleFor(layer, props) {
+    var st = cfg.styles[layer];
+    var base = Object.assign({}, st["default"]);
+    if (st.by) {
+      var key = props[st.by];
+      if (st.by === "is_permanent_basic") key = String(key);
+      var v = st.values[key == null ? "" : key];
+      if (v) Object.assign(base, v);
+    }
+    delete base.label;
+    return base;
+  }
+
+  /* ---- filters ---- */
+  function passes(layer, p) {
+    if (filter.village && (layer === "structure" || layer === "change_patch" ||
+        layer === "cleared_parcel" || layer === "farmland_parcel") &&
+        p.village_code !== filter.village) return false;
+    if (layer === "structure") {
+      if (filter.status && p.status !== filter.status) return false;
+      if (filter.category && p.category !== filter.category) return false;
+      if (filter.since && cfg.sinceDate && !(p.discovered_on && p.discovered_on >= cfg.sinceDate))
+        return false;
+    }
+    if (layer === "change_patch" && filter.since && cfg.sinceDate &&
+        !(p.detected_on && p.detected_on >= cfg.sinceDate)) return false;
+    return true;
+  }
+
+  /* ---- popups ---- */
+  var POPUPS = {
+    structure: function (p) {
+      return "<h4>违法建设 " + esc(p.case_no) + "</h4><table>" +
+        row("案件编号", esc(p.case_no)) +
+        row("类别", esc(label("category", p.category))) +
+        row("状态", esc(label("status", p.status))) +
+        row("占地面积", areaText(p.area_m2, p.area_mu)) +
+        row("建筑面积", areaText(p.floor_area_m2) + (p.floors ? "（" + esc(p.floors) + " 层）" : "")) +
+        row("发现日期", esc(p.discovered_on || "—")) +
+        row("责令拆除", esc(p.notice_on || "—")) +
+        row("拆除日期", esc(p.demolished_on || "—")) +
+        row("所属村", esc(p.village_name || p.village_code || "—")) +
+        (p.address ? row("地址", esc(p.address)) : "") + "</table>";
+    },
+    cleared_parcel: function (p) {
+      return "<h4>腾退地块 " + esc(p.parcel_no) + "</h4><table>" +
+        row("地块编号", esc(p.parcel_no)) +
+        row("面积", areaText(p.area_m2, p.area_mu)) +
+        row("原用途", esc(p.prior_use || "—")) +
+        row("腾退日期", esc(p.cleared_on || "—")) +
+        row("恢复用途", esc(label("restored_use", p.restored_use))) +
+        row("所属村", esc(p.village_name || p.village_code || "—")) + "</table>";
+    },
+    red_line: function (p) {
+      return "<h4>" + esc(label("red_line_kind", p.kind)) + "</h4><table>" +
+        row("编号", esc(p.code)) + row("名称", esc(p.name || "—")) +
+        row("批准文号", esc(p.approval_no || "—")) +
+        row("有效期", esc((p.valid_from || "—") + " 至 " + (p.valid_to || "—"))) +
+        row("面积", areaText(p.area_m2, p.area_mu)) + "</table>";
+    },
+    farmland_parcel: function (p) {
+      return "<h4>农用地图斑 " + esc(p.patch_code) + "</h4><table>" +
+        row("图斑编号", esc(p.patch_code)) +
+        row("地类", esc(p.land_class) + " " + esc(label("land_class", p.land_class))) +
+        row("永久基本农田", p.is_permanent_basic ? "是" : "否") +
+        row("面积", areaText(p.area_m2, p.area_mu)) +
+        row("所属村", esc(p.village_name || p.village_code || "—")) + "</table>";
+    },
+    change_patch: function (p) {
+      var hits = [];
+      try {
+        (JSON.parse(p.rule_hits || "[]") || []).forEach(function (h) {
+          if (typeof h === "string") hits.push(label("rule", h));
+          else if (h) hits.push(h.label || label("rule", h.rule || h.code || JSON.stringify(h)));
+        });
+      } catch (err) { hits.push(String(p.rule_hits)); }
+      var chips = "";
+      ["before", "after"].forEach(function (which) {
+        var src = chipSrc(p, which);
+        if (src) chips += '<figure><img class="ge-chip" alt="' + which + '" src="' + esc(src) +
+          '"><figcaption>' + (which === "before" ? "前期影像" : "后期影像") + "</figcaption></figure>";
+      });
+      return "<h4>变化图斑 " + esc(p.code) + "</h4><table>" +
+        row("图斑编号", esc(p.code)) +
+        row("认定", esc(p.ruling_shown ? label("ruling", p.ruling_shown) +
+          (p.ruling ? "" : "（建议）") : "待认定")) +
+        row("状态", esc(label("patch_status", p.status))) +
+        row("面积", areaText(p.area_m2, p.area_mu)) +
+        row("最大增高", p.height_gain_max_m == null ? "—" : fmt(p.height_gain_max_m, 1) + " m") +
+        row("置信度", fmt(p.confidence, 2)) +
+        row("规则命中", esc(hits.join("；") || "—")) +
+        row("发现日期", esc(p.detected_on || "—")) +
+        row("所属村", esc(p.village_name || p.village_code || "—")) + "</table>" +
+        (chips ? '<div class="ge-chips">' + chips + "</div>" : "");
+    },
+    admin_area: function (p) {
+      return "<h4>" + esc(p.name) + "</h4><table>" +
+        row("级别", esc(label("admin_level", p.level))) + row("代码", esc(p.code)) +
+        row("面积", areaText(p.area_m2, p.area_mu)) + "</table>";
+    }
+  };
+  function chipSrc(p, which) {
+    if (cfg.chips && cfg.chips[p.id] && cfg.chips[p.id][which]) return cfg.chips[p.id][which];
+    if (cfg.chipUrl && p["has_chip_" + which])
+      return cfg.chipUrl.replace("{id}", p.id).replace("{which}", which);
+    return null;
+  }
+  GE.popupHtml = function (layer, props) { return POPUPS[layer](props); };
+
+  function openPopup(layer, props, latlng) {
+    GE.state.popups += 1;
+    GE.state.lastPopup = { layer: layer, id: props.id, props: props };
+    L.popup({ maxWidth: 420, className: "ge-popup" })
+      .setLatLng(latlng).setContent(POPUPS[layer](props)).openOn(map);
+  }
+
+  /* ---- vector-tile layers ---- */
+  var OfflineProtobuf = L.VectorGrid.Protobuf.extend({
+    _getVectorTilePromise: function (coords) {
+      var key = coords.z + "/" + coords.x + "/" + coords.y;
+      var b64 = (cfg.offlineTiles[this.options.geLayer] || {})[key];
+      if (!b64) return Promise.resolve({ layers: {} });
+      this._url = "data:application/x-protobuf;base64," + b64;
+      return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords);
+    }
+  });
+
+  GE.vectorLayer = function (name) {
+    var seen = {};
+    GE.state.tiles[name] = 0;
+    GE.state.drawn[name] = 0;
+    var styles = {};
+    styles[name] = function (props) {
+      if (!passes(name, props)) return [];
+      if (!seen[props.id]) { seen[props.id] = true; GE.state.drawn[name] += 1; }
+      return styleFor(name, props);
+    };
+    var options = {
+      vectorTileLayerStyles: styles,
+      interactive: true,
+      pane: name === "admin_area" ? "geAdminPane" : "overlayPane",
+      rendererFactory: name === "structure" ? L.canvas.tile : L.svg.tile,
+      getFeatureId: function (f) { return f.properties.id; },
+      maxZoom: 22,
+      minZoom: cfg.minZoom[name] || 0,
+      geLayer: name
+    };
+    var layer;
+    if (cfg.mode === "offline") {
+      options.maxNativeZoom = cfg.offlineMaxZoom;
+      layer = new OfflineProtobuf("", options);
+    } else {
+      options.fetchOptions = { credentials: "same-origin" };
+      layer = L.vectorGrid.protobuf(cfg.tileUrl.replace("{layer}", name), options);
+    }
+    layer.on("tileload", function () { GE.state.tiles[name] += 1; });
+    layer.on("tileerror", function () { GE.state.tileErrors += 1; });
+    layer.on("click", function (e) {
+      if (e.layer && e.layer.properties) openPopup(name, e.layer.properties, e.latlng);
+    });
+    layer.geSeen = seen;
+    layers[name] = layer;
+    if (name === "admin_area") return L.layerGroup([layer, villageLabels()]);
+    return layer;
+  };
+
+  function villageLabels() {
+    var group = L.layerGroup();
+    (cfg.villages || []).forEach(function (v) {
+      if (v.label_lat == null) return;
+      L.marker([v.label_lat, v.label_lon], {
+        interactive: false, keyboard: false,
+        icon: L.divIcon({ className: "ge-village-label", html: esc(v.name), iconSize: null })
+      }).addTo(group);
+    });
+    return group;
+  }
+
+  /* ---- offline orthophoto: a grid layer cut from one downsampled Web Mercator image ---- */
+  var R = 6378137;
+  function merc(lat, lon) {
+    var y = Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) * R;
+    return [(lon * Math.PI * R) / 180, y];
+  }
+  GE.OverviewLayer = L.GridLayer.extend({
+    initialize: function (src, bounds, options) {
+      L.setOptions(this, options);
+      this._img = new Image();
+      this._bounds = bounds; // [w, s, e, n] degrees
+      var self = this;
+      this._ready = new Promise(function (resolve) {
+        self._img.onload = resolve;
+        self._img.onerror = resolve;
+      });
+      this._img.src = src;
+      this.options.bounds = L.latLngBounds([bounds[1], bounds[0]], [bounds[3], bounds[2]]);
+    },
+    createTile: function (coords, done) {
+      var tile = document.createElement("canvas");
+      var size = this.getTileSize();
+      tile.width = size.x;
+      tile.height = size.y;
+      var img = this._img, b = this._bounds;
+      this._ready.then(function () {
+        var sw = merc(b[1], b[0]), ne = merc(b[3], b[2]);
+        var n = Math.pow(2, coords.z), span = 2 * Math.PI * R / n;
+        var tx0 = -Math.PI * R + coords.x * span, ty0 = Math.PI * R - coords.y * span;
+        var sx = img.naturalWidth / (ne[0] - sw[0]), sy = img.naturalHeight / (ne[1] - sw[1]);
+        var ix = (tx0 - sw[0]) * sx, iy = (ne[1] - ty0) * sy;
+        var ctx = tile.getContext("2d");
+        if (img.naturalWidth) ctx.drawImage(img, ix, iy, span * sx, span * sy, 0, 0, size.x, size.y);
+        done(null, tile);
+      });
+      return tile;
+    }
+  });
+  GE.orthoOverview = function (src, bounds) {
+    return new GE.OverviewLayer(src, bounds, { maxZoom: 22 });
+  };
+
+  /* ---- controls ---- */
+  function control(position, build) {
+    var C = L.Control.extend({
+      options: { position: position },
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "ge-control leaflet-bar");
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        build(div);
+        return div;
+      }
+    });
+    return new C();
+  }
+  function options(vocabName, values, all) {
+    var html = '<option value="">' + all + "</option>";
+    values.forEach(function (k) { html += '<option value="' + esc(k) + '">' + esc(label(vocabName, k)) + "</option>"; });
+    return html;
+  }
+  function redrawFiltered() {
+    ["structure", "change_patch", "cleared_parcel", "farmland_parcel"].forEach(function (n) {
+      var l = layers[n];
+      if (!l) return;
+      Object.keys(l.geSeen).forEach(function (k) { delete l.geSeen[k]; });
+      GE.state.drawn[n] = 0;
+      if (map.hasLayer(l)) l.redraw();
+    });
+  }
+  GE.setFilter = function (f) { Object.assign(filter, f); redrawFiltered(); };
+
+  function filterControl() {
+    return control("topleft", function (div) {
+      div.className += " ge-filter";
+      var villages = (cfg.villages || []).filter(function (v) { return v.level === "village" || v.level === "community"; });
+      var vopts = '<option value="">全部村/社区</option>' + villages.map(function (v) {
+        return '<option value="' + esc(v.code) + '">' + esc(v.name) + "</option>";
+      }).join("");
+      div.innerHTML = "<b>筛选</b>" +
+        '<select id="ge-f-village" title="村">' + vopts + "</select>" +
+        '<select id="ge-f-status" title="状态">' + options("status", Object.keys(cfg.vocab.status), "全部状态") + "</select>" +
+        '<select id="ge-f-category" title="类别">' + options("category", Object.keys(cfg.vocab.category), "全部类别") + "</select>" +
+        (cfg.sinceDate ? '<label><input type="checkbox" id="ge-f-since"> 上次航飞（' + esc(cfg.sinceDate) + "）以来</label>" : "");
+      div.addEventListener("change", function () {
+        GE.setFilter({
+          village: div.querySelector("#ge-f-village").value,
+          status: div.querySelector("#ge-f-status").value,
+          category: div.querySelector("#ge-f-category").value,
+          since: !!(div.querySelector("#ge-f-since") || {}).checked
+        });
+        var v = filter.village && (cfg.villages || []).filter(function (x) { return x.code === filter.village; })[0];
+        if (v && v.bbox) map.fitBounds([[v.bbox[1], v.bbox[0]], [v.bbox[3], v.bbox[2]]]);
+      });
+    });
+  }
+
+  function searchControl() {
+    return control("topleft", function (div) {
+      div.className += " ge-search";
+      div.innerHTML = '<input id="ge-search" type="search" placeholder="搜索案件编号或村名">' +
+        '<div class="ge-search-results"></div>';
+      var input = div.querySelector("input"), out = div.querySelector(".ge-search-results");
+      function show(results) {
+        out.innerHTML = "";
+        if (!results.length) { out.textContent = "无结果"; return; }
+        results.slice(0, 10).forEach(function (r) {
+          var a = L.DomUtil.create("a", "ge-search-hit", out);
+          a.href = "#";
+          a.textContent = r.label;
+          a.onclick = function (ev) {
+            ev.preventDefault();
+            var b = r.bbox;
+            map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 19 });
+            out.innerHTML = "";
+          };
+        });
+      }
+      GE.search = function (q) {
+        q = (q || "").trim();
+        if (!q) { out.innerHTML = ""; return Promise.resolve([]); }
+        if (cfg.searchUrl) {
+          return fetch(cfg.searchUrl + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.json() : []; })
+            .then(function (res) { show(res); return res; });
+        }
+        var ql = q.toLowerCase();
+        var res = (cfg.searchIndex || []).filter(function (r) { return r.label.toLowerCase().indexOf(ql) >= 0; });
+        show(res);
+        return Promise.resolve(res);
+      };
+      input.addEventListener("keydown", function (e) { if (e.key === "Enter") GE.search(input.value); });
+    });
+  }
+
+  /* Gauss-Krüger 3-degree zones on CGCS2000 (zone-prefixed easting, as EPSG:4527 for zone 39) */
+  function gk(lon, lat) {
+    var zone = Math.round(lon / 3);
+    var def = "+proj=tmerc +lat_0=0 +lon_0=" + zone * 3 + " +k=1 +x_0=" + (zone * 1e6 + 500000) +
+      " +y_0=0 +ellps=GRS80 +units=m +no_defs";
+    var xy = proj4("EPSG:4326", def, [lon, lat]);
+    return { zone: zone, e: xy[0], n: xy[1], def: def };
+  }
+  GE.gk = gk;
+
+  function mousePosition() {
+    return control("bottomleft", function (div) {
+      div.className += " ge-mousepos";
+      div.textContent = "CGCS2000";
+      map.on("mousemove", function (e) {
+        var p = gk(e.latlng.lng, e.latlng.lat);
+        div.textContent = "CGCS2000 经度 " + e.latlng.lng.toFixed(6) + "° 纬度 " + e.latlng.lat.toFixed(6) +
+          "° | 高斯-克吕格 " + p.zone + " 带 E " + p.e.toFixed(2) + " N " + p.n.toFixed(2);
+      });
+    });
+  }
+
+  /* measure: click vertices, double-click (or 完成) to finish; planar Gauss-Krüger area */
+  GE.measureArea = function (latlngs) {
+    if (latlngs.length < 3) return 0;
+    var pts = latlngs.map(function (ll) { var p = gk(ll.lng, ll.lat); return [p.e, p.n]; });
+    var a = 0;
+    for (var i = 0; i < pts.length; i++) {
+      var j = (i + 1) % pts.length;
+      a += pts[i][0] * pts[j][1] - pts[j][0] * pts[i][1];
+    }
+    return Math.abs(a) / 2;
+  };
+  function measureControl() {
+    return control("topleft", function (div) {
+      div.className += " ge-measure";
+      div.innerHTML = '<a href="#" class="ge-measure-btn" title="量算面积（m² / 亩）">量算</a><div class="ge-measure-out"></div>';
+      var btn = div.querySelector("a"), out = div.querySelector(".ge-measure-out");
+      var active = false, pts = [], shape = null;
+      function update() {
+        if (shape) map.removeLayer(shape);
+        shape = pts.length > 2 ? L.polygon(pts, { color: "#111", dashArray: "4 4" }) : L.polyline(pts, { color: "#111" });
+        shape.addTo(map);
+        var len = 0;
+        for (var i = 1; i < pts.length; i++) len += map.distance(pts[i - 1], pts[i]);
+        var a = GE.measureArea(pts);
+        out.innerHTML = "长度 " + fmt(len, 1) + " m<br>面积 " + fmt(a, 1) + " m²（" + fmt(a / M2_PER_MU, 2) +
+          " 亩）<br><small>高斯平面面积，非统计口径</small>";
+        GE.state.measure = { length_m: len, area_m2: a, area_mu: a / M2_PER_MU };
+      }
+      function click(e) { pts.push(e.latlng); update(); }
+      btn.onclick = function (ev) {
+        ev.preventDefault();
+        active = !active;
+        btn.classList.toggle("active", active);
+        if (active) {
+          pts = []; out.innerHTML = "点击地图添加顶点，再次点击“量算”结束";
+          map.doubleClickZoom.disable();
+          map.on("click", click);
+        } else {
+          map.off("click", click);
+          map.doubleClickZoom.enable();
+          if (shape) { map.removeLayer(shape); shape = null; }
+          out.innerHTML = "";
+        }
+      };
+      GE.measureAdd = function (lat, lon) { pts.push(L.latLng(lat, lon)); update(); };
+    });
+  }
+
+  function legend() {
+    return control("bottomright", function (div) {
+      div.className += " ge-legend";
+      var html = "<b>图例</b>";
+      cfg.legendOrder.forEach(function (name) {
+        var st = cfg.styles[name];
+        html += '<div class="ge-legend-title">' + esc(st.title) + "</div>";
+        var entries = st.by ? Object.keys(st.values) : [""];
+        entries.forEach(function (k) {
+          var s = Object.assign({}, st["default"], st.by ? st.values[k] : {});
+          var lbl = st.by ? (st.values[k].label || k) : st.title;
+          html += '<div class="ge-legend-item"><i style="background:' + esc(s.fill === false ? "transparent" : (s.fillColor || s.color)) +
+            ";border:2px " + (s.dashArray ? "dashed " : "solid ") + esc(s.color) + '"></i>' + esc(lbl) + "</div>";
+        });
+      });
+      div.innerHTML = html;
+    });
+  }
+
+  GE.setup = function (leafletMap, config) {
+    map = leafletMap;
+    cfg = config;
+    GE.map = map;
+    GE.config = cfg;
+    map.createPane("geAdminPane");
+    map.getPane("geAdminPane").style.zIndex = 390;
+    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]]);
+    searchControl().addTo(map);
+    filterControl().addTo(map);
+    measureControl().addTo(map);
+    mousePosition().addTo(map);
+    legend().addTo(map);
+    map.attributionControl.setPrefix("geo-enforce · Leaflet");
+  };
+})();

@@ -1,0 +1,132 @@
+"""The field map page (served) and the offline export, checked without a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from geo_enforce.errors import ConfigError, NotFound
+from geo_enforce.webmap import export_offline_map, served_map_html
+from geo_enforce.webmap.assets import VENDOR_DIR
+from geo_enforce.webmap.styles import load_styles
+from tests.mapdata import CLICK_CASE, seed_ledger
+
+#: a tag that would make the browser fetch from another host
+EXTERNAL = re.compile(
+    r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I
+)
+
+
+@pytest.fixture
+def seeded(sessions, tmp_path):
+    return seed_ledger(sessions, tmp_path / "var")
+
+
+def _config(html: str) -> dict:
+    m = re.search(r"geoEnforce\.setup\([^,]+, (\{.*?\})\);\n", html, re.S)
+    assert m, "page has no geoEnforce.setup call"
+    return json.loads(m.group(1))
+
+
+def test_served_page_links_only_local_assets(sessions, seeded):
+    with sessions() as s:
+        html = served_map_html(s, data_dir=seeded.data_dir)
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "cdn.jsdelivr" not in html and "unpkg" not in html and "cdnjs" not in html
+    for asset in (
+        "/static/vendor/leaflet/leaflet.js",
+        "/static/vendor/vectorgrid/",
+        "/static/vendor/sidebyside/",
+        "/static/vendor/fullscreen/",
+        "/static/vendor/locate/",
+        "/static/webmap/geoenforce.js",
+    ):
+        assert asset in html
+    cfg = _config(html)
+    assert cfg["mode"] == "served"
+    assert {v["name"] for v in cfg["villages"]} == {"大任庄村", "小南河村"}
+    assert cfg["sinceDate"] == "2023-10-01"  # the flight before the latest
+    assert cfg["vocab"]["status"]["notice_served"] == "责令限期拆除"
+    # each red-line kind has its own colour and dash pattern
+    kinds = cfg["styles"]["red_line"]["values"]
+    assert len({(v["color"], v["dashArray"]) for v in kinds.values()}) == len(kinds) == 6
+    # both flights as XYZ layers, the latest two in a swipe
+    assert html.count("/tiles/ortho/") == 2
+    assert "L.control.sideBySide" in html
+
+
+def test_village_narrows_the_page_and_unknown_village_is_named(sessions, seeded):
+    with sessions() as s:
+        cfg = _config(served_map_html(s, village="小南河村", data_dir=seeded.data_dir))
+        assert cfg["bounds"][0] == pytest.approx(117.21)
+        with pytest.raises(NotFound, match=r"village '王庄' not found.*大任庄村"):
+            served_map_html(s, village="王庄", data_dir=seeded.data_dir)
+
+
+def test_offline_export_inlines_everything(sessions, seeded, tmp_path):
+    out = export_offline_map(sessions, tmp_path / "map.html", data_dir=seeded.data_dir, max_zoom=16)
+    html = out.read_text("utf-8")
+    assert not EXTERNAL.search(html)
+    assert "/static/" not in html and "<script src" not in html
+    cfg = _config(html)
+    assert cfg["mode"] == "offline"
+    assert set(cfg["offlineTiles"]) >= {"structure", "red_line", "change_patch", "admin_area"}
+    assert any(r["label"] == CLICK_CASE for r in cfg["searchIndex"])
+    chips = cfg["chips"][str(seeded.patch_id)]
+    assert chips["before"].startswith("data:image/png;base64,")
+    assert html.count("geoEnforce.orthoOverview(") == 2
+
+
+def test_offline_export_refuses_a_huge_extract(sessions, seeded, tmp_path):
+    from geo_enforce.errors import TooLarge
+
+    with pytest.raises(TooLarge, match="--village"):
+        export_offline_map(
+            sessions, tmp_path / "m.html", data_dir=seeded.data_dir, max_zoom=19, max_tiles=100
+        )
+
+
+def test_catalogue_styles_override_the_defaults(tmp_path):
+    cat = tmp_path / "catalogue.yaml"
+    cat.write_text(
+        "layers:\n"
+        "  structure:\n"
+        "    style: {values: {suspected: {fillColor: '#123456'}}}\n"
+        "  cleared_parcel:\n"
+        "    style: {color: '#abcdef'}\n",
+        encoding="utf-8",
+    )
+    styles = load_styles(cat)
+    assert styles["structure"]["values"]["suspected"]["fillColor"] == "#123456"
+    assert styles["structure"]["values"]["suspected"]["label"] == "疑似"
+    assert styles["cleared_parcel"]["default"]["color"] == "#abcdef"
+    assert load_styles(tmp_path / "absent.yaml") == load_styles(None)
+
+
+def test_missing_vendor_asset_is_a_clear_error(sessions, seeded, monkeypatch, tmp_path):
+    from geo_enforce.webmap import assets
+
+    monkeypatch.setattr(assets, "VENDOR_DIR", tmp_path / "empty")
+    with sessions() as s, pytest.raises(ConfigError, match=r"install_web_assets\.sh"):
+        served_map_html(s, data_dir=seeded.data_dir)
+    assert VENDOR_DIR.is_dir()
+
+
+def test_map_endpoints(client, settings, sessions):
+    seeded = seed_ledger(sessions, settings.data_dir)
+    assert client.get("/map").status_code == 401
+    settings.auth.anonymous_role = "viewer"
+    r = client.get("/map")
+    assert r.status_code == 200 and "geoEnforce.setup" in r.text
+    hits = client.get("/map/search", params={"q": "0007"}).json()
+    assert hits[0]["label"] == CLICK_CASE and len(hits[0]["bbox"]) == 4
+    assert client.get("/map/search", params={"q": "大任"}).json()[0]["kind"] == "village"
+    chip = client.get(f"/map/chips/{seeded.patch_id}/after")
+    assert chip.status_code == 200 and chip.headers["content-type"] == "image/png"
+    assert client.get(f"/map/chips/{seeded.patch_id}/sideways").status_code == 404
+    js = client.get("/static/vendor/leaflet/leaflet.js")
+    assert js.status_code == 200 and "max-age" in js.headers["cache-control"]
+    assert client.get("/static/vendor/../../../settings.py").status_code == 404
+    assert client.get("/static/webmap/geoenforce.js").status_code == 200
