@@ -7,6 +7,18 @@
 - :mod:`.console`: rich tables for the terminal and the demo.
 """
 
+from geo_enforce.reports.annual import AnnualReport, build_annual
+from geo_enforce.reports.console import print_area_totals
+from geo_enforce.reports.export import write_annual
 from geo_enforce.reports.query import AreaQuery, AreaReport, GroupTotal, area_totals
 
-__all__ = ["AreaQuery", "AreaReport", "GroupTotal", "area_totals"]
+__all__ = [
+    "AnnualReport",
+    "AreaQuery",
+    "AreaReport",
+    "GroupTotal",
+    "area_totals",
+    "build_annual",
+    "print_area_totals",
+    "write_annual",
+]
