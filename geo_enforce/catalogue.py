@@ -46,6 +46,9 @@ class FieldSpec(BaseModel):
     shp: str | None = None
     #: personal data: never shown in public (公示) views
     private: bool = False
+    #: inclusive bounds of numeric fields
+    min: float | None = None
+    max: float | None = None
 
     @field_validator("vocab")
     @classmethod

@@ -173,6 +173,14 @@ def _as_text(v: Any) -> str:
     return str(v).strip()
 
 
+def _out_of_range(f: FieldSpec, x: float) -> str | None:
+    if (f.min is not None and x < f.min) or (f.max is not None and x > f.max):
+        lo = "" if f.min is None else f"{f.min:g}"
+        hi = "" if f.max is None else f"{f.max:g}"
+        return f"value {x:g} out of range [{lo}, {hi}]"
+    return None
+
+
 def _convert(f: FieldSpec, v: Any, max_len: int | None) -> tuple[Any, str | None]:
     """One source value → stored value, or a problem description."""
     if f.type == "str":
@@ -196,7 +204,7 @@ def _convert(f: FieldSpec, v: Any, max_len: int | None) -> tuple[Any, str | None
             return None, f"value {v!r} is not an integer"
         if not x.is_integer():
             return None, f"value {v!r} is not an integer"
-        return int(x), None
+        return int(x), _out_of_range(f, x)
     if f.type == "float":
         try:
             y = float(v)
@@ -204,7 +212,7 @@ def _convert(f: FieldSpec, v: Any, max_len: int | None) -> tuple[Any, str | None
             return None, f"value {v!r} is not a number"
         if not np.isfinite(y):
             return None, f"value {v!r} is not a finite number"
-        return y, None
+        return y, _out_of_range(f, y)
     if f.type == "date":
         d = parse_date(v)
         if d is None:
