@@ -48,6 +48,16 @@ def cjk_font() -> str:
     )
 
 
+class Png(bytes):
+    """PNG bytes that notebooks display inline (``_repr_png_``) without importing IPython."""
+
+    def _repr_png_(self) -> bytes:
+        return bytes(self)
+
+    def __repr__(self) -> str:
+        return f"<PNG chart, {len(self)} bytes>"
+
+
 def _figure(width: float, height: float):
     import matplotlib
 
@@ -59,13 +69,13 @@ def _figure(width: float, height: float):
     return fig, font
 
 
-def _png(fig) -> bytes:
+def _png(fig) -> Png:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
+    return Png(buf.getvalue())
 
 
-def bar_by_village(series: list[tuple[str, float]], *, title: str) -> bytes:
+def bar_by_village(series: list[tuple[str, float]], *, title: str) -> Png:
     """Horizontal bars of area (m²) by village, largest at the top, labelled in whole m²
     as the prose writes them; PNG bytes."""
     fig, font = _figure(7.0, max(2.5, 0.38 * len(series) + 1.2))
@@ -84,7 +94,7 @@ def bar_by_village(series: list[tuple[str, float]], *, title: str) -> bytes:
     return _png(fig)
 
 
-def bar_by_month(series: list[tuple[str, float]], *, title: str) -> bytes:
+def bar_by_month(series: list[tuple[str, float]], *, title: str) -> Png:
     """Bars of area (m²) month by month ("YYYY-MM" keys shown as 1月…12月); PNG bytes."""
     fig, font = _figure(7.0, 3.2)
     ax = fig.add_subplot(1, 1, 1)
