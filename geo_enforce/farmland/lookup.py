@@ -237,3 +237,29 @@ def parcel_summary(p: FarmlandParcel) -> dict:
         "area_m2": round(p.area_m2, 2),
         "area_mu": round(p.area_mu, 4),
     }
+
+
+def count_parcels(session: Session) -> int:
+    """Number of current farmland parcels."""
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(FarmlandParcel)
+            .where(FarmlandParcel.retired_at.is_(None))
+        )
+        or 0
+    )
+
+
+def first_parcel_code(session: Session) -> str:
+    """Patch code of the earliest stored current parcel (for examples); NotFound when none."""
+    code = session.scalar(
+        select(FarmlandParcel.patch_code)
+        .where(FarmlandParcel.retired_at.is_(None))
+        .order_by(FarmlandParcel.id)
+    )
+    if code is None:
+        raise NotFound("no farmland parcels are stored; import the farmland layer first")
+    return code
