@@ -178,7 +178,8 @@
       vectorTileLayerStyles: styles,
       interactive: true,
       pane: name === "admin_area" ? "geAdminPane" : "overlayPane",
-      rendererFactory: name === "structure" ? L.canvas.tile : L.svg.tile,
+      // SVG: VectorGrid 1.3's canvas tiles do not deliver clicks under Leaflet 1.9
+      rendererFactory: L.svg.tile,
       getFeatureId: function (f) { return f.properties.id; },
       maxZoom: 22,
       minZoom: cfg.minZoom[name] || 0,
@@ -446,7 +447,7 @@
     GE.config = cfg;
     map.createPane("geAdminPane");
     map.getPane("geAdminPane").style.zIndex = 390;
-    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]]);
+    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], { animate: false });
     searchControl().addTo(map);
     filterControl().addTo(map);
     measureControl().addTo(map);
