@@ -170,7 +170,7 @@ class DsmHeightDetector(Detector):
     needs_dsm = True
 
     def __init__(
-        self, *, min_height_m: float = 2.2, veg_exg: float = 0.06, min_width_m: float = 1.0
+        self, *, min_height_m: float = 2.2, veg_exg: float = 0.15, min_width_m: float = 1.0
     ) -> None:
         self.min_height_m = min_height_m
         self.veg_exg = veg_exg

@@ -46,6 +46,37 @@ DEFAULT_PARAMS = {
 }
 
 
+_PARAM_RANGES: dict[str, tuple[type, float, float]] = {
+    "min_height_m": (float, 0.5, 100.0),
+    "min_area_m2": (float, 0.0, 1e6),
+    "tile": (int, 128, 8192),
+    "max_shift_px": (float, 0.0, 50.0),
+}
+
+
+def check_params(params: dict) -> dict:
+    """Defaults merged with ``params``; unknown names, wrong types or ranges are refused."""
+    from geo_enforce.detection.detectors import DETECTORS
+
+    unknown = set(params) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise ImageryError(
+            f"unknown detection parameters: {', '.join(sorted(map(str, unknown)))}; "
+            f"known: {', '.join(DEFAULT_PARAMS)}"
+        )
+    merged = {**DEFAULT_PARAMS, **params}
+    if merged["detector"] not in DETECTORS:
+        raise ImageryError(f"detector {merged['detector']!r}: one of {', '.join(DETECTORS)}")
+    for key, (kind, lo, hi) in _PARAM_RANGES.items():
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ImageryError(f"detection parameter {key}: a number is required")
+        if not lo <= value <= hi or (kind is int and int(value) != value):
+            raise ImageryError(f"detection parameter {key}={value}: expected {lo:g}–{hi:g}")
+        merged[key] = kind(value)
+    return merged
+
+
 def create_run(
     session: Session, *, before: int | str, after: int | str, params: dict | None = None
 ) -> DetectionRun:
@@ -61,10 +92,7 @@ def create_run(
     g_b, g_a = to_shape(fb.footprint), to_shape(fa.footprint)
     if not g_b.intersects(g_a) or g_b.intersection(g_a).area == 0:
         raise ImageryError(f"flights {fb.name!r} and {fa.name!r} do not overlap")
-    merged = {**DEFAULT_PARAMS, **(params or {})}
-    unknown = set(merged) - set(DEFAULT_PARAMS)
-    if unknown:
-        raise ImageryError(f"unknown detection parameters: {', '.join(sorted(unknown))}")
+    merged = check_params(params or {})
     run = DetectionRun(
         before_flight_id=fb.id, after_flight_id=fa.id, status="pending", params=merged
     )
@@ -74,7 +102,7 @@ def create_run(
 
 
 def get_run(session: Session, run_id: int) -> DetectionRun:
-    run = session.get(DetectionRun, run_id)
+    run = session.get(DetectionRun, run_id) if 0 < run_id < 2**63 else None
     if run is None or run.retired_at is not None:
         raise NotFound(f"detection run {run_id} not found")
     return run

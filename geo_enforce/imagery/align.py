@@ -51,7 +51,7 @@ class Grid:
         return abs(self.affine.a)
 
     def window_transform(self, window: Window) -> Affine:
-        return self.affine * Affine.translation(window.col_off, window.row_off)
+        return self.affine @ Affine.translation(window.col_off, window.row_off)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def read_on_grid(
             inside = _inside(src, w)
             valid = inside & _valid_from(src, w, data)
             return data.astype(np.float32), valid
-        t = grid.affine * Affine.translation(-source.sx, -source.sy)
+        t = grid.affine @ Affine.translation(-source.sx, -source.sy)
         has_alpha = src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
         add_alpha = src.nodata is None and not has_alpha
         kwargs = {}
@@ -222,7 +222,7 @@ def common_grid(before_path: str, after_path: str, *, gsd: float | None = None) 
         c1 = math.floor((right - ft.c) / ft.a + 1e-6)
         r0 = math.ceil((ft.f - top) / -ft.e - 1e-6)
         r1 = math.floor((ft.f - bottom) / -ft.e + 1e-6)
-        t = ft * Affine.translation(c0, r0)
+        t = ft @ Affine.translation(c0, r0)
         width, height = c1 - c0, r1 - r0
     else:
         t = Affine(res, 0, left, 0, -res, top)
@@ -371,20 +371,40 @@ def _radiometry_and_dz(grid, before, after, dsm_before, dsm_after, window):
             dv = dbv & dav & valid
             if dv.sum() > 100:
                 dz.append((da[0] - db[0])[dv][::7])
-    radiometry = []
-    for k in range(3):
-        if not pb[k]:
-            radiometry.append((1.0, 0.0))
-            continue
-        x = np.percentile(np.concatenate(pa[k]), qs)
-        y = np.percentile(np.concatenate(pb[k]), qs)
-        if np.ptp(x) < 1e-6:
-            radiometry.append((1.0, float(np.median(y) - np.median(x))))
-            continue
-        gain, offset = np.polyfit(x, y, 1)
-        radiometry.append((float(gain), float(offset)))
+    radiometry = _invariant_fit(pb, pa, qs)
     dz_off = float(np.median(np.concatenate(dz))) if dz else 0.0
     return tuple(radiometry), dz_off
+
+
+def _invariant_fit(pb, pa, qs) -> tuple[tuple[float, float], ...]:
+    """Per-band gain/offset mapping after → before, fitted on pseudo-invariant pixels.
+
+    Invariant pixels are chosen without reference to the fit (so it cannot collapse): those
+    whose chromaticity and brightness rank barely changed between the dates. Fields that
+    changed crop, new roofs and moved shadows are left out. Gains are kept within 0.5–2.
+    """
+    if not pb[0]:
+        return ((1.0, 0.0),) * 3
+    b = np.stack([np.concatenate(pb[k]) for k in range(3)]).astype(np.float64)
+    a = np.stack([np.concatenate(pa[k]) for k in range(3)]).astype(np.float64)
+    cb = b / (b.sum(axis=0) + 1.0)
+    ca = a / (a.sum(axis=0) + 1.0)
+    chroma = np.abs(cb - ca).sum(axis=0)
+    rb = np.argsort(np.argsort(b.sum(axis=0))) / b.shape[1]
+    ra = np.argsort(np.argsort(a.sum(axis=0))) / a.shape[1]
+    keep = (chroma <= np.percentile(chroma, 40)) & (np.abs(rb - ra) < 0.1)
+    if keep.sum() < 50:
+        keep = np.ones(b.shape[1], bool)
+    coef = []
+    for k in range(3):
+        x, y = np.percentile(a[k][keep], qs), np.percentile(b[k][keep], qs)
+        if np.ptp(x) < 1e-6:
+            coef.append((1.0, float(np.median(b[k]) - np.median(a[k]))))
+            continue
+        g, _ = np.polyfit(x, y, 1)
+        g = float(np.clip(g, 0.5, 2.0))
+        coef.append((g, float(np.median(y - g * x))))
+    return tuple(coef)
 
 
 def align_flights(

@@ -82,12 +82,14 @@ def register_flight(
     dsm_path: str | Path | None = None,
     name: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    copy_cog: bool = False,
 ) -> Flight:
     """Validate an orthophoto (and DSM), convert to COG when needed, store the flight record.
 
     Refused with :class:`ImageryError` (and nothing stored): no georeference, wrong band layout,
     corrupt or truncated TIFF, a DSM that does not overlap its orthophoto. A duplicate name is a
-    :class:`Conflict`. COGs are written under ``data_dir/flights/<name>/``.
+    :class:`Conflict`. COGs are written under ``data_dir/flights/<name>/``; an input that is
+    already a COG is referenced where it is, or copied there with ``copy_cog`` (uploads).
     """
     ortho_path = Path(ortho_path)
     name = name or f"{ortho_path.stem}-{flown_on:%Y%m%d}"
@@ -114,8 +116,8 @@ def register_flight(
     target = data_dir / "flights" / name
     written: list[Path] = []
     try:
-        ortho_final = _as_cog(ortho, target / "ortho.tif", "ortho", written)
-        dsm_final = _as_cog(dsm, target / "dsm.tif", "dsm", written) if dsm else None
+        ortho_final = _as_cog(ortho, target / "ortho.tif", "ortho", written, copy_cog)
+        dsm_final = _as_cog(dsm, target / "dsm.tif", "dsm", written, copy_cog) if dsm else None
         flight = Flight(
             name=name,
             flown_on=flown_on,
@@ -153,9 +155,16 @@ def _stage(progress, stage: str):
     return lambda done, total: progress(stage, done, total)
 
 
-def _as_cog(info: rasters.RasterInfo, dst: Path, kind: str, written: list[Path]) -> Path:
-    if info.is_cog:
+def _as_cog(
+    info: rasters.RasterInfo, dst: Path, kind: str, written: list[Path], copy: bool
+) -> Path:
+    if info.is_cog and not copy:
         return info.path.resolve()
+    if info.is_cog:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(info.path, dst)
+        written.append(dst)
+        return dst.resolve()
     rasters.to_cog(info.path, dst, kind=kind)
     written.append(dst)
     return dst.resolve()
@@ -163,8 +172,8 @@ def _as_cog(info: rasters.RasterInfo, dst: Path, kind: str, written: list[Path])
 
 def get_flight(session: Session, ref: int | str) -> Flight:
     """A current flight by id or name."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        flight = session.get(Flight, int(ref))
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        flight = session.get(Flight, int(ref)) if 0 < int(ref) < 2**63 else None
     else:
         flight = session.scalar(select(Flight).where(Flight.name == ref))
     if flight is None or flight.retired_at is not None:

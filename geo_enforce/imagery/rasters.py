@@ -194,7 +194,7 @@ def footprint(path: str | Path, *, max_size: int = 512) -> MultiPolygon:
         else:
             h, w = max(1, round(src.height / scale)), max(1, round(src.width / scale))
         mask = src.dataset_mask(out_shape=(h, w))
-        t = src.transform * Affine.scale(src.width / w, src.height / h)
+        t = src.transform @ Affine.scale(src.width / w, src.height / h)
         polys = [shape(g) for g, v in shapes(mask, mask=mask > 0, transform=t) if v > 0]
         geom: BaseGeometry = shapely.union_all(polys) if polys else box(*src.bounds)
         geom = geom.simplify(abs(t.a), preserve_topology=True)

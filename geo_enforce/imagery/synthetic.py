@@ -222,11 +222,11 @@ def make_scene(
     def roof() -> str:
         return str(rng.choice(ROOFS))
 
-    plan = [
-        ("stable", n_stable),
+    plan = [  # changes first, so a crowded scene still holds every kind of change
+        ("enlarged", n_enlarged),
         ("new", n_new),
         ("demolished", n_demolished),
-        ("enlarged", n_enlarged),
+        ("stable", n_stable),
     ]
     for kind, n in plan:
         for _ in range(n):
@@ -293,7 +293,7 @@ def render(
     """Render one date (0 before, 1 after): (3 × H × W uint8 RGB, H × W float32 DSM metres)."""
     ss = supersample
     W, H = width * ss, height * ss
-    t = transform * Affine.scale(1 / ss)
+    t = transform @ Affine.scale(1 / ss)
     cols = (np.arange(W, dtype=np.float64) + 0.5)[None, :]
     rows = (np.arange(H, dtype=np.float64) + 0.5)[:, None]
     X = (t.c + cols * t.a + rows * t.b).astype(np.float64) + np.zeros((H, 1))
@@ -462,7 +462,7 @@ def synthetic_pair(
     ortho_b, dsm_b = render(scene, transform=t, width=w, height=h, date=0, seed=seed)
     ortho_a, dsm_a = render(
         scene,
-        transform=t * Affine.translation(dx, dy),
+        transform=t @ Affine.translation(dx, dy),
         width=w,
         height=h,
         date=1,

@@ -1,0 +1,207 @@
+"""Drone flights (register by upload, list, retire) and detection runs as jobs with status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile, status
+from pydantic import BaseModel, Field
+
+from api.deps import Editor, ReadDB, Viewer
+from geo_enforce.db.engine import transaction
+from geo_enforce.detection import service
+from geo_enforce.imagery.flights import flight_summary, get_flight, list_flights
+from geo_enforce.imagery.flights import register_flight as _register
+from geo_enforce.imagery.flights import retire_flight as _retire
+from geo_enforce.uploads import check_content, read_limited
+
+router = APIRouter(tags=["flights"])
+
+
+class FlightOut(BaseModel):
+    id: int
+    name: str
+    flown_on: dt.date
+    gsd_m: float
+    crs: str
+    width: int
+    height: int
+    band_count: int
+    has_dsm: bool
+    retired: bool
+    footprint: dict[str, Any] | None = None
+    stac: dict[str, Any] | None = None
+
+
+class RetireIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RunIn(BaseModel):
+    before: str = Field(description="before flight id or name")
+    after: str = Field(description="after flight id or name")
+    params: dict[str, Any] = Field(default_factory=dict, description="min_height_m, min_area_m2…")
+
+
+class RunOut(BaseModel):
+    id: int
+    before_flight_id: int
+    after_flight_id: int
+    status: str
+    status_label: str
+    progress: float
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    error: str | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+RUN_STATUS = {
+    "pending": "等待",
+    "running": "运行中",
+    "done": "完成",
+    "failed": "失败",
+    "cancelled": "已取消",
+}
+
+
+def _flight_out(f, *, stac: bool = False) -> FlightOut:
+    s = flight_summary(f)
+    return FlightOut(
+        **{k: v for k, v in s.items() if k in FlightOut.model_fields}, stac=f.stac if stac else None
+    )
+
+
+def _run_out(r) -> RunOut:
+    return RunOut(
+        id=r.id,
+        before_flight_id=r.before_flight_id,
+        after_flight_id=r.after_flight_id,
+        status=r.status,
+        status_label=RUN_STATUS.get(r.status, r.status),
+        progress=r.progress,
+        params=r.params,
+        summary=r.summary,
+        error=r.error,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+    )
+
+
+@router.get("/flights", response_model=list[FlightOut])
+def flights(session: ReadDB, _: Viewer, include_retired: bool = False) -> list[FlightOut]:
+    return [_flight_out(f) for f in list_flights(session, include_retired=include_retired)]
+
+
+@router.get("/flights/{ref}", response_model=FlightOut)
+def flight(ref: str, session: ReadDB, _: Viewer) -> FlightOut:
+    return _flight_out(get_flight(session, ref), stac=True)
+
+
+def _save_upload(upload: UploadFile, folder: Path, stem: str, max_bytes: int) -> Path:
+    data = read_limited(upload.file, max_bytes, what=upload.filename or stem)
+    check_content(
+        data,
+        allowed={"tiff"},
+        declared_type=upload.content_type,
+        original_name=upload.filename,
+        what=upload.filename or stem,
+    )
+    path = folder / f"{stem}.tif"
+    path.write_bytes(data)
+    return path
+
+
+@router.post("/flights", response_model=FlightOut, status_code=status.HTTP_201_CREATED)
+def register_flight(
+    request: Request,
+    principal: Editor,
+    ortho: Annotated[UploadFile, File(description="orthophoto GeoTIFF")],
+    flown_on: Annotated[dt.date, Form(description="flight date")],
+    name: Annotated[str | None, Form()] = None,
+    dsm: Annotated[UploadFile | None, File(description="DSM GeoTIFF")] = None,
+) -> FlightOut:
+    """Upload an orthophoto (and DSM); validated, converted to COG and registered."""
+    settings = request.app.state.settings
+    limit = settings.limits.max_upload_bytes
+    tmp = Path(tempfile.mkdtemp(prefix="flight-", dir=_tmp_root(settings.data_dir)))
+    try:
+        ortho_path = _save_upload(ortho, tmp, "ortho", limit)
+        dsm_path = _save_upload(dsm, tmp, "dsm", limit) if dsm is not None else None
+        with transaction(request.app.state.sessions, f"api:{principal.name}") as session:
+            f = _register(
+                session,
+                ortho_path=ortho_path,
+                dsm_path=dsm_path,
+                flown_on=flown_on,
+                name=name,
+                data_dir=settings.data_dir,
+                copy_cog=True,
+            )
+            return _flight_out(f, stac=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tmp_root(data_dir: Path) -> Path:
+    p = Path(data_dir) / "uploads" / "tmp"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@router.post("/flights/{ref}/retire", response_model=FlightOut)
+def retire_flight(ref: str, body: RetireIn, request: Request, principal: Editor) -> FlightOut:
+    who = f"api:{principal.name}"
+    with transaction(request.app.state.sessions, who) as session:
+        return _flight_out(_retire(session, ref, actor=who, reason=body.reason))
+
+
+@router.post("/detection-runs", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED)
+def start_run(
+    body: RunIn, request: Request, principal: Editor, background: BackgroundTasks
+) -> RunOut:
+    """Create a detection run and start it in the background; poll its status."""
+    who = f"api:{principal.name}"
+    factory = request.app.state.sessions
+    settings = request.app.state.settings
+    with transaction(factory, who) as session:
+        run = service.create_run(session, before=body.before, after=body.after, params=body.params)
+        out = _run_out(run)
+    background.add_task(_execute, factory, run.id, settings, who)
+    return out
+
+
+def _execute(factory, run_id: int, settings, who: str) -> None:
+    import logging
+
+    try:
+        service.execute_run(
+            factory,
+            run_id,
+            data_dir=settings.data_dir,
+            actor=who,
+            scheduler=settings.dask_scheduler,
+        )
+    except Exception:  # recorded on the run (status failed); never raised into the server
+        logging.getLogger("geo_enforce.api").exception("detection run %s failed", run_id)
+
+
+@router.get("/detection-runs", response_model=list[RunOut])
+def runs(session: ReadDB, _: Viewer, limit: int = 100) -> list[RunOut]:
+    from sqlalchemy import select
+
+    from geo_enforce.db.models import DetectionRun
+
+    q = select(DetectionRun).where(DetectionRun.retired_at.is_(None))
+    q = q.order_by(DetectionRun.id.desc()).limit(min(limit, 1000))
+    return [_run_out(r) for r in session.scalars(q)]
+
+
+@router.get("/detection-runs/{run_id}", response_model=RunOut)
+def run(run_id: int, session: ReadDB, _: Viewer) -> RunOut:
+    return _run_out(service.get_run(session, run_id))

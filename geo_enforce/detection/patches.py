@@ -1,0 +1,100 @@
+"""Reading stored change patches as GeoJSON features (EPSG:4490 lon/lat, Chinese labels)."""
+
+from __future__ import annotations
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import box, mapping
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from geo_enforce.db.models import ChangePatch
+from geo_enforce.domain.vocab import PATCH_STATUSES, RULINGS, label
+from geo_enforce.errors import InvalidInput, NotFound
+
+CHANGE_KINDS: dict[str, str] = {
+    "new": "新增建设",
+    "enlarged": "扩建",
+    "rebuilt": "拆后复建",
+    "demolished": "建筑消失",
+    "still_standing": "已拆除未拆",
+}
+
+
+def patch_feature(p: ChangePatch, *, chip_url: str | None = None) -> dict:
+    """A change patch as a GeoJSON Feature; ``chip_url`` is a format string with ``{id}`` and
+    ``{which}`` for links to the evidence chips."""
+    props = {
+        "code": p.code,
+        "run_id": p.run_id,
+        "change_kind": p.change_kind,
+        "change_kind_label": CHANGE_KINDS.get(p.change_kind, p.change_kind),
+        "area_m2": round(p.area_m2, 2),
+        "area_mu": round(p.area_mu, 4),
+        "height_gain_mean_m": p.height_gain_mean_m,
+        "height_gain_max_m": p.height_gain_max_m,
+        "confidence": p.confidence,
+        "rule_hits": p.rule_hits,
+        "suggested_ruling": p.suggested_ruling,
+        "suggested_ruling_label": label(RULINGS, p.suggested_ruling),
+        "ruling": p.ruling,
+        "ruling_label": label(RULINGS, p.ruling),
+        "status": p.status,
+        "status_label": label(PATCH_STATUSES, p.status),
+        "structure_id": p.structure_id,
+        "village_code": p.village_code,
+        "detected_on": p.detected_on.isoformat() if p.detected_on else None,
+        "before_flight_id": p.before_flight_id,
+        "after_flight_id": p.after_flight_id,
+    }
+    if chip_url:
+        props["chip_before_url"] = (
+            chip_url.format(id=p.id, which="before") if p.chip_before else None
+        )
+        props["chip_after_url"] = chip_url.format(id=p.id, which="after") if p.chip_after else None
+    return {
+        "type": "Feature",
+        "id": p.id,
+        "geometry": mapping(to_shape(p.geom)),
+        "properties": props,
+    }
+
+
+def list_patches(
+    session: Session,
+    *,
+    run_id: int | None = None,
+    status: str | None = None,
+    suggested_ruling: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> tuple[list[ChangePatch], int]:
+    """Current patches matching the filters (bbox in lon/lat), newest first, and their count."""
+    q = select(ChangePatch).where(ChangePatch.retired_at.is_(None))
+    if run_id is not None:
+        if not 0 < run_id < 2**63:
+            return [], 0
+        q = q.where(ChangePatch.run_id == run_id)
+    if status is not None:
+        if status not in PATCH_STATUSES:
+            raise InvalidInput(f"status {status!r}: one of {', '.join(PATCH_STATUSES)}")
+        q = q.where(ChangePatch.status == status)
+    if suggested_ruling is not None:
+        q = q.where(ChangePatch.suggested_ruling == suggested_ruling)
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        if not (minx < maxx and miny < maxy):
+            raise InvalidInput(f"bbox {bbox}: expected minlon,minlat,maxlon,maxlat")
+        q = q.where(func.ST_Intersects(ChangePatch.geom, from_shape(box(*bbox), srid=4490)))
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(
+        q.order_by(ChangePatch.detected_on.desc(), ChangePatch.id).limit(limit).offset(offset)
+    )
+    return list(rows), int(total)
+
+
+def get_patch(session: Session, patch_id: int) -> ChangePatch:
+    p = session.get(ChangePatch, patch_id) if 0 < patch_id < 2**63 else None
+    if p is None or p.retired_at is not None:
+        raise NotFound(f"change patch {patch_id} not found")
+    return p
