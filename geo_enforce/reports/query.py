@@ -3,8 +3,9 @@
 One query per request (SQLAlchemy Core, values bound). Each group carries the record count,
 households where the category counts them (违建别墅 户), the sum of the records' areas and,
 for footprints, the dissolved area: ``ST_Area(ST_Union(geom)::geography)``, so overlapping
-records are counted once. Group rows and the grand total come from the same scan
-(``GROUPING SETS``).
+records are counted once. Group rows and the grand total come from one statement: a CTE
+aggregates per group and the total sums it; the total dissolved area is one union of all the
+selected records.
 
 Areas are ellipsoidal on the CGCS2000 ellipsoid in m² (the stored ``area_m2`` is the official
 area, kept by the database trigger; ``floor_area_m2`` is measured floor area or footprint ×
@@ -37,8 +38,9 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    null,
     select,
-    tuple_,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -350,34 +352,64 @@ def _label(key: str, value: Any, names: dict[str, str]) -> str:
 
 
 def build_select(session: Session, q: AreaQuery):
-    """The grouped SELECT for ``q`` (validated) as a SQLAlchemy Core statement."""
+    """The SELECT for ``q`` (validated) as a SQLAlchemy Core statement.
+
+    Without ``group_by``: one aggregate row. With it: a CTE aggregates per group (plain
+    ``GROUP BY``, the same plan as a hand-written aggregate, ``ST_Union`` per group when
+    dissolving) and the total row sums the CTE; the total dissolved area is one more union over
+    the selected records (the only extra work, and only when dissolving).
+    """
     spec = _LAYERS[q.layer]
     t = spec.table
     date_col = spec.dates[q.effective_date_by]
     keys = [_group_expr(t, k, date_col) for k in q.group_by]
     measure = t.c.floor_area_m2 if q.measure == "floor" else t.c.area_m2
+    dissolve = q.dissolve and q.measure == "footprint"
+    households = q.layer == "structure"
     cols: list[Any] = [k.label(f"k_{name}") for k, name in zip(keys, q.group_by, strict=True)]
-    cols.append((func.grouping(*keys) if keys else literal(0)).label("is_total_flag"))
     cols.append(func.count().label("n"))
     cols.append(func.coalesce(func.sum(measure), 0.0).label("area_m2"))
-    if q.layer == "structure":
+    if households:
         cols.append(
             func.sum(t.c.households)
             .filter(t.c.category.in_(sorted(vocab.HOUSEHOLD_CATEGORIES)))
             .label("households")
         )
-    if q.dissolve and q.measure == "footprint":
-        cols.append(
-            func.coalesce(func.ST_Area(func.geography(func.ST_Union(t.c.geom)), True), 0.0).label(
-                "dissolved_m2"
-            )
-        )
-    stmt = select(*cols).where(and_(*_conditions(session, q, spec)))
-    if keys:
-        stmt = stmt.group_by(func.grouping_sets(tuple_(*keys), tuple_())).order_by(
-            *[k.asc().nulls_last() for k in keys]
-        )
-    return stmt
+    where = and_(*_conditions(session, q, spec))
+    if not keys:
+        if dissolve:
+            cols.append(_area_of(func.ST_Union(t.c.geom)).label("dissolved_m2"))
+        return select(literal(1).label("is_total_flag"), *cols).where(where)
+    if dissolve:
+        cols.append(_area_of(func.ST_Union(t.c.geom)).label("dissolved_m2"))
+    g = select(*cols).where(where).group_by(*keys).cte("grouped")
+    key_cols = [g.c[f"k_{name}"] for name in q.group_by]
+    per_group: list[Any] = [literal(0).label("is_total_flag"), *key_cols, g.c.n, g.c.area_m2]
+    total: list[Any] = [
+        literal(1).label("is_total_flag"),
+        *[null().label(c.name) for c in key_cols],
+        func.coalesce(func.sum(g.c.n), 0).label("n"),
+        func.coalesce(func.sum(g.c.area_m2), 0.0).label("area_m2"),
+    ]
+    if households:
+        per_group.append(g.c.households)
+        total.append(func.sum(g.c.households).label("households"))
+    if dissolve:
+        per_group.append(g.c.dissolved_m2)
+        # one cascaded union of the records: cheaper than overlaying the groups' unions
+        everything = select(_area_of(func.ST_Union(t.c.geom))).where(where).scalar_subquery()
+        total.append(everything.label("dissolved_m2"))
+    return union_all(select(*per_group), select(*total))
+
+
+def _area_of(geom: Any) -> ColumnElement[float]:
+    """Ellipsoidal area (m², CGCS2000 spheroid) of an EPSG:4490 geometry expression; 0 if NULL."""
+    return func.coalesce(func.ST_Area(func.geography(geom), True), 0.0)
+
+
+def _sort_key(g: GroupTotal) -> tuple:
+    # groups in key order, a missing value (no village, no date) last
+    return tuple(x for v in g.key.values() for x in (v is None, v))
 
 
 def _norm_key(name: str, value: Any) -> Any:
@@ -404,15 +436,16 @@ def area_totals(session: Session, query: AreaQuery) -> AreaReport:
             dissolved_m2=float(row["dissolved_m2"]) if "dissolved_m2" in row else None,
             households=(None if row.get("households") is None else int(row["households"])),
         )
-        if not q.group_by or row["is_total_flag"]:
+        if row["is_total_flag"]:
             total = GroupTotal(
                 key={}, labels={}, count=g.count, area_m2=g.area_m2,
                 dissolved_m2=g.dissolved_m2, households=g.households,
             )  # fmt: skip
         else:
             groups.append(g)
-    if total is None:  # no rows at all
+    if total is None:  # unreachable: the total row is always there
         total = GroupTotal(key={}, labels={}, count=0, area_m2=0.0)
+    groups.sort(key=_sort_key)
     notes = []
     if total.differs:
         dissolved = m2_text(total.dissolved_m2 or 0.0)
