@@ -105,6 +105,30 @@ def test_catalogue_styles_override_the_defaults(tmp_path):
     assert load_styles(tmp_path / "absent.yaml") == load_styles(None)
 
 
+def test_catalogue_style_spec_is_honoured(tmp_path):
+    cat = tmp_path / "catalogue.yaml"
+    cat.write_text(
+        "layers:\n"
+        "  red_line:\n"
+        "    style: {by: kind, colors: {road: '#010203'}, fill_opacity: 0.2, weight: 4}\n"
+        "  cleared_parcel:\n"
+        "    style: {by: restored_use, colors: {greened: '#00ff00'}, default_color: '#111111'}\n"
+        "  change_patch:\n"
+        "    style: {by: ruling, colors: {illegal: '#ff0000'}}\n",
+        encoding="utf-8",
+    )
+    styles = load_styles(cat)
+    road = styles["red_line"]["values"]["road"]
+    assert road["color"] == "#010203" and road["dashArray"]  # dash pattern kept
+    assert styles["red_line"]["default"]["weight"] == 4
+    assert styles["cleared_parcel"]["by"] == "restored_use"
+    assert styles["cleared_parcel"]["values"]["greened"]["label"] == "复绿"
+    assert styles["cleared_parcel"]["default"]["color"] == "#111111"
+    # patches are coloured by the ruling, or the suggested one until a person rules
+    assert styles["change_patch"]["by"] == "ruling_shown"
+    assert styles["change_patch"]["values"]["illegal"]["fillColor"] == "#ff0000"
+
+
 def test_missing_vendor_asset_is_a_clear_error(sessions, seeded, monkeypatch, tmp_path):
     from geo_enforce.webmap import assets
 

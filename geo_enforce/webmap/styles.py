@@ -2,8 +2,10 @@
 
 A style is ``{"title", "by", "default", "values"}``: ``by`` names the property whose value
 picks an entry of ``values`` (each a Leaflet path style with a Chinese ``label``) on top of
-``default``. The layer catalogue (``layers/catalogue.yaml``, when present) may give a layer a
-``style`` mapping of the same shape, or a flat path style used as its default.
+``default``. The layer catalogue (``layers/catalogue.yaml``, when present) overrides colours,
+opacity and weight with its ``style`` entries (``by``, ``colors``, ``default_color``,
+``fill_opacity``, ``weight``); a mapping of this module's own shape, or a flat Leaflet path
+style, is accepted too.
 """
 
 from __future__ import annotations
@@ -131,11 +133,53 @@ def default_styles() -> dict[str, dict[str, Any]]:
     }
 
 
+#: Chinese labels of the values a style may be keyed by (for the legend).
+_BY_LABELS: dict[str, dict[str, str]] = {
+    "status": vocab.STRUCTURE_STATUSES,
+    "category": vocab.STRUCTURE_CATEGORIES,
+    "kind": vocab.RED_LINE_KINDS,
+    "land_class": {k: f"{k} {v}" for k, v in vocab.LAND_CLASSES.items()},
+    "ruling": vocab.RULINGS,
+    "ruling_shown": vocab.RULINGS,
+    "level": vocab.ADMIN_LEVELS,
+    "restored_use": vocab.CLEARED_RESTORED_USES,
+}
+
+
+def _merge_catalogue(base: dict[str, Any], spec: dict[str, Any], layer: str) -> None:
+    """Merge a catalogue ``StyleSpec`` (``by``, ``colors``, ``default_color``, ``fill_opacity``,
+    ``weight``) into a built-in style. Dash patterns of the built-in style are kept, so red-line
+    kinds stay distinct in print and for colour-blind readers."""
+    by = spec.get("by")
+    if layer == "change_patch" and by == "ruling":
+        by = "ruling_shown"  # the tile's ruling, or the suggested one until a person rules
+    if by != base.get("by"):
+        base["by"] = by
+        if by is None:
+            base["values"] = {}
+        else:
+            base["values"] = {k: v for k, v in base["values"].items() if k == ""}
+    if "default_color" in spec:
+        base["default"].update(color=spec["default_color"], fillColor=spec["default_color"])
+    if "fill_opacity" in spec:
+        base["default"]["fillOpacity"] = float(spec["fill_opacity"])
+        base["default"]["fill"] = float(spec["fill_opacity"]) > 0
+    if "weight" in spec:
+        base["default"]["weight"] = float(spec["weight"])
+    labels = _BY_LABELS.get(by or "", {})
+    for key, color in (spec.get("colors") or {}).items():
+        entry = base["values"].setdefault(str(key), {})
+        entry.update(color=color, fillColor=color)
+        entry.setdefault("label", labels.get(str(key), str(key)))
+
+
 def _merge(base: dict[str, Any], override: Any, layer: str, source: Path) -> None:
     if not isinstance(override, dict):
         log.warning("%s: style of layer '%s' is not a mapping; ignored", source, layer)
         return
-    if any(k in override for k in ("by", "values", "default", "title")):
+    if any(k in override for k in ("colors", "default_color", "fill_opacity")):
+        _merge_catalogue(base, override, layer)
+    elif any(k in override for k in ("by", "values", "default", "title")):
         if "title" in override:
             base["title"] = str(override["title"])
         if "by" in override:
@@ -177,5 +221,9 @@ def load_styles(catalogue: Path | None = None) -> dict[str, dict[str, Any]]:
 
 
 def default_catalogue_path() -> Path:
-    """``layers/catalogue.yaml`` of the source tree (absent in an installed package)."""
-    return Path(__file__).resolve().parents[2] / "layers" / "catalogue.yaml"
+    """The layer catalogue in use (``GEO_ENFORCE_CATALOGUE`` or ``layers/catalogue.yaml``)."""
+    try:
+        from geo_enforce.catalogue import catalogue_path
+    except ImportError:  # pragma: no cover - catalogue module absent
+        return Path(__file__).resolve().parents[2] / "layers" / "catalogue.yaml"
+    return catalogue_path()
