@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geo_enforce.auth import ROLE_RANK, Principal, authenticate
 from geo_enforce.db.engine import set_actor
 from geo_enforce.errors import AuthenticationFailed, PermissionDenied
 from geo_enforce.settings import Settings
+
+log = logging.getLogger("geo_enforce.api")
 
 
 def get_settings(request: Request) -> Settings:
@@ -59,9 +63,20 @@ def require_role(role: str):
 
 
 def read_session(request: Request) -> Iterator[Session]:
-    """A session for reading; rolled back at the end."""
-    with request.app.state.sessions() as session:
+    """A session for reading; rolled back at the end.
+
+    The close runs after the response is sent: if the database went away meanwhile, the read
+    has already been answered, so the failed rollback is logged, not raised (raising there
+    would drop the client's connection mid-response).
+    """
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            log.warning("closing a read session failed (database restarted?): %s", exc.orig)
 
 
 def write_session(
@@ -81,4 +96,6 @@ Liaison = Annotated[Principal, Depends(require_role("liaison"))]
 Editor = Annotated[Principal, Depends(require_role("editor"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 ReadDB = Annotated[Session, Depends(read_session)]
-WriteDB = Annotated[Session, Depends(write_session)]
+# scope="function": commit before the response is sent, so a failed commit becomes a clean
+# 503/409 instead of a 201 for a write that never landed (or a dropped connection).
+WriteDB = Annotated[Session, Depends(write_session, scope="function")]
