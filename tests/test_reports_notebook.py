@@ -21,7 +21,7 @@ def test_notebook_is_stored_without_outputs():
             assert cell.outputs == [] and cell.execution_count is None
             for line in cell.source.splitlines():
                 if line.startswith(("import ", "from ")):
-                    assert line.split()[1].split(".")[0] in ("geo_enforce", "pathlib"), line
+                    assert line.split()[1].split(".")[0] == "geo_enforce", line
 
 
 @pytest.mark.slow  # a kernel start and matplotlib import: about 10 s

@@ -242,9 +242,10 @@ def annual_bytes(report: AnnualReport, fmt: str) -> bytes:
 
 
 def write_annual(
-    report: AnnualReport, out_dir: Path, formats: tuple[str, ...] = FORMATS
+    report: AnnualReport, out_dir: Path | str, formats: tuple[str, ...] = FORMATS
 ) -> list[Path]:
     """Write the report into ``out_dir``: annual-YYYY.xlsx/.docx/.json, CSVs, chart PNGs."""
+    out_dir = Path(out_dir)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InvalidInput(f"format {', '.join(bad)} unknown; use any of {', '.join(FORMATS)}")

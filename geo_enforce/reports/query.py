@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from geo_enforce.db.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
+from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.domain import vocab
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
@@ -118,7 +119,7 @@ _VOCAB_FOR_KEY: dict[str, dict[str, str]] = {
     "category": vocab.STRUCTURE_CATEGORIES,
     "restored_use": vocab.CLEARED_RESTORED_USES,
     "ruling": vocab.RULINGS,
-    "change_kind": {"new": "新增建设", "grown": "扩建", "standing": "拆后未拆"},
+    "change_kind": CHANGE_KINDS,
 }
 
 
