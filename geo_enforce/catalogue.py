@@ -203,7 +203,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     if not p.exists():
         raise ConfigError(f"layer catalogue {p} not found (set GEO_ENFORCE_CATALOGUE)")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
         return Catalogue.model_validate({**data, "path": p})
     except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"layer catalogue {p} is invalid: {exc}") from exc

@@ -44,6 +44,8 @@ from geo_enforce.io.reader import (
 #: Geometries closer than this (degrees, about 0.01 mm) count as unchanged on re-import: KML and
 #: other text formats round coordinates at the 15th significant digit.
 GEOMETRY_TOLERANCE_DEG = 1e-10
+#: Problems listed per field and value (the count of all is reported too).
+MAX_PROBLEMS = 50
 
 
 @dataclass
@@ -230,37 +232,46 @@ def coerce_values(
     """Build the stored columns (field names) from the source columns; refuse bad values."""
     table = LAYER_MODELS[spec.name].__table__
     out = pd.DataFrame(index=frame.index)
-    problems: list[str] = []
+    found: list[tuple[int, str]] = []
     for src, name in mapping.items():
         f = spec.field(name)
         max_len = getattr(table.c[name].type, "length", None)
-        col = frame[src]
-        values: list[Any] = [None] * len(col)
-        cache: dict[Any, tuple[Any, str | None]] = {}
-        for pos, v in enumerate(col.tolist()):
+        # convert each distinct value once (100,000 rows carry a few dozen categories)
+        codes, uniques = pd.factorize(frame[src].astype(object), use_na_sentinel=True)
+        converted = np.empty(len(uniques) + 1, dtype=object)  # last slot: null
+        converted[-1] = f.default
+        null_codes = [len(uniques)]
+        bad: list[tuple[int, str]] = []
+        for k, v in enumerate(uniques):
             if _is_null(v):
-                if f.required:
-                    problems.append(
-                        f"{feature_label(frame, pos, key_col)}: required field {name} ({f.zh}, "
-                        f"column {src!r}) is empty"
-                    )
-                values[pos] = f.default
+                converted[k] = f.default
+                null_codes.append(k)
                 continue
-            try:
-                res = cache[v]
-            except (KeyError, TypeError):
-                res = _convert(f, v, max_len)
-                try:
-                    cache[v] = res
-                except TypeError:
-                    pass
-            if res[1] is not None:
-                problems.append(
-                    f"{feature_label(frame, pos, key_col)}: field {name} ({f.zh}, column "
-                    f"{src!r}): {res[1]}"
+            value, problem = _convert(f, v, max_len)
+            converted[k] = value
+            if problem is not None:
+                bad.append((k, problem))
+        codes = np.where(codes < 0, len(uniques), codes)
+        out[name] = pd.Series(converted[codes], index=frame.index, dtype=object)
+        for k, problem in bad:
+            for pos in np.flatnonzero(codes == k)[:MAX_PROBLEMS]:
+                found.append(
+                    (
+                        int(pos),
+                        f"{feature_label(frame, int(pos), key_col)}: field {name} ({f.zh}, column "
+                        f"{src!r}): {problem}",
+                    )
                 )
-            values[pos] = res[0]
-        out[name] = pd.Series(values, index=frame.index, dtype=object)
+        if f.required:
+            for pos in np.flatnonzero(np.isin(codes, null_codes))[:MAX_PROBLEMS]:
+                found.append(
+                    (
+                        int(pos),
+                        f"{feature_label(frame, int(pos), key_col)}: required field {name} "
+                        f"({f.zh}, column {src!r}) is empty",
+                    )
+                )
+    problems = [msg for _, msg in sorted(found, key=lambda t: t[0])]
     if problems:
         raise InvalidInput(f"{source}: {len(problems)} bad value(s): {_listing(problems)}")
     keys = out[spec.key]
