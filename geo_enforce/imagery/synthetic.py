@@ -206,6 +206,8 @@ def make_scene(
         occupied.append((b.after_geom or b.geom).buffer(4.0))
 
     def place(small=False) -> Polygon | None:
+        if min(x1 - x0, y1 - y0) < 40:
+            return None  # too small a scene for buildings
         for _ in range(200):
             cx = rng.uniform(x0 + 15, x1 - 15)
             cy = rng.uniform(y0 + 15, y1 - 15)
