@@ -126,6 +126,11 @@ def build_records(seed: int = 7) -> dict[str, list[dict[str, Any]]]:
         category="courtyard", status="demolished", discovered_on=dt.date(2024, 1, 5),
         demolished_on=dt.date(2024, 8, 20),
     )  # fmt: skip
+    # a shed straddling the edge of the permanent basic farmland: partly on it
+    add(
+        _rect(X0 + 0.005, Y0 + 0.008, 60, 30), village_code=V1, category="steel_shed",
+        status="demolished", discovered_on=dt.date(2023, 4, 2), demolished_on=dt.date(2024, 4, 9),
+    )  # fmt: skip
     # a retired record that must never count
     add(
         _rect(X0 + 0.015, Y0 + 0.01, 50, 50), village_code=V1, category="factory",

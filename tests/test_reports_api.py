@@ -109,6 +109,17 @@ def test_change_patches_endpoint_on_farmland(api):
     assert r.status_code == 200, r.text
     exp = L.expected_totals(records["change_patch"], L.on_farmland, lambda r: (r["ruling"],))
     assert r.json()["total"]["count"] == exp[("__total__",)]["count"]
+    clipped = client.get(
+        "/reports/change-patches",
+        params={"red_line_kind": "basic_farmland", "red_line_clip": "true"},
+    ).json()
+    inside = sum(
+        L.geod_area(r["geom"].intersection(L.FARMLAND_BOX))
+        for r in records["change_patch"]
+        if L.on_farmland(r)
+    )
+    assert clipped["total"]["area_m2"] == pytest.approx(inside, abs=0.0051)
+    assert clipped["filters"]["red_line_clip"] is True
 
 
 @pytest.mark.parametrize(

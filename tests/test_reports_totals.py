@@ -126,6 +126,25 @@ def test_overlaps_make_dissolved_smaller(ledger):
     assert rep.total.differs and rep.notes
 
 
+def test_clipped_to_basic_farmland(ledger):
+    """Only the part of each record inside permanent basic farmland is measured."""
+    factory, records = ledger
+    with factory() as s:
+        rep = area_totals(
+            s,
+            AreaQuery(red_line_kind="basic_farmland", red_line_clip=True, group_by=("village",)),
+        )
+    clipped = [
+        {**r, "geom": r["geom"].intersection(L.FARMLAND_BOX)}
+        for r in records["structure"]
+        if L.on_farmland(r)
+    ]
+    exp = L.expected_totals(clipped, lambda r: True, lambda r: (r["village_code"],))
+    _check(rep, exp)
+    whole = L.expected_totals(records["structure"], L.on_farmland, lambda r: ())
+    assert rep.total.area_m2 < whole[("__total__",)]["area_m2"]  # some records straddle it
+
+
 def test_floor_area_measure(ledger):
     factory, records = ledger
     with factory() as s:
@@ -196,6 +215,7 @@ def test_empty_selection_gives_zero_total(ledger):
         ({"red_line_kind": "sea"}, "red_line_kind 'sea'"),
         ({"date_from": dt.date(2024, 2, 1), "date_to": dt.date(2024, 1, 1)}, "after date_to"),
         ({"layer": "farmland"}, "layer 'farmland'"),
+        ({"red_line_clip": True}, "needs red_line_kind"),
     ],
 )
 def test_invalid_queries_name_the_field(ledger, kw, message):

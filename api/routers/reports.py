@@ -78,6 +78,7 @@ def structure_areas(
     category: ListParam = None,
     admin_code: str | None = None,
     red_line_kind: str | None = None,
+    red_line_clip: bool = False,
     group_by: ListParam = None,
     measure: Literal["footprint", "floor"] = "footprint",
     dissolve: bool = True,
@@ -86,6 +87,7 @@ def structure_areas(
     q = _query(
         "structure", year=year, date_from=date_from, date_to=date_to, date_by=date_by,
         status=status, category=category, admin_code=admin_code, red_line_kind=red_line_kind,
+        red_line_clip=red_line_clip,
         group_by=group_by, measure=measure, dissolve=dissolve,
     )  # fmt: skip
     return area_totals(session, q).as_dict()
@@ -101,6 +103,7 @@ def cleared_parcel_areas(
     restored_use: ListParam = None,
     admin_code: str | None = None,
     red_line_kind: str | None = None,
+    red_line_clip: bool = False,
     group_by: ListParam = None,
     dissolve: bool = True,
 ) -> dict[str, Any]:
@@ -108,6 +111,7 @@ def cleared_parcel_areas(
     q = _query(
         "cleared_parcel", year=year, date_from=date_from, date_to=date_to,
         restored_use=restored_use, admin_code=admin_code, red_line_kind=red_line_kind,
+        red_line_clip=red_line_clip,
         group_by=group_by, dissolve=dissolve,
     )  # fmt: skip
     return area_totals(session, q).as_dict()
@@ -124,13 +128,15 @@ def change_patch_areas(
     status: ListParam = None,
     admin_code: str | None = None,
     red_line_kind: str | None = None,
+    red_line_clip: bool = False,
     group_by: ListParam = None,
     dissolve: bool = True,
 ) -> dict[str, Any]:
     """Change patches (变化图斑, new building detected) by ruling, status, village, date."""
     q = _query(
         "change_patch", year=year, date_from=date_from, date_to=date_to, ruling=ruling,
-        status=status, admin_code=admin_code, red_line_kind=red_line_kind, group_by=group_by,
+        status=status, admin_code=admin_code, red_line_kind=red_line_kind,
+        red_line_clip=red_line_clip, group_by=group_by,
         dissolve=dissolve,
     )  # fmt: skip
     return area_totals(session, q).as_dict()

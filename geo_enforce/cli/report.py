@@ -69,6 +69,7 @@ def areas(
     category: list[str] = typer.Option([], help="villa, factory, steel_shed, wall, …"),
     admin: str | None = typer.Option(None, help="admin area code: town, village, community, grid"),
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
+    clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
     group_by: list[str] = typer.Option([], help="village, category, status, year, month"),
     measure: str = typer.Option("footprint", help="footprint (占地) or floor (建筑面积)"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
@@ -78,8 +79,8 @@ def areas(
     _run(
         fmt, layer="structure", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), date_by=date_by, status=status, category=category,
-        admin_code=admin, red_line_kind=red_line_kind, group_by=group_by, measure=measure,
-        dissolve=dissolve,
+        admin_code=admin, red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by,
+        measure=measure, dissolve=dissolve,
     )  # fmt: skip
 
 
@@ -91,6 +92,7 @@ def cleared(
     restored_use: list[str] = typer.Option([], help="reclaimed, greened, vacant, other"),
     admin: str | None = typer.Option(None, help="admin area code"),
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
+    clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
     group_by: list[str] = typer.Option([], help="village, restored_use, year, month"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
     fmt: str = _FORMAT,
@@ -99,7 +101,7 @@ def cleared(
     _run(
         fmt, layer="cleared_parcel", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), restored_use=restored_use, admin_code=admin,
-        red_line_kind=red_line_kind, group_by=group_by, dissolve=dissolve,
+        red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by, dissolve=dissolve,
     )  # fmt: skip
 
 
@@ -112,6 +114,7 @@ def patches(
     status: list[str] = typer.Option([], help="new, under_review, ruled, closed"),
     admin: str | None = typer.Option(None, help="admin area code"),
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
+    clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
     group_by: list[str] = typer.Option([], help="village, ruling, status, change_kind, month"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
     fmt: str = _FORMAT,
@@ -120,7 +123,7 @@ def patches(
     _run(
         fmt, layer="change_patch", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), ruling=ruling, status=status, admin_code=admin,
-        red_line_kind=red_line_kind, group_by=group_by, dissolve=dissolve,
+        red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by, dissolve=dissolve,
     )  # fmt: skip
 
 

@@ -20,7 +20,9 @@ Which records count:
   zone matches records whose representative point (``ST_PointOnSurface``) lies inside it, so a
   record is never counted in two grid zones;
 - red-line kind: records whose interior overlaps a current red line of that kind (e.g. only
-  what lies on permanent basic farmland); the whole record is counted.
+  what lies on permanent basic farmland). The whole record is measured, or with
+  ``red_line_clip`` only its part inside those red lines (the ellipsoidal area of the
+  intersection, computed live).
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ class AreaQuery:
     ruling: tuple[str, ...] = ()
     admin_code: str | None = None
     red_line_kind: str | None = None
+    #: with ``red_line_kind``: measure only the part of each record inside those red lines
+    red_line_clip: bool = False
     group_by: tuple[str, ...] = ()
     measure: str = "footprint"
     dissolve: bool = True
@@ -182,6 +186,10 @@ class AreaQuery:
                 f"red_line_kind '{self.red_line_kind}' is unknown; use one of "
                 f"{', '.join(vocab.RED_LINE_KINDS)}"
             )
+        if self.red_line_clip and self.red_line_kind is None:
+            raise InvalidInput("red_line_clip needs red_line_kind (e.g. basic_farmland)")
+        if self.red_line_clip and self.measure == "floor":
+            raise InvalidInput("red_line_clip measures footprints only, not floor area")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInput(f"date_from {self.date_from} is after date_to {self.date_to}")
         if self.year is not None and not 1900 <= self.year <= 2999:
@@ -270,6 +278,7 @@ class AreaReport:
                 "ruling": list(q.ruling),
                 "admin_code": q.admin_code,
                 "red_line_kind": q.red_line_kind,
+                "red_line_clip": q.red_line_clip,
             },
             "unit": self.unit,
             "rounding": "m² and mu to 2 decimals, half up; mu from unrounded m² (1 mu = 2000/3 m²)",
@@ -364,8 +373,17 @@ def build_select(session: Session, q: AreaQuery):
     t = spec.table
     date_col = spec.dates[q.effective_date_by]
     keys = [_group_expr(t, k, date_col) for k in q.group_by]
-    measure = t.c.floor_area_m2 if q.measure == "floor" else t.c.area_m2
+    measure: Any = t.c.floor_area_m2 if q.measure == "floor" else t.c.area_m2
     dissolve = q.dissolve and q.measure == "footprint"
+    clip: Any = None
+    if q.red_line_clip:
+        rl = RedLine.__table__
+        clip = (
+            select(func.ST_Union(rl.c.geom))
+            .where(rl.c.kind == q.red_line_kind, rl.c.retired_at.is_(None))
+            .scalar_subquery()
+        )
+        measure = _area_of(_inside(t.c.geom, clip))
     households = q.layer == "structure"
     cols: list[Any] = [k.label(f"k_{name}") for k, name in zip(keys, q.group_by, strict=True)]
     cols.append(func.count().label("n"))
@@ -379,10 +397,10 @@ def build_select(session: Session, q: AreaQuery):
     where = and_(*_conditions(session, q, spec))
     if not keys:
         if dissolve:
-            cols.append(_area_of(func.ST_Union(t.c.geom)).label("dissolved_m2"))
+            cols.append(_area_of(_inside(func.ST_Union(t.c.geom), clip)).label("dissolved_m2"))
         return select(literal(1).label("is_total_flag"), *cols).where(where)
     if dissolve:
-        cols.append(_area_of(func.ST_Union(t.c.geom)).label("dissolved_m2"))
+        cols.append(_area_of(_inside(func.ST_Union(t.c.geom), clip)).label("dissolved_m2"))
     g = select(*cols).where(where).group_by(*keys).cte("grouped")
     key_cols = [g.c[f"k_{name}"] for name in q.group_by]
     per_group: list[Any] = [literal(0).label("is_total_flag"), *key_cols, g.c.n, g.c.area_m2]
@@ -398,9 +416,18 @@ def build_select(session: Session, q: AreaQuery):
     if dissolve:
         per_group.append(g.c.dissolved_m2)
         # one cascaded union of the records: cheaper than overlaying the groups' unions
-        everything = select(_area_of(func.ST_Union(t.c.geom))).where(where).scalar_subquery()
+        everything = (
+            select(_area_of(_inside(func.ST_Union(t.c.geom), clip))).where(where).scalar_subquery()
+        )
         total.append(everything.label("dissolved_m2"))
     return union_all(select(*per_group), select(*total))
+
+
+def _inside(geom: Any, clip: Any) -> Any:
+    """``geom`` itself, or its polygonal part inside ``clip`` when clipping to red lines."""
+    if clip is None:
+        return geom
+    return func.ST_CollectionExtract(func.ST_Intersection(geom, clip), 3)
 
 
 def _area_of(geom: Any) -> ColumnElement[float]:
