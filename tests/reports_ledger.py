@@ -173,6 +173,7 @@ def build_records(seed: int = 7) -> dict[str, list[dict[str, Any]]]:
                 "code": f"BH-{i + 1:03d}",
                 "village_code": code,
                 "ruling": rulings[i % len(rulings)],
+                "change_kind": "still_standing" if i % 4 == 3 else "new",
                 "status": "ruled" if rulings[i % len(rulings)] else "new",
                 "detected_on": dt.date(2024, 1 + i, 3) if i < 12 else None,
                 "geom": _rect(cx, cy, rng.uniform(10, 50), rng.uniform(10, 50)),

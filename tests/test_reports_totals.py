@@ -187,6 +187,23 @@ def test_change_patches_by_ruling(ledger):
     assert illegal.total.count == sum(r["ruling"] == "illegal" for r in records["change_patch"])
 
 
+def test_new_building_patches_by_kind(ledger):
+    factory, records = ledger
+    with factory() as s:
+        rep = area_totals(
+            s, AreaQuery(layer="change_patch", change_kind=("new",), group_by=("village",))
+        )
+        kinds = area_totals(s, AreaQuery(layer="change_patch", group_by=("change_kind",)))
+    _check(
+        rep,
+        L.expected_totals(
+            records["change_patch"], lambda r: r["change_kind"] == "new",
+            lambda r: (r["village_code"],),
+        ),
+    )  # fmt: skip
+    assert {g.labels["change_kind"] for g in kinds.groups} == {"新增建设", "已拆除未拆"}
+
+
 def test_labels_are_chinese(ledger):
     factory, _ = ledger
     with factory() as s:
@@ -216,6 +233,7 @@ def test_empty_selection_gives_zero_total(ledger):
         ({"date_from": dt.date(2024, 2, 1), "date_to": dt.date(2024, 1, 1)}, "after date_to"),
         ({"layer": "farmland"}, "layer 'farmland'"),
         ({"red_line_clip": True}, "needs red_line_kind"),
+        ({"layer": "change_patch", "change_kind": ("moved",)}, "change_kind moved"),
     ],
 )
 def test_invalid_queries_name_the_field(ledger, kw, message):

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.deps import ReadDB, Viewer
-from geo_enforce.reports.query import AreaQuery, area_totals, parse_list
+from geo_enforce.reports.query import LIST_FILTERS, AreaQuery, area_totals, parse_list
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -60,7 +60,7 @@ class AreaReportOut(BaseModel):
 
 
 def _query(layer: str, **kw: Any) -> AreaQuery:
-    for name in ("status", "category", "restored_use", "ruling", "group_by"):
+    for name in (*LIST_FILTERS, "group_by"):
         if name in kw:
             kw[name] = parse_list(kw[name])
     return AreaQuery(layer=layer, **kw)
@@ -126,16 +126,18 @@ def change_patch_areas(
     date_to: dt.date | None = None,
     ruling: ListParam = None,
     status: ListParam = None,
+    change_kind: ListParam = None,
     admin_code: str | None = None,
     red_line_kind: str | None = None,
     red_line_clip: bool = False,
     group_by: ListParam = None,
     dissolve: bool = True,
 ) -> dict[str, Any]:
-    """Change patches (变化图斑, new building detected) by ruling, status, village, date."""
+    """Change patches (变化图斑): new building detected etc. (``change_kind``), by ruling,
+    status, village, date."""
     q = _query(
         "change_patch", year=year, date_from=date_from, date_to=date_to, ruling=ruling,
-        status=status, admin_code=admin_code, red_line_kind=red_line_kind,
+        status=status, change_kind=change_kind, admin_code=admin_code, red_line_kind=red_line_kind,
         red_line_clip=red_line_clip, group_by=group_by,
         dissolve=dissolve,
     )  # fmt: skip

@@ -39,9 +39,9 @@ def _date(value: str | None, name: str) -> dt.date | None:
 def _run(fmt: str, **kw) -> None:
     from geo_enforce.errors import InvalidInput
     from geo_enforce.reports.console import report_csv, report_table
-    from geo_enforce.reports.query import AreaQuery, area_totals, parse_list
+    from geo_enforce.reports.query import LIST_FILTERS, AreaQuery, area_totals, parse_list
 
-    for name in ("status", "category", "restored_use", "ruling", "group_by"):
+    for name in (*LIST_FILTERS, "group_by"):
         if name in kw:
             kw[name] = parse_list(kw[name])
     q = AreaQuery(**kw)
@@ -112,6 +112,7 @@ def patches(
     date_to: str | None = typer.Option(None, "--to", help="last day (inclusive), YYYY-MM-DD"),
     ruling: list[str] = typer.Option([], help="legal, illegal, other, false_change"),
     status: list[str] = typer.Option([], help="new, under_review, ruled, closed"),
+    change_kind: list[str] = typer.Option([], help="new, enlarged, rebuilt, still_standing, …"),
     admin: str | None = typer.Option(None, help="admin area code"),
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
     clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
@@ -122,7 +123,8 @@ def patches(
     """变化图斑: count, m², 亩 per ruling/status/village/date."""
     _run(
         fmt, layer="change_patch", year=year, date_from=_date(date_from, "from"),
-        date_to=_date(date_to, "to"), ruling=ruling, status=status, admin_code=admin,
+        date_to=_date(date_to, "to"), ruling=ruling, status=status, change_kind=change_kind,
+        admin_code=admin,
         red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by, dissolve=dissolve,
     )  # fmt: skip
 

@@ -54,6 +54,8 @@ from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
 
 LAYERS = ("structure", "cleared_parcel", "change_patch")
 MEASURES = ("footprint", "floor")
+#: AreaQuery fields that filter by a list of vocabulary values
+LIST_FILTERS = ("status", "category", "restored_use", "ruling", "change_kind")
 GROUP_KEY_LABELS = {
     "village": "村/社区",
     "category": "类别",
@@ -112,7 +114,7 @@ _LAYERS: dict[str, _Layer] = {
         {"detected": "detected_on"},
         "detected",
         ("village", "ruling", "status", "change_kind"),
-        {"ruling": vocab.RULINGS, "status": vocab.PATCH_STATUSES},
+        {"ruling": vocab.RULINGS, "status": vocab.PATCH_STATUSES, "change_kind": CHANGE_KINDS},
         "个",
     ),
 }
@@ -138,6 +140,7 @@ class AreaQuery:
     category: tuple[str, ...] = ()
     restored_use: tuple[str, ...] = ()
     ruling: tuple[str, ...] = ()
+    change_kind: tuple[str, ...] = ()
     admin_code: str | None = None
     red_line_kind: str | None = None
     #: with ``red_line_kind``: measure only the part of each record inside those red lines
@@ -170,7 +173,7 @@ class AreaQuery:
                 )
         if len(set(self.group_by)) != len(self.group_by):
             raise InvalidInput(f"group_by names a key twice: {', '.join(self.group_by)}")
-        for name in ("status", "category", "restored_use", "ruling"):
+        for name in LIST_FILTERS:
             values = getattr(self, name)
             if not values:
                 continue
@@ -276,6 +279,7 @@ class AreaReport:
                 "category": list(q.category),
                 "restored_use": list(q.restored_use),
                 "ruling": list(q.ruling),
+                "change_kind": list(q.change_kind),
                 "admin_code": q.admin_code,
                 "red_line_kind": q.red_line_kind,
                 "red_line_clip": q.red_line_clip,
@@ -309,7 +313,7 @@ def _conditions(session: Session, q: AreaQuery, spec: _Layer) -> list[ColumnElem
         cond.append(date_col >= q.date_from)
     if q.date_to is not None:
         cond.append(date_col <= q.date_to)
-    for name in ("status", "category", "restored_use", "ruling"):
+    for name in LIST_FILTERS:
         values = getattr(q, name)
         if values:
             cond.append(t.c[name].in_(list(values)))
