@@ -151,7 +151,17 @@ _MEDIA = {
 }
 
 
-@router.get("/annual", summary="年度行政执法工作报告数据")
+@router.get(
+    "/annual",
+    summary="年度行政执法工作报告数据",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "JSON, or the file as an attachment (annual-YYYY.xlsx/.docx/.zip)",
+            "content": {"application/json": {}, **{m: {} for m in _MEDIA.values()}},
+        }
+    },
+)
 def annual_report(
     session: ReadDB,
     _: Viewer,
