@@ -6,6 +6,7 @@ Chips are read from the aligned pair (so before and after show the same ground),
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from geo_enforce.errors import NotFound
 from geo_enforce.imagery.align import Alignment, read_on_grid
 
 CHIP_PX = 384
-_NAME_OK = set("0123456789abcdef_.pnbeforat")
+_NAME_RE = re.compile(r"^[0-9a-f]{32}_(before|after)\.png$")
 
 
 def chips_dir(data_dir: Path) -> Path:
@@ -49,7 +50,7 @@ def _to_png(rgb: np.ndarray, valid: np.ndarray, outline, path: Path) -> None:
         pts = [(x * f, y * f) for x, y in ring]
         if len(pts) > 2:
             draw.line([*pts, pts[0]], fill=(255, 230, 0), width=2)
-    pil.save(path, format="PNG", optimize=True)
+    pil.save(path, format="PNG", compress_level=3)
 
 
 def write_chips(alignment: Alignment, geom_px: BaseGeometry, data_dir: Path) -> tuple[str, str]:
@@ -73,7 +74,7 @@ def write_chips(alignment: Alignment, geom_px: BaseGeometry, data_dir: Path) -> 
 
 def chip_path(data_dir: Path, name: str) -> Path:
     """The stored chip file for a generated name; refuses anything that is not one."""
-    if not name or not set(name) <= _NAME_OK or "/" in name or not name.endswith(".png"):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise NotFound(f"chip {name!r} not found")
     p = chips_dir(data_dir) / name
     if not p.is_file():
