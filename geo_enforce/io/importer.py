@@ -405,6 +405,20 @@ def _upsert(session: Session, spec: LayerSpec, cols: list[str]) -> tuple[int, in
         new = ", ".join(f"EXCLUDED.{c}" for c in rest)
         changed = f"ROW({old}) IS DISTINCT FROM ROW({new}) OR {changed}"
     col_list = ", ".join(cols)
+    if session.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
+        # drop unchanged rows first with one hash join: ON CONFLICT would lock and re-check
+        # every existing row one index probe at a time
+        same = (
+            f"(t.geom = s.geom OR ST_HausdorffDistance(t.geom, s.geom) <= {GEOMETRY_TOLERANCE_DEG})"
+        )
+        if rest:
+            old_s = ", ".join(f"t.{c}" for c in rest)
+            new_s = ", ".join(f"s.{c}" for c in rest)
+            same = f"ROW({old_s}) IS NOT DISTINCT FROM ROW({new_s}) AND {same}"
+        session.execute(text(f"ANALYZE {tmp}"))
+        session.execute(
+            text(f"DELETE FROM {tmp} s USING {table} t WHERE t.{key} = s.{key} AND {same}")
+        )
     sql = (
         f"WITH up AS (INSERT INTO {table} AS t ({col_list}) SELECT {col_list} FROM {tmp} "
         f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {changed} "
