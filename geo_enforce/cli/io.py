@@ -13,10 +13,10 @@ from geo_enforce.cli.common import actor, app, console, out, sessions
 
 def print_report(report) -> None:
     """The import report as a table (Chinese labels), then repairs and warnings."""
-    title = f"导入 {report.layer} ← {report.source}" + (
-        "（试运行，未写入）" if report.dry_run else ""
-    )
-    table = Table(title=title)
+    out.print(f"导入图层 {report.layer}，文件 {report.source}", soft_wrap=True)
+    if report.dry_run:
+        out.print("[bold]试运行：已检查并统计，未写入数据库[/]")
+    table = Table(title="导入结果")
     table.add_column("项目")
     table.add_column("数量", justify="right")
     for label, n in (
