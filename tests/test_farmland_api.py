@@ -68,6 +68,8 @@ def test_parcels(client, tokens):
     r = client.get("/parcels/P1/sheet", params={"format": "pdf"}, headers=viewer)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert r.headers["content-type"] == "application/pdf"
+    r = client.post("/parcels/overlay/sheet", json={"geometry": poly}, headers=viewer)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
     r = client.get("/parcels/P1/sheet", params={"format": "docx"}, headers=viewer)
     assert r.status_code == 200 and r.content.startswith(b"PK")
 

@@ -68,6 +68,14 @@ def test_polygon_overlay_areas_match_independent_geodesic(sessions, seeded):
         for code, area in expected.items():
             assert got[code]["overlap_m2"] == pytest.approx(area, abs=0.01), (table, code)
             assert got[code]["share_pct"] == pytest.approx(100 * area / whole, abs=0.01)
+    # the same polygon sent in Gauss-Krüger zone 39 metres gives the same figures
+    from geo_enforce.crs import transform_geometry
+
+    with sessions() as s:
+        gk = overlay_report(s, polygon=transform_geometry(TARGET, 4490, 4548).wkt)
+    assert gk["target"]["area_m2"] == pytest.approx(rep["target"]["area_m2"], abs=0.01)
+    assert gk["permanent_basic"] == pytest.approx(rep["permanent_basic"], abs=0.01)
+
     # the pentagon really does cross several of each
     assert len(rep["overlaps"]["farmland_parcel"]) == 3
     assert len(rep["overlaps"]["change_patch"]) >= 3
