@@ -13,14 +13,13 @@ from docx import Document
 from fastapi.testclient import TestClient
 
 from api import create_app
+from geo_enforce import sample
 from geo_enforce.auth import create_user, issue_token
 from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.reports.annual import build_annual
 from geo_enforce.reports.export import docx_bytes, xlsx_bytes
 from geo_enforce.settings import Settings
 from tests.reports_ledger import geod_area
-
-sample = pytest.importorskip("geo_enforce.sample")
 
 
 @pytest.fixture(scope="module")
