@@ -588,12 +588,18 @@ def sheet_pdf(session: Session, report: dict[str, Any]) -> bytes:
         draw_map(map_ax, session, report)
         top -= 0.45
         top = _table(fig, top, *secs[1], max_rows=6)
-        top = _table(fig, top, *secs[2], max_rows=6)
+        reds_height = 0.054 + 0.0185 * (len(secs[2][2]) + 1)
+        reds_here = top - reds_height > 0.04
+        if reds_here:
+            top = _table(fig, top, *secs[2], max_rows=6)
         fig.text(0.5, 0.02, "第 1 页 / 共 2 页", ha="center", fontproperties=_fp(7.5))
         pdf.savefig(fig)
 
         fig = Figure(figsize=_A4)
-        top = _table(fig, 0.95, *secs[3], max_rows=22, widths=[0.12, 0.16, 0.26, 0.18, 0.14, 0.14])
+        top = 0.95
+        if not reds_here:  # no room left on page 1: red lines open page 2
+            top = _table(fig, top, *secs[2], max_rows=6)
+        top = _table(fig, top, *secs[3], max_rows=20, widths=[0.12, 0.16, 0.26, 0.18, 0.14, 0.14])
         top = _table(
             fig, top, *secs[4], max_rows=10, widths=[0.16, 0.12, 0.17, 0.12, 0.09, 0.07, 0.27]
         )
