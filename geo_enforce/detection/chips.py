@@ -80,3 +80,12 @@ def chip_path(data_dir: Path, name: str) -> Path:
     if not p.is_file():
         raise NotFound(f"chip {name!r} not found under {chips_dir(data_dir)}")
     return p
+
+
+def chip_pair_image(data_dir: Path, before: str, after: str) -> Image.Image:
+    """The before and after chips side by side (a PIL image; notebooks display it inline)."""
+    with Image.open(chip_path(data_dir, before)) as b, Image.open(chip_path(data_dir, after)) as a:
+        out = Image.new("RGB", (b.width + a.width + 8, max(b.height, a.height)), "white")
+        out.paste(b.convert("RGB"), (0, 0))
+        out.paste(a.convert("RGB"), (b.width + 8, 0))
+    return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from shapely.geometry import box, mapping
+from shapely.geometry import box, mapping, shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -45,6 +48,8 @@ def patch_feature(p: ChangePatch, *, chip_url: str | None = None) -> dict:
         "detected_on": p.detected_on.isoformat() if p.detected_on else None,
         "before_flight_id": p.before_flight_id,
         "after_flight_id": p.after_flight_id,
+        "chip_before": p.chip_before,
+        "chip_after": p.chip_after,
     }
     if chip_url:
         props["chip_before_url"] = (
@@ -98,3 +103,38 @@ def get_patch(session: Session, patch_id: int) -> ChangePatch:
     if p is None or p.retired_at is not None:
         raise NotFound(f"change patch {patch_id} not found")
     return p
+
+
+def patches_map(features: list[dict], *, chips_dir: Path | None = None, zoom: int = 18):
+    """A folium map of patch features (EPSG:4490 ≈ WGS 84 for display), popups in Chinese with
+    the rule hits and, when ``chips_dir`` is given, the before/after chips embedded."""
+    import base64
+
+    import folium
+
+    if not features:
+        raise InvalidInput("no change patches to map")
+    geoms = [shape(f["geometry"]) for f in features]
+    c = shapely.union_all(geoms).centroid
+    m = folium.Map(location=[c.y, c.x], zoom_start=zoom, tiles=None, control_scale=True)
+    colours = {"illegal": "#d7191c", "legal": "#1a9641", "other": "#fdae61"}
+    for f in features:
+        p = f["properties"]
+        hits = "".join(f"<li>{h['label']}: {h['area_m2']} m²</li>" for h in p["rule_hits"])
+        html = (
+            f"<b>{p['code']}</b> {p['change_kind_label']}<br>面积 {p['area_m2']} m² "
+            f"({p['area_mu']} 亩)<br>建议认定: {p['suggested_ruling_label']}<ul>{hits}</ul>"
+        )
+        if chips_dir is not None and p.get("chip_before"):
+            for key in ("chip_before", "chip_after"):
+                data = base64.b64encode((Path(chips_dir) / p[key]).read_bytes()).decode()
+                html += f'<img src="data:image/png;base64,{data}" width="160">'
+        colour = colours.get(p["suggested_ruling"] or "other", "#fdae61")
+        layer = folium.GeoJson(
+            f,
+            style_function=lambda _f, col=colour: {"color": col, "weight": 2, "fillOpacity": 0.3},
+            tooltip=p["code"],
+        )
+        folium.Popup(html, max_width=360).add_to(layer)
+        layer.add_to(m)
+    return m

@@ -500,3 +500,19 @@ def synthetic_pair(
         _write(pair.before_dsm, dsm_b, t, crs, NODATA_DSM)
         _write(pair.after_dsm, dsm_a, t, crs, NODATA_DSM)
     return pair
+
+
+def preview(pair: FlightPair, *, max_px: int = 900):
+    """Before and after orthophotos side by side (a PIL image; notebooks display it inline)."""
+    from PIL import Image
+
+    tiles = []
+    for path in (pair.before_ortho, pair.after_ortho):
+        with rasterio.open(path) as src:
+            tiles.append(Image.fromarray(src.read([1, 2, 3]).transpose(1, 2, 0)))
+    w, h = tiles[0].size
+    out = Image.new("RGB", (2 * w + 8, h), "white")
+    out.paste(tiles[0], (0, 0))
+    out.paste(tiles[1], (w + 8, 0))
+    f = max_px / out.width
+    return out.resize((max_px, round(out.height * f))) if f < 1 else out
