@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api import create_app
+from api.deps import write_session
 from geo_enforce import auth
 from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.db.models import ApiToken
@@ -31,8 +32,8 @@ PUBLIC_PATHS = {
     "/docs/oauth2-redirect",
     "/redoc",
 }
-PUBLIC_PREFIXES = ("/public/",)
-#: Static assets (JS/CSS of the map) may be mounted without a role; they hold no data.
+#: 公示 views, and the map's static JS/CSS (no data in them).
+PUBLIC_PREFIXES = ("/public/", "/static/")
 PUBLIC_MOUNTS = ("/static",)
 
 #: Dummy values for path parameters, by name (others: 1 for ints, "x" for strings).
@@ -48,6 +49,9 @@ PATH_VALUES = {
     "name": "nobody",
     "case_no": "NONE-1",
 }
+#: Integer path parameters point at no record, so a request that passes the role check
+#: changes nothing (e.g. revoking token 1 would lock this test's own viewer out).
+MISSING_ID = "999999"
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -75,6 +79,15 @@ def _required_role(route: APIRoute) -> str | None:
     return max(found, key=auth.ROLE_RANK.__getitem__)
 
 
+def _writes(route: APIRoute) -> bool:
+    """Whether the route opens a writing session (``WriteDB``)."""
+
+    def walk(dep) -> bool:
+        return dep.call is write_session or any(walk(sub) for sub in dep.dependencies)
+
+    return walk(route.dependant)
+
+
 def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
@@ -100,7 +113,7 @@ def _url(route: APIRoute) -> str:
         if name in PATH_VALUES:
             return PATH_VALUES[name]
         p = params.get(name)
-        return "1" if p is not None and p.field_info.annotation is int else "x"
+        return MISSING_ID if p is not None and p.field_info.annotation is int else "x"
 
     return re.sub(r"\{([^}]+)\}", value, route.path)
 
@@ -150,7 +163,8 @@ def test_route_declares_role_or_is_public(route: APIRoute, method: str):
             f"{method} {route.path} declares no role: add Viewer/Liaison/Editor/Admin from "
             "api.deps, or (only for health and 公示 views) add it to the public allow-list"
         )
-    if method in WRITE_METHODS:
+    assert method != "DELETE", f"{route.path}: no endpoint hard-deletes; add a retire action"
+    if _writes(route):
         # the squad's viewers (and anonymous map users) are read-only
         assert role is not None and auth.ROLE_RANK[role] > auth.ROLE_RANK["viewer"], (
             f"{method} {route.path} writes but does not require more than viewer"
@@ -206,7 +220,7 @@ def test_anonymous_viewer_cannot_write(module_db_url: str, tmp_path: Path):
         assert c.get("/me").json() == {"name": "anonymous", "role": "viewer"}
         for p in ROUTES:
             route, method = p.values
-            if method in WRITE_METHODS:
+            if _writes(route):
                 r = _call(c, route, method, None)
                 assert r.status_code == 403, f"anonymous {method} {route.path}: {r.status_code}"
 
