@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 from skimage.filters import threshold_otsu
 
+from geo_enforce.detection.detectors import make_detector
 from geo_enforce.detection.pipeline import change_images
 
 
@@ -52,12 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gsd", type=float, default=1.0, help="metres per pixel (default 1.0)")
     ap.add_argument("--min-area", type=float, default=None, help="m² (default 12 pixels)")
     ap.add_argument("--out", type=Path, default=None, help="keep masks here")
+    ap.add_argument(
+        "--detector",
+        action="append",
+        help="project detector(s) to score (default: regional and rgb)",
+    )
     args = ap.parse_args(argv)
     names = sorted(p.name for p in (args.dir / "label").glob("*.png"))
     if not names:
         print(f"{args.dir}/label holds no PNG labels", file=sys.stderr)
         return 2
-    ours, base, floor = Score(), Score(), Score()
+    detectors = args.detector or ["regional", "rgb"]
+    ours = {d: Score() for d in detectors}
+    base, floor = Score(), Score()
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="change-acc-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     min_area = args.min_area if args.min_area is not None else 12 * args.gsd**2
@@ -65,9 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         a_path, b_path = args.dir / "A" / n, args.dir / "B" / n
         truth = np.array(Image.open(args.dir / "label" / n).convert("L")) > 127
-        mask_path = out_dir / n
-        change_images(a_path, b_path, mask_path, gsd=args.gsd, min_area_m2=min_area)
-        ours.add(np.array(Image.open(mask_path)) > 127, truth)
+        for d in detectors:
+            mask_path = out_dir / d / n
+            change_images(
+                a_path,
+                b_path,
+                mask_path,
+                gsd=args.gsd,
+                min_area_m2=min_area,
+                detector=make_detector(d),
+                state_dir=out_dir / ".state" / d / n,
+            )
+            ours[d].add(np.array(Image.open(mask_path)) > 127, truth)
         a = np.array(Image.open(a_path).convert("RGB"))
         b = np.array(Image.open(b_path).convert("RGB"))
         base.add(cva_otsu(a, b), truth)
@@ -76,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(names)} pairs from {args.dir} ({elapsed:.1f} s), pooled over all pixels")
     print("| method | precision | recall | F1 | IoU |")
     print("| --- | --- | --- | --- | --- |")
+    rows = [(f"geo-enforce change --detector {d}", sc) for d, sc in ours.items()]
     for label, sc in (
-        ("geo-enforce pair mode (RGB detector)", ours),
+        *rows,
         ("CVA + Otsu baseline", base),
         ("every pixel changed (floor)", floor),
     ):

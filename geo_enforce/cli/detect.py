@@ -85,8 +85,14 @@ def change(
     ),
     scheduler: str | None = typer.Option(None, "--scheduler", help="dask.distributed address"),
     min_area: float = typer.Option(10.0, "--min-area", help="smallest change kept, m²"),
+    detector: str = typer.Option(
+        "combined",
+        "--detector",
+        help="combined (drone: DSM + colour) | rgb | dsm | regional (satellite land cover)",
+    ),
 ) -> None:
     """Pair mode: a 0/255 change mask of the before image's size, plus GeoJSON polygons."""
+    from geo_enforce.detection.detectors import make_detector
     from geo_enforce.detection.pipeline import change_images
 
     with _bar() as bar:
@@ -100,6 +106,7 @@ def change(
             gsd=gsd,
             scheduler=scheduler,
             min_area_m2=min_area,
+            detector=make_detector(detector),
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
     out.print(json.dumps({"mask": str(out_mask), **result.summary()}, ensure_ascii=False))

@@ -232,6 +232,83 @@ class CombinedDetector(Detector):
         )
 
 
+class RegionalChangeDetector(Detector):
+    """Land-cover change in coarse imagery (satellite, 0.5–2 m), unsupervised.
+
+    Per window: the after image is matched to the before one (per-band mean and spread), then
+    three differences are combined, each scaled by its own spread: CIELAB colour of the lightly
+    smoothed images, local texture (standard deviation in 7 × 7 pixels) and edge density.
+    The sum is averaged over ``context_m`` (regions, not pixels, change) and thresholded at
+    ``otsu_factor`` × Otsu's threshold of the window. No vegetation or shadow suppression: on
+    such imagery every land-cover change counts.
+    """
+
+    name = "regional"
+    halo_px = 48
+
+    def __init__(
+        self,
+        *,
+        context_m: float = 8.0,
+        smooth_m: float = 1.5,
+        texture_weight: float = 0.5,
+        edge_weight: float = 1.0,
+        otsu_factor: float = 0.75,
+    ) -> None:
+        self.context_m = context_m
+        self.smooth_m = smooth_m
+        self.texture_weight = texture_weight
+        self.edge_weight = edge_weight
+        self.otsu_factor = otsu_factor
+
+    def __call__(self, pair: WindowPair) -> ChangeResult:
+        from skimage.color import rgb2lab
+
+        valid = pair.valid
+        b = pair.before[:3].astype(np.float64)
+        a = pair.after[:3].astype(np.float64)
+        top = max(255.0, float(b.max()) if b.size else 255.0)
+        b, a = b * (255.0 / top), a * (255.0 / top)
+        if valid.sum() > 16:
+            for k in range(3):
+                mb, sb = b[k][valid].mean(), b[k][valid].std() + 1e-6
+                ma, sa = a[k][valid].mean(), a[k][valid].std() + 1e-6
+                a[k] = (a[k] - ma) / sa * sb + mb
+        a = np.clip(a, 0, 255)
+        s1 = max(0.5, self.smooth_m / pair.gsd_m)
+        bs = np.stack([ndi.gaussian_filter(c, s1) for c in b], axis=-1) / 255.0
+        as_ = np.stack([ndi.gaussian_filter(c, s1) for c in a], axis=-1) / 255.0
+        colour = np.sqrt(((rgb2lab(bs) - rgb2lab(as_)) ** 2).sum(axis=-1))
+        gb, ga = b.mean(axis=0), a.mean(axis=0)
+        texture = np.abs(_local_std(gb, 7) - _local_std(ga, 7))
+        texture = ndi.gaussian_filter(texture, 2.0)
+        eb = ndi.gaussian_filter(ndi.gaussian_gradient_magnitude(gb, 1.5), 4.0)
+        ea = ndi.gaussian_filter(ndi.gaussian_gradient_magnitude(ga, 1.5), 4.0)
+        edges = np.abs(eb - ea)
+        score = (
+            _spread(colour, valid)
+            + self.texture_weight * _spread(texture, valid)
+            + self.edge_weight * _spread(edges, valid)
+        )
+        score = ndi.gaussian_filter(np.where(valid, score, 0.0), self.context_m / pair.gsd_m)
+        t = _otsu(score[valid], default=float("inf")) * self.otsu_factor
+        mask = (score > t) & valid
+        norm = np.clip(score / (2 * t), 0, 1) if np.isfinite(t) and t > 0 else score * 0
+        return ChangeResult(gain=mask, loss=np.zeros_like(mask), score=norm.astype(np.float32))
+
+
+def _local_std(x: np.ndarray, size: int) -> np.ndarray:
+    m = ndi.uniform_filter(x, size)
+    return np.sqrt(np.maximum(ndi.uniform_filter(x * x, size) - m * m, 0.0))
+
+
+def _spread(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``x`` centred on its median and scaled by its 90th-percentile spread over valid pixels."""
+    v = x[valid] if valid.any() else x.ravel()
+    med = float(np.median(v))
+    return (x - med) / (float(np.percentile(v, 90)) - med + 1e-6)
+
+
 def _otsu(values: np.ndarray, default: float) -> float:
     if values.size < 100 or np.ptp(values) < 1e-6:
         return default
@@ -244,11 +321,12 @@ DETECTORS: dict[str, type[Detector]] = {
     "combined": CombinedDetector,
     "dsm": DsmHeightDetector,
     "rgb": RgbChangeDetector,
+    "regional": RegionalChangeDetector,
 }
 
 
 def make_detector(name: str = "combined", **params) -> Detector:
-    """A detector by name (``combined``, ``dsm``, ``rgb``) with keyword parameters."""
+    """A detector by name (``combined``, ``dsm``, ``rgb``, ``regional``) with keyword parameters."""
     try:
         cls = DETECTORS[name]
     except KeyError:
