@@ -40,7 +40,7 @@ def _files(settings) -> list:
 
 
 def test_parcels(client, tokens):
-    viewer, _ = tokens
+    viewer, liaison = tokens
     assert client.get("/parcels/P1").status_code == 401
     r = client.get("/parcels/at", params={"x": fs.X0 + 0.001, "y": fs.Y0 + 0.001}, headers=viewer)
     assert r.status_code == 200 and [p["patch_code"] for p in r.json()] == ["P1"]
@@ -54,21 +54,23 @@ def test_parcels(client, tokens):
         ],
     }
     r = client.post("/parcels/search", json={"geometry": poly}, headers=viewer)
+    assert r.status_code == 403
+    r = client.post("/parcels/search", json={"geometry": poly}, headers=liaison)
     assert r.status_code == 200 and len(r.json()) >= 2
-    r = client.post("/parcels/overlay", json={"geometry": poly}, headers=viewer)
+    r = client.post("/parcels/overlay", json={"geometry": poly}, headers=liaison)
     assert r.status_code == 200 and r.json()["target"]["kind"] == "polygon"
 
     # bad input: clear 4xx, named
     r = client.get("/parcels/at", params={"x": 117.6, "y": 39.4}, headers=viewer)
     assert r.status_code == 422 and "outside the township" in r.json()["error"]["message"]
-    r = client.post("/parcels/overlay", json={"geometry": bowtie.wkt}, headers=viewer)
+    r = client.post("/parcels/overlay", json={"geometry": bowtie.wkt}, headers=liaison)
     assert r.status_code == 422 and "Self-intersection" in r.json()["error"]["message"]
     assert client.get("/parcels/NOPE/report", headers=viewer).status_code == 404
 
     r = client.get("/parcels/P1/sheet", params={"format": "pdf"}, headers=viewer)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert r.headers["content-type"] == "application/pdf"
-    r = client.post("/parcels/overlay/sheet", json={"geometry": poly}, headers=viewer)
+    r = client.post("/parcels/overlay/sheet", json={"geometry": poly}, headers=liaison)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     r = client.get("/parcels/P1/sheet", params={"format": "docx"}, headers=viewer)
     assert r.status_code == 200 and r.content.startswith(b"PK")

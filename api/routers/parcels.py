@@ -1,6 +1,8 @@
 """Farmland parcels (农用地图斑): look-up and the overlay report, as JSON or a printable sheet.
 
-Thin handlers over :mod:`geo_enforce.farmland`. Read-only: any role (Viewer).
+Thin handlers over :mod:`geo_enforce.farmland`; nothing here writes. GET endpoints are open to
+every role (Viewer). The polygon endpoints take the drawn or uploaded polygon as a POST body and
+the project treats every POST as a write, so they need the planning liaison's role (Liaison).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import ReadDB, Viewer
+from api.deps import Liaison, ReadDB, Viewer
 from geo_enforce.farmland import lookup, sheet
 from geo_enforce.farmland.config import FarmlandSettings
 from geo_enforce.farmland.overlay import overlay_report
@@ -66,12 +68,12 @@ def at_point(
 
 
 @router.post("/search", response_model=list[ParcelOut], summary="Parcels overlapping a polygon")
-def search(body: PolygonIn, session: ReadDB, _: Viewer) -> list[dict]:
+def search(body: PolygonIn, session: ReadDB, _: Liaison) -> list[dict]:
     return [lookup.parcel_summary(p) for p in lookup.in_polygon(session, body.geometry, body.crs)]
 
 
 @router.post("/overlay", summary="Overlay report of a drawn or uploaded polygon")
-def overlay_polygon(body: PolygonIn, session: ReadDB, _: Viewer) -> dict[str, Any]:
+def overlay_polygon(body: PolygonIn, session: ReadDB, _: Liaison) -> dict[str, Any]:
     return overlay_report(session, polygon=body.geometry, crs=body.crs, config=FarmlandSettings())
 
 
@@ -79,7 +81,7 @@ def overlay_polygon(body: PolygonIn, session: ReadDB, _: Viewer) -> dict[str, An
 def overlay_polygon_sheet(
     body: PolygonIn,
     session: ReadDB,
-    _: Viewer,
+    _: Liaison,
     format: Literal["pdf", "docx"] = "pdf",
 ) -> Response:
     rep = overlay_report(session, polygon=body.geometry, crs=body.crs, config=FarmlandSettings())
