@@ -205,11 +205,18 @@ def seed_ledger(factory: sessionmaker[Session], data_dir: Path, *, flights: bool
             after_flight_id=flight_ids[1] if flight_ids else None,
             confidence=0.91,
             height_gain_max_m=3.4,
-            rule_hits=["outside_construction_land", "on_basic_farmland"],
+            rule_hits=[
+                {
+                    "code": "outside_construction_land",
+                    "label": "新增建设占用非建设用地",
+                    "area_m2": 812.5,
+                },
+                "basic_farmland",
+            ],
             suggested_ruling="illegal",
             status="new",
-            chip_before="chips/p1_before.png",
-            chip_after="chips/p1_after.png",
+            chip_before="p1_before.png",
+            chip_after="p1_after.png",
             detected_on=dt.date(2024, 10, 2),
             geom=mp(X0 + 0.0060, Y0 + 0.0025, X0 + 0.0068, Y0 + 0.0032),
         )

@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from geo_enforce.db.engine import make_engine, make_sessionmaker
 from geo_enforce.settings import AuthSettings, Settings
-from tests.mapdata import CLICK_BOX, CLICK_CASE, seed_ledger
+from tests.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -236,6 +236,28 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     mu = f"{server.area['mu']:,.2f} 亩"
     assert m2 in body and mu in body, body
     assert "责令限期拆除" in body and "违建别墅" in body and "大任庄村" in body
+    assert page.evaluate("geoEnforce.state.lastPopup.id") == server.seeded.structure_ids[CLICK_CASE]
+    # a change patch: ruling (suggested), rule hits and the before/after chips, loaded
+    show_only(page, "change_patch")
+    plon, plat = X0 + 0.0064, Y0 + 0.00285
+    page.evaluate(
+        "([lat, lon]) => geoEnforce.map.setView([lat, lon], 17, {animate: false})"
+        ".panBy([-250, 150], {animate: false})",
+        [plat, plon],
+    )
+    wait_drawn(page, ["change_patch"])
+    page.mouse.click(*map_point(page, plon, plat))
+    page.wait_for_function(
+        "() => { const c = document.querySelectorAll('.leaflet-popup-content img.ge-chip');"
+        " return c.length === 2 && Array.from(c).every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=5000,
+    )
+    page.wait_for_timeout(400)  # the structure's popup fades out
+    body = page.locator(".leaflet-popup-content").last.inner_text()
+    assert "CP-2024-0001" in body and "违法（建议）" in body and "3.4 m" in body
+    assert "新增建设占用非建设用地；占用永久基本农田" in body
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(shots / f"{tag}-popup-patch.png"))
     assert not net.blocked, net.blocked
     # removing a layer mid-load cancels its pending tiles (ERR_ABORTED): not a failure
     assert not [f for f in net.failed if "ERR_ABORTED" not in f], net.failed

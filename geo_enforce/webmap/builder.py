@@ -172,11 +172,11 @@ def page_config(
             for f in ctx.flights
         ],
     }
-    try:  # rule labels of the change-detection issue, when that module exists
-        from geo_enforce.domain import vocab as _v
+    try:  # Chinese labels of the change-detection rules (hits stored as bare codes)
+        from geo_enforce.detection.rules import RULES
 
-        cfg["vocab"]["rule"] = dict(getattr(_v, "RULE_HITS", {}) or {})
-    except Exception:  # pragma: no cover - optional vocabulary
+        cfg["vocab"]["rule"] = dict(RULES)
+    except ImportError:  # pragma: no cover - detection not installed
         pass
     if offline:
         cfg.update(

@@ -201,7 +201,16 @@ def chip_file(session: Session, patch_id: int, which: str, data_dir: Path) -> Pa
     ).scalar()
     if not name:
         raise NotFound(f"change patch {patch_id} has no {which} chip")
-    return resolve_stored(Path(data_dir), name)
+    return resolve_chip(Path(data_dir), name)
+
+
+def resolve_chip(data_dir: Path, name: str) -> Path:
+    """An evidence chip by its stored name: under ``data_dir/chips`` (where detection writes
+    them), else relative to ``data_dir``."""
+    try:
+        return resolve_stored(Path(data_dir) / "chips", name)
+    except NotFound:
+        return resolve_stored(Path(data_dir), name)
 
 
 def resolve_stored(data_dir: Path, name: str) -> Path:

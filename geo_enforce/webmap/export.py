@@ -23,7 +23,7 @@ from geo_enforce.webmap.builder import MIN_ZOOM, OfflineData, build_map, render_
 from geo_enforce.webmap.data import (
     load_context,
     patch_chips,
-    resolve_stored,
+    resolve_chip,
     search_index,
 )
 from geo_enforce.webmap.styles import default_catalogue_path, load_styles
@@ -99,7 +99,7 @@ def offline_data(
     if data_dir is not None:
         for patch_id, which, name in patch_chips(session, bounds):
             try:
-                path = resolve_stored(Path(data_dir), name)
+                path = resolve_chip(Path(data_dir), name)
             except GeoEnforceError as exc:
                 log.warning("chip %s of change patch %s left out: %s", which, patch_id, exc)
                 continue

@@ -1,10 +1,11 @@
 -- Mapbox vector tile of current change patches (变化图斑, by ruling) for tile :z/:x/:y.
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-         ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.015625), 4490) AS env4490
+         ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490) AS env4490
 ),
 mvtgeom AS (
   SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.env, 4096, 64, true) AS geom,
+         t.id AS fid,
          t.id, t.code, t.village_code, v.name AS village_name, t.change_kind,
          COALESCE(t.ruling, t.suggested_ruling) AS ruling_shown, t.ruling, t.status,
          round(t.confidence::numeric, 3)::float8 AS confidence,
@@ -20,4 +21,4 @@ mvtgeom AS (
   LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
   WHERE t.retired_at IS NULL
 )
-SELECT ST_AsMVT(mvtgeom.*, 'change_patch', 4096, 'geom', 'id') FROM mvtgeom WHERE geom IS NOT NULL
+SELECT ST_AsMVT(mvtgeom.*, 'change_patch', 4096, 'geom', 'fid') FROM mvtgeom WHERE geom IS NOT NULL

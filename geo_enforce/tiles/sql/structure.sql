@@ -2,10 +2,11 @@
 -- Geometry stored in EPSG:4490; the index is used through the envelope transformed to 4490.
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-         ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.015625), 4490) AS env4490
+         ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490) AS env4490
 ),
 mvtgeom AS (
   SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.env, 4096, 64, true) AS geom,
+         t.id AS fid,
          t.id, t.case_no, t.village_code, v.name AS village_name, t.address, t.category,
          t.status, t.floors, round(t.area_m2::numeric, 2)::float8 AS area_m2,
          round(t.area_mu::numeric, 4)::float8 AS area_mu,
@@ -17,4 +18,4 @@ mvtgeom AS (
   LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
   WHERE t.retired_at IS NULL
 )
-SELECT ST_AsMVT(mvtgeom.*, 'structure', 4096, 'geom', 'id') FROM mvtgeom WHERE geom IS NOT NULL
+SELECT ST_AsMVT(mvtgeom.*, 'structure', 4096, 'geom', 'fid') FROM mvtgeom WHERE geom IS NOT NULL

@@ -9,7 +9,10 @@
   var map = null;
   var layers = {};
   var filter = { village: "", status: "", category: "", since: false };
-  GE.state = { tiles: {}, drawn: {}, tileErrors: 0, popups: 0, lastPopup: null };
+  // firstDraw/loaded: performance.now() (ms since navigation) of each layer's first drawn
+  // feature and of its first complete set of visible tiles
+  GE.state = { tiles: {}, drawn: {}, firstDraw: {}, loaded: {}, tileErrors: 0, popups: 0,
+               lastPopup: null };
   GE.layers = layers;
   GE.filter = filter;
 
@@ -171,15 +174,21 @@
     var styles = {};
     styles[name] = function (props) {
       if (!passes(name, props)) return [];
-      if (!seen[props.id]) { seen[props.id] = true; GE.state.drawn[name] += 1; }
+      if (!seen[props.id]) {
+        seen[props.id] = true;
+        GE.state.drawn[name] += 1;
+        if (!GE.state.firstDraw[name]) GE.state.firstDraw[name] = performance.now();
+      }
       return styleFor(name, props);
     };
     var options = {
       vectorTileLayerStyles: styles,
+      // interactive: features keep their pixel bounds for GE.hitTest; the canvas itself takes
+      // no pointer events, so one map click handler serves every layer, top layer first
       interactive: true,
       pane: name === "admin_area" ? "geAdminPane" : "overlayPane",
-      // SVG: VectorGrid 1.3's canvas tiles do not deliver clicks under Leaflet 1.9
-      rendererFactory: L.svg.tile,
+      // canvas: 100,000 structures draw in a fraction of the time SVG needs
+      rendererFactory: L.canvas.tile,
       getFeatureId: function (f) { return f.properties.id; },
       maxZoom: 22,
       minZoom: cfg.minZoom[name] || 0,
@@ -195,14 +204,52 @@
     }
     layer.on("tileload", function () { GE.state.tiles[name] += 1; });
     layer.on("tileerror", function () { GE.state.tileErrors += 1; });
-    layer.on("click", function (e) {
-      if (e.layer && e.layer.properties) openPopup(name, e.layer.properties, e.latlng);
+    layer.on("load", function () {
+      if (!GE.state.loaded[name]) GE.state.loaded[name] = performance.now();
     });
+    // a click on a drawn feature of the topmost canvas stops there (VectorGrid marks it
+    // handled): answer it the same way as a click anywhere else on the map
+    layer.on("click", function (e) { onMapClick(e); });
     layer.geSeen = seen;
     layers[name] = layer;
     if (name === "admin_area") return L.layerGroup([layer, villageLabels()]);
     return layer;
   };
+
+  /* The feature under ``latlng``, top layer first: {layer, props} or null. Reads the drawn
+   * features of the vector tile under the point (VectorGrid keeps them per tile). */
+  var HIT_ORDER = ["change_patch", "structure", "cleared_parcel", "red_line", "farmland_parcel",
+                   "admin_area"];
+  GE.hitTest = function (latlng) {
+    for (var i = 0; i < HIT_ORDER.length; i++) {
+      var name = HIT_ORDER[i], l = layers[name];
+      if (!l || !map.hasLayer(l) || l._tileZoom == null) continue;
+      var z = l._tileZoom, size = l.getTileSize();
+      var pp = map.project(latlng, z);
+      var coords = pp.unscaleBy(size).floor();
+      coords.z = z;
+      var renderer = l._vectorTiles && l._vectorTiles[l._tileCoordsToKey(coords)];
+      if (!renderer) continue;
+      var pt = pp.subtract(coords.scaleBy(size));
+      var found = null;
+      for (var id in renderer._layers) {
+        var f = renderer._layers[id];
+        if (f.properties && f._pxBounds && f._containsPoint && f._containsPoint(pt)) found = f;
+      }
+      if (found) return { layer: name, props: found.properties };
+    }
+    return null;
+  };
+
+  var lastClick = null;
+  function onMapClick(e) {
+    if (GE.measuring || !e.latlng) return;
+    var stamp = e.originalEvent ? e.originalEvent.timeStamp : null;
+    if (stamp !== null && stamp === lastClick) return; // the same DOM click seen twice
+    lastClick = stamp;
+    var hit = GE.hitTest(e.latlng);
+    if (hit) openPopup(hit.layer, hit.props, e.latlng);
+  }
 
   function villageLabels() {
     var group = L.layerGroup();
@@ -405,6 +452,7 @@
       btn.onclick = function (ev) {
         ev.preventDefault();
         active = !active;
+        GE.measuring = active;
         btn.classList.toggle("active", active);
         if (active) {
           pts = []; out.innerHTML = "点击地图添加顶点，再次点击“量算”结束";
@@ -454,5 +502,6 @@
     mousePosition().addTo(map);
     legend().addTo(map);
     map.attributionControl.setPrefix("geo-enforce · Leaflet");
+    map.on("click", onMapClick);
   };
 })();
