@@ -215,16 +215,9 @@ def list_verifications(
         pairs = sorted(set(targets))
         if not pairs:
             return []
-        from sqlalchemy import and_, or_
+        from sqlalchemy import tuple_
 
-        q = q.where(
-            or_(
-                *(
-                    and_(Verification.target_kind == k, Verification.target_id == i)
-                    for k, i in pairs
-                )
-            )
-        )
+        q = q.where(tuple_(Verification.target_kind, Verification.target_id).in_(pairs))
     if since is not None:
         q = q.where(Verification.verified_at >= since)
     if until is not None:
