@@ -66,8 +66,10 @@ def app_and_token(module_db_url: str, tmp_path_factory):
         yield APP, token, client
 
 
+# Revoking random token ids would revoke this test's own token and turn the rest of the run
+# into 401s; revocation is tested directly in test_trust_api.py.
 @pytest.mark.slow
-@schema.parametrize()
+@schema.exclude(path="/tokens/{token_id}/revoke").parametrize()
 @settings(
     max_examples=15,
     deadline=None,
@@ -76,10 +78,11 @@ def app_and_token(module_db_url: str, tmp_path_factory):
 )
 def test_api_conforms_to_its_schema(case, app_and_token):
     _, token, _ = app_and_token
-    case.call_and_validate(
+    response = case.call_and_validate(
         headers={"Authorization": f"Bearer {token}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+    assert response.status_code != 401, "the test's admin token stopped working"
 
 
 def _operations(app) -> list[tuple[str, str, dict]]:
