@@ -155,3 +155,18 @@ def retire_user(session: Session, name: str, *, actor: str, reason: str) -> int:
     user.retire_reason = reason
     session.flush()
     return n
+
+
+def ensure_demo_users(session: Session, *, ttl_days: int = 30) -> dict[str, str]:
+    """One user per role (``demo_viewer`` … ``demo_admin``) with a fresh token each.
+
+    For the demo only: returns role → plaintext token (print them once). Existing demo users
+    are reused; each call issues new tokens.
+    """
+    tokens: dict[str, str] = {}
+    for role in ROLES:
+        name = f"demo_{role}"
+        if session.scalar(select(AppUser).where(AppUser.name == name)) is None:
+            create_user(session, name, role, display_name=f"演示{role}")
+        tokens[role], _ = issue_token(session, name, ttl_days=ttl_days, label="demo")
+    return tokens

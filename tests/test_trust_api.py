@@ -327,3 +327,13 @@ def test_no_internal_text_in_errors(client, tokens):
     body = r.text
     for leak in ("Traceback", "psycopg2", "SELECT", "/work/", "sqlalchemy"):
         assert leak not in body
+
+
+def test_demo_users_get_one_token_per_role(sessions):
+    for _ in range(2):  # reusable: a second call reuses the users, issues new tokens
+        with transaction(sessions, "cli:demo") as s:
+            tokens = auth.ensure_demo_users(s, ttl_days=1)
+    with sessions() as s:
+        for role, token in tokens.items():
+            assert auth.authenticate(s, token) == auth.Principal(name=f"demo_{role}", role=role)
+        assert len(auth.list_users(s)) == 4
