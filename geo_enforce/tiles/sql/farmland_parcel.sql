@@ -1,4 +1,6 @@
 -- Mapbox vector tile of current farmland parcels (农用地图斑, GB/T 21010 class) for :z/:x/:y.
+-- (No 'WHERE geom IS NOT NULL' on the result: ST_AsMVT skips rows whose geometry clipped
+-- away, and the filter would make PostgreSQL compute ST_AsMVTGeom twice.)
 WITH bounds AS (
   SELECT ST_TileEnvelope(:z, :x, :y) AS env,
          ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490) AS env4490
@@ -8,12 +10,11 @@ mvtgeom AS (
          t.id AS fid,
          t.id, t.patch_code, t.land_class, t.is_permanent_basic, t.village_code,
          v.name AS village_name,
-         round(t.area_m2::numeric, 2)::float8 AS area_m2,
-         round(t.area_mu::numeric, 4)::float8 AS area_mu
+         t.area_m2,
+         t.area_mu
   FROM bounds
   JOIN farmland_parcel t ON t.geom && bounds.env4490
   LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
   WHERE t.retired_at IS NULL
 )
 SELECT ST_AsMVT(mvtgeom.*, 'farmland_parcel', 4096, 'geom', 'fid') FROM mvtgeom
-WHERE geom IS NOT NULL
