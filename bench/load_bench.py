@@ -14,7 +14,9 @@ township, creates a viewer and an editor with tokens, serves the API with ``geo-
 - ``public``   the 公示 list of decided cases,
 - ``edit``     structure edits with optimistic locking (each client edits its own case, so
                there is no conflict: any 409 would be an error),
-- ``health``   the trivial endpoint, the in-run peer: other kinds are reported as a ratio to it.
+- ``health``   the trivial endpoint, the in-run peer: other kinds are reported as a ratio to it;
+- ``other``    reads of other resources when the served API has them (farmland parcel at a
+               point, map search, change patches, verifications, audit trail).
 
 Every non-2xx answer or transport error counts as an error; the run exits 1 if there is any.
 All traffic goes to 127.0.0.1 only, the loop is bounded by ``--duration``.
@@ -43,6 +45,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MIX = {"tile": 30, "features": 20, "report": 10, "public": 10, "edit": 15, "health": 15}
+#: Read endpoints of other resources, used when the served API has them (checked at start in
+#: /openapi.json); they share the "other" kind and its weight.
+OTHER_WEIGHT = 10
+OTHER_READS = {
+    "/parcels/at": lambda pt: ("/parcels/at", {"x": pt[0], "y": pt[1]}),
+    "/map/search": lambda pt: ("/map/search", {"q": "XQ"}),
+    "/patches": lambda pt: ("/patches", {"limit": 50}),
+    "/verifications": lambda pt: ("/verifications", {"limit": 50}),
+    "/audit": lambda pt: ("/audit", {"table": "structure", "limit": 50}),
+}
 
 
 def _free_port() -> int:
@@ -88,6 +100,15 @@ def prepare(dbname: str) -> dict:
                 "(SELECT ST_Extent(geom) AS e FROM structure) q"
             )
         ).one()
+        parcel_points = [
+            (float(r[0]), float(r[1]))
+            for r in conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                    "FROM farmland_parcel WHERE retired_at IS NULL ORDER BY id LIMIT 100) q"
+                )
+            )
+        ]
         rows = conn.execute(
             text("SELECT id, version FROM structure WHERE retired_at IS NULL ORDER BY id")
         ).all()
@@ -98,6 +119,7 @@ def prepare(dbname: str) -> dict:
         "counts": counts,
         "extent": tuple(ext),
         "structures": [(r.id, r.version) for r in rows],
+        "parcel_points": parcel_points,
         "viewer": viewer,
         "editor": editor,
     }
@@ -115,13 +137,20 @@ class Recorder:
 
 
 async def client_loop(
-    n: int, base: str, info: dict, deadline: float, rec: Recorder, rng: random.Random
+    n: int,
+    base: str,
+    info: dict,
+    deadline: float,
+    rec: Recorder,
+    rng: random.Random,
+    mix: dict[str, int],
+    others: list[str],
 ) -> None:
     x0, y0, x1, y1 = info["extent"]
     sid, version = info["structures"][n % len(info["structures"])]
     viewer = {"Authorization": f"Bearer {info['viewer']}"}
     editor = {"Authorization": f"Bearer {info['editor']}"}
-    kinds, weights = zip(*MIX.items(), strict=True)
+    kinds, weights = zip(*mix.items(), strict=True)
     async with httpx.AsyncClient(base_url=base, timeout=60) as c:
         while time.monotonic() < deadline:
             kind = rng.choices(kinds, weights)[0]
@@ -144,6 +173,9 @@ async def client_loop(
                 req = c.get("/public/cases", params={"limit": 50})
             elif kind == "health":
                 req = c.get("/health")
+            elif kind == "other":
+                path, params = OTHER_READS[rng.choice(others)](rng.choice(info["parcel_points"]))
+                req = c.get(path, params=params, headers=editor)
             else:
                 req = c.patch(
                     f"/structures/{sid}",
@@ -215,9 +247,12 @@ def main() -> int:
             time.sleep(0.1)
         else:
             raise SystemExit("the API did not come up")
+        paths = httpx.get(f"{base}/openapi.json", timeout=30).json()["paths"]
+        others = [p for p in OTHER_READS if "get" in paths.get(p, {})]
+        mix = {**MIX, "other": OTHER_WEIGHT} if others else dict(MIX)
         print(
             f"{args.clients} clients for {args.duration:.0f} s against {base} "
-            f"({args.workers} uvicorn workers) …",
+            f"({args.workers} uvicorn workers); other reads: {', '.join(others) or 'none'}",
             file=sys.stderr,
         )
         started = time.monotonic()
@@ -226,7 +261,10 @@ def main() -> int:
         async def run() -> None:
             rngs = [random.Random(args.seed * 1000 + i) for i in range(args.clients)]
             await asyncio.gather(
-                *(client_loop(i, base, info, deadline, rec, rngs[i]) for i in range(args.clients))
+                *(
+                    client_loop(i, base, info, deadline, rec, rngs[i], mix, others)
+                    for i in range(args.clients)
+                )
             )
 
         asyncio.run(run())
@@ -245,10 +283,11 @@ def main() -> int:
         f"\n{total} requests in {elapsed:.1f} s = {total / elapsed:.0f} req/s, "
         f"{n_err} errors; sample township {info['counts']}\n"
     )
+    print(f"other reads in the mix: {', '.join(others) or 'none'}\n")
     print("| kind | requests | errors | p50 ms | p95 ms | p99 ms | p50 / health p50 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     everything: list[float] = []
-    for kind in MIX:
+    for kind in mix:
         v = rec.lat[kind]
         if not v:
             continue
