@@ -41,6 +41,7 @@ INJECTIONS = (
     "-1",
     "9" * 40,
 )
+ROOT = Path(__file__).resolve().parents[1]
 LEAKS = ("Traceback", "psycopg2", "sqlalchemy", "syntax error", "SELECT ", "/work/", 'File "')
 
 
@@ -66,6 +67,18 @@ def app_and_token(module_db_url: str, tmp_path_factory):
         yield APP, token, client
 
 
+def no_internal_text(ctx, response, case) -> None:
+    """No traceback, driver/ORM name or server path in any textual response."""
+    ctype = response.headers.get("content-type", [""])
+    ctype = ctype[0] if isinstance(ctype, list) else ctype
+    if not ctype.startswith(("application/json", "text/", "application/geo+json")):
+        return
+    body = response.text
+    for leak in ("Traceback", "psycopg2", "sqlalchemy", str(ROOT), str(SETTINGS.data_dir)):
+        if leak in body:
+            raise AssertionError(f"response leaks {leak!r}: {body[:300]}")
+
+
 # Revoking random token ids would revoke this test's own token and turn the rest of the run
 # into 401s; revocation is tested directly in test_trust_api.py.
 @pytest.mark.slow
@@ -80,7 +93,7 @@ def test_api_conforms_to_its_schema(case, app_and_token):
     _, token, _ = app_and_token
     response = case.call_and_validate(
         headers={"Authorization": f"Bearer {token}"},
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[not_a_server_error, response_schema_conformance, no_internal_text],
     )
     assert response.status_code != 401, "the test's admin token stopped working"
 
