@@ -472,7 +472,7 @@
   function legend() {
     return control("bottomright", function (div) {
       div.className += " ge-legend";
-      var html = "<b>图例</b>";
+      var html = "<details open><summary><b>图例</b></summary>";
       cfg.legendOrder.forEach(function (name) {
         var st = cfg.styles[name];
         html += '<div class="ge-legend-title">' + esc(st.title) + "</div>";
@@ -484,7 +484,7 @@
             ";border:2px " + (s.dashArray ? "dashed " : "solid ") + esc(s.color) + '"></i>' + esc(lbl) + "</div>";
         });
       });
-      div.innerHTML = html;
+      div.innerHTML = html + "</details>";
     });
   }
 
