@@ -83,12 +83,65 @@ def _disk(radius: int) -> np.ndarray:
     return x * x + y * y <= r * r
 
 
+def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (
+        slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
+    )
+
+
+def _boxes(mask: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
+    """Padded bounding boxes of the connected parts of ``mask``, overlapping boxes merged."""
+    labels, n = ndi.label(mask)
+    if n == 0:
+        return []
+    rows, cols = mask.shape
+    boxes = [
+        [
+            max(0, r.start - margin),
+            min(rows, r.stop + margin),
+            max(0, c.start - margin),
+            min(cols, c.stop + margin),
+        ]
+        for r, c in ndi.find_objects(labels)
+    ]
+    merged = True
+    while merged:
+        merged = False
+        out: list[list[int]] = []
+        for b in boxes:
+            for o in out:
+                if b[0] < o[1] and o[0] < b[1] and b[2] < o[3] and o[2] < b[3]:
+                    o[0], o[1] = min(o[0], b[0]), max(o[1], b[1])
+                    o[2], o[3] = min(o[2], b[2]), max(o[3], b[3])
+                    merged = True
+                    break
+            else:
+                out.append(list(b))
+        boxes = out
+    return [(slice(b[0], b[1]), slice(b[2], b[3])) for b in boxes]
+
+
 def clean_mask(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    """Opening then closing with a disk: drops slivers along edges, closes small gaps."""
-    if radius_px < 1 or not mask.any():
+    """Opening then closing with a disk: drops slivers along edges, closes small gaps.
+
+    Works on the bounding box of the set pixels only (change is sparse), so the cost follows
+    the amount of change rather than the window size.
+    """
+    if radius_px < 1:
+        return mask
+    box = _bbox(mask, 2 * radius_px + 1)
+    if box is None:
         return mask
     se = _disk(radius_px)
-    return ndi.binary_closing(ndi.binary_opening(mask, se), se)
+    out = np.zeros_like(mask)
+    out[box] = ndi.binary_closing(ndi.binary_opening(mask[box], se), se)
+    return out
 
 
 class RgbChangeDetector(Detector):
@@ -180,14 +233,18 @@ class DsmHeightDetector(Detector):
         if not pair.has_dsm:
             raise InvalidInput("the DSM detector needs a DSM for both flights (--dsm)")
         assert pair.dsm_before is not None and pair.dsm_after is not None
-        dh = ndi.median_filter(pair.dsm_after - pair.dsm_before, size=3)
+        dh = pair.dsm_after - pair.dsm_before
         valid = pair.valid & np.isfinite(dh)
         dh = np.where(valid, dh, 0.0).astype(np.float32)
-        veg_a = excess_green(pair.after) > self.veg_exg
-        veg_b = excess_green(pair.before) > self.veg_exg
         r = round(self.min_width_m / pair.gsd_m / 2)
-        gain = clean_mask((dh >= self.min_height_m) & ~veg_a & valid, r)
-        loss = clean_mask((dh <= -self.min_height_m) & ~veg_b & valid, r)
+        gain = (dh >= self.min_height_m) & valid
+        loss = (dh <= -self.min_height_m) & valid
+        # trees growing or cut are not buildings: test vegetation on the candidates only
+        for cand, img in ((gain, pair.after), (loss, pair.before)):
+            if cand.any():
+                idx = np.nonzero(cand)
+                cand[idx] = excess_green(img[:3, idx[0], idx[1]]) <= self.veg_exg
+        gain, loss = clean_mask(gain, r), clean_mask(loss, r)
         score = np.clip(np.abs(dh) / (2 * self.min_height_m), 0, 1).astype(np.float32)
         return ChangeResult(gain=gain, loss=loss, score=score, height_change=dh)
 
@@ -218,18 +275,27 @@ class CombinedDetector(Detector):
         return {"dsm": self.dsm.params(), "rgb": self.rgb.params(), "rgb_adds": self.rgb_adds}
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
-        colour = self.rgb(pair)
         if not pair.has_dsm:
-            return colour
+            return self.rgb(pair)
         height = self.dsm(pair)
-        gain = height.gain
-        if self.rgb_adds and height.height_change is not None:
-            half = height.height_change >= self.dsm.min_height_m / 2
-            gain = gain | (colour.gain & half)
-        score = np.maximum(height.score, 0.5 * height.score + 0.5 * colour.score)
-        return ChangeResult(
-            gain=gain, loss=height.loss, score=score, height_change=height.height_change
-        )
+        dh = height.height_change
+        assert dh is not None
+        half = dh >= self.dsm.min_height_m / 2
+        gain = height.gain.copy()
+        score = height.score.copy()
+        # colour only where the height rose at least half a storey: cost follows the change
+        for box in _boxes(half, 2 * self.rgb.halo_px):
+            sub = WindowPair(
+                before=pair.before[:, box[0], box[1]],
+                after=pair.after[:, box[0], box[1]],
+                valid=pair.valid[box],
+                gsd_m=pair.gsd_m,
+            )
+            colour = self.rgb(sub)
+            if self.rgb_adds:
+                gain[box] |= colour.gain & half[box]
+            score[box] = np.maximum(score[box], 0.5 * score[box] + 0.5 * colour.score)
+        return ChangeResult(gain=gain, loss=height.loss, score=score, height_change=dh)
 
 
 class RegionalChangeDetector(Detector):

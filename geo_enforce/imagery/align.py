@@ -111,7 +111,7 @@ def read_on_grid(
             data = src.read(list(source.bands), window=w, boundless=True, fill_value=0)
             inside = _inside(src, w)
             valid = inside & _valid_from(src, w, data)
-            return data.astype(np.float32), valid
+            return data.astype(np.float32, copy=False), valid
         t = grid.affine @ Affine.translation(-source.sx, -source.sy)
         has_alpha = src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
         add_alpha = src.nodata is None and not has_alpha
@@ -135,7 +135,7 @@ def read_on_grid(
                 valid = vrt.read_masks(1, window=window) > 0
                 if has_alpha:
                     valid &= vrt.read(4, window=window) > 0
-        return data.astype(np.float32), valid
+        return data.astype(np.float32, copy=False), valid
 
 
 def _direct_offset(src, grid: Grid, source: Source) -> tuple[int, int] | None:
