@@ -185,3 +185,23 @@ def test_injection_in_bodies_is_stored_as_data(app_and_token):
     )
     assert r.status_code == 201
     assert client.get("/users/inj", headers=headers).json()["display_name"].startswith("');")
+
+
+def test_injection_in_a_case_number_is_data(app_and_token):
+    _, token, client = app_and_token
+    headers = {"Authorization": f"Bearer {token}"}
+    case_no = "XQ'; DROP TABLE structure; --"
+    square = [[117.21, 39.01], [117.2103, 39.01], [117.2103, 39.0103], [117.21, 39.0103]]
+    r = client.post(
+        "/structures",
+        json={
+            "case_no": case_no,
+            "category": "wall",
+            "geometry": {"type": "Polygon", "coordinates": [[*square, square[0]]]},
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    r = client.get(f"/structures/by-case/{case_no}", headers=headers)
+    assert r.status_code == 200 and case_no in r.text
+    assert client.get("/public/cases").status_code == 200  # the table is still there
