@@ -154,3 +154,21 @@ def test_map_endpoints(client, settings, sessions):
     assert js.status_code == 200 and "max-age" in js.headers["cache-control"]
     assert client.get("/static/vendor/../../../settings.py").status_code == 404
     assert client.get("/static/webmap/geoenforce.js").status_code == 200
+
+
+def test_basemaps_only_when_configured(sessions, seeded):
+    from geo_enforce.settings import MapSettings
+
+    with sessions() as s:
+        plain = served_map_html(s, data_dir=seeded.data_dir, map_settings=MapSettings())
+        both = served_map_html(
+            s,
+            data_dir=seeded.data_dir,
+            map_settings=MapSettings(osm_basemap=True, tianditu_key="k123"),
+        )
+    assert "tianditu" not in plain and "openstreetmap" not in plain.lower()
+    assert "tianditu.gov.cn/img_w/wmts" in both and "tk=k123" in both
+    assert json.dumps("底图：OpenStreetMap") in both and json.dumps("底图：天地图影像") in both
+    # off at start: the layers are created but never added to the map
+    for name in re.findall(r"var (tile_layer_\w+) = L\.tileLayer\(\s*\"https://", both):
+        assert f"{name}.addTo(" not in both
