@@ -371,3 +371,29 @@ def test_read_vector_names_missing_file(tmp_path: Path):
 
     with pytest.raises(NotFound, match=r"nope\.gpkg"):
         read_vector(tmp_path / "nope.gpkg")
+
+
+def test_sample_township_round_trips_unchanged_and_gcj02_copy_warns(sessions, tmp_path):
+    from geo_enforce.sample import LAYER_ORDER, build_township, load_township
+
+    counts = load_township(sessions)
+    with sessions() as s:
+        audit0 = s.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+    for i, layer in enumerate(LAYER_ORDER):
+        out = tmp_path / f"{layer}.{FORMATS[i % len(FORMATS)]}"
+        with sessions() as s:
+            assert export_layer(s, layer, out) == counts[layer]
+        with transaction(sessions, "test") as s:
+            r = import_layer(s, layer, out)
+        assert (r.inserted, r.updated, r.unchanged) == (0, 0, counts[layer]), (layer, out.name)
+        assert not r.warnings and not r.repaired
+    with sessions() as s:
+        assert s.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == audit0
+
+    shifted = build_township()["structure"]
+    shifted["geometry"] = [crs_mod.geometry_to_gcj02(g) for g in shifted.geometry]
+    with transaction(sessions, "test") as s:
+        r = import_frame(s, "structure", shifted, source="traced-on-amap.geojson")
+        s.rollback()
+    assert len(r.warnings) == 1 and "GCJ-02" in r.warnings[0], r.warnings
+    assert "their villages/communities" in r.warnings[0] and "--from-gcj02" in r.warnings[0]

@@ -334,26 +334,58 @@ def check_target_srid(session: Session, table: str) -> None:
         )
 
 
-def offset_warning(session: Session, gdf: gpd.GeoDataFrame, source: str) -> str | None:
+def offset_warning(
+    session: Session,
+    gdf: gpd.GeoDataFrame,
+    source: str,
+    village_codes: pd.Series | None = None,
+) -> str | None:
     """Warn when the layer sits off the stored admin boundaries the way GCJ-02/BD-09 data does.
 
-    Compares the share of features (a point on each, at most 2,000 sampled) inside the union of
-    the current admin areas as given, and as if converted from GCJ-02 and from BD-09.
+    Takes a point on each feature (at most 2,000 sampled) and compares the share that falls
+    where it should, as given and as if converted from GCJ-02 and from BD-09. "Where it should"
+    is the feature's own village or community when ``village_codes`` name stored admin areas
+    (villages tile the township, so a shifted layer still lies inside the town), else the union
+    of all current admin areas.
     """
-    wkb = session.execute(
-        text("SELECT ST_AsBinary(ST_Union(geom)) FROM admin_area WHERE retired_at IS NULL")
-    ).scalar()
-    if wkb is None or len(gdf) == 0:
+    rows = session.execute(
+        text("SELECT code, ST_AsBinary(geom) FROM admin_area WHERE retired_at IS NULL")
+    ).all()
+    if not rows or len(gdf) == 0:
         return None
-    admin = shapely.from_wkb(bytes(wkb))
-    shapely.prepare(admin)
+    areas = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in rows}
     geoms = np.asarray(gdf.geometry.values)
     step = max(1, len(geoms) // 2000)
-    pts = shapely.point_on_surface(geoms[::step])
-    xy = shapely.get_coordinates(pts)
+    idx = np.arange(0, len(geoms), step)
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms[idx]))
+    own = None
+    if village_codes is not None:
+        codes = village_codes.to_numpy(dtype=object)[idx]
+        known = np.array([c in areas for c in codes])
+        if known.mean() >= 0.5:
+            own = codes
 
-    def inside(x: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(shapely.contains_xy(admin, x, y)))
+    if own is not None:
+        groups = {c: np.flatnonzero(own == c) for c in set(own) if c in areas}
+        for c in groups:
+            shapely.prepare(areas[c])
+        counted = sum(len(g) for g in groups.values())
+
+        def inside(x: np.ndarray, y: np.ndarray) -> float:
+            hits = sum(
+                int(shapely.contains_xy(areas[c], x[g], y[g]).sum()) for c, g in groups.items()
+            )
+            return hits / counted
+
+        where_to = "their villages/communities in the stored admin boundaries"
+    else:
+        union = shapely.union_all(list(areas.values()))
+        shapely.prepare(union)
+
+        def inside(x: np.ndarray, y: np.ndarray) -> float:
+            return float(np.mean(shapely.contains_xy(union, x, y)))
+
+        where_to = "the stored admin boundaries"
 
     f0 = inside(xy[:, 0], xy[:, 1])
     if f0 >= 0.8:
@@ -367,15 +399,15 @@ def offset_warning(session: Session, gdf: gpd.GeoDataFrame, source: str) -> str 
         if f1 >= 0.9 and f1 - f0 >= 0.2:
             _, _, dist = GEOD.inv(xy[:, 0], xy[:, 1], x1, y1)
             return (
-                f"{source}: only {f0:.0%} of the features lie inside the stored admin "
-                f"boundaries, {f1:.0%} after converting from {name}: the layer sits about "
+                f"{source}: only {f0:.0%} of the features lie inside {where_to}, "
+                f"{f1:.0%} after converting from {name}: the layer sits about "
                 f"{float(np.median(dist)):.0f} m off, the way coordinates traced on {where} do; "
                 f"if it came from there, import it again with {flag}"
             )
     if f0 < 0.5:
         return (
-            f"{source}: only {f0:.0%} of the features lie inside the stored admin boundaries; "
-            "check the source CRS (--crs) and that the layer belongs to this township"
+            f"{source}: only {f0:.0%} of the features lie inside {where_to}; check the source "
+            "CRS (--crs) and that the layer belongs to this township"
         )
     return None
 
@@ -484,7 +516,8 @@ def import_frame(
 
     check_target_srid(session, spec.table)
     if check_offset and spec.name != "admin_area":
-        w = offset_warning(session, gdf, src)
+        codes = values["village_code"] if "village_code" in values else None
+        w = offset_warning(session, gdf, src, codes)
         if w:
             report.warnings.append(w)
 
