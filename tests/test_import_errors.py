@@ -142,6 +142,12 @@ def both_datums(tmp: Path):
     return _gpkg(lf.structures(3), tmp, "both.gpkg"), {"from_gcj02": True, "from_bd09": True}
 
 
+def two_layers(tmp: Path):
+    p = _gpkg(lf.structures(3), tmp, "two.gpkg")
+    lf.structures(2, prefix="X-").to_file(p, layer="other")
+    return p, {}
+
+
 def bad_field_map(tmp: Path):
     return _gpkg(lf.structures(3), tmp, "fmap.gpkg"), {"field_map": "地址=no_such_field"}
 
@@ -191,6 +197,7 @@ CASES: dict[str, tuple[Case, type[GeoEnforceError], list[str]]] = {
     "null_geometry": (null_geometry, InvalidInput, ["nogeom.geojson", "feature 2", "no geometry"]),
     "bad_wkt": (bad_wkt, InvalidInput, ["badwkt.csv", "row 3 (feature 2)", "invalid WKT"]),
     "both_datums": (both_datums, InvalidInput, ["both.gpkg", "at most one"]),
+    "two_layers": (two_layers, InvalidInput, ["two.gpkg", "2 layers", "--layer"]),
     "bad_field_map": (bad_field_map, InvalidInput, ["fmap.gpkg", "no_such_field", "not a field"]),
 }
 
@@ -224,6 +231,15 @@ def test_bad_input_is_refused_and_store_unchanged(seeded, tmp_path, case):
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert snapshot(sessions) == before
+
+
+def test_layer_inside_a_multi_layer_file_is_chosen_with_source_layer(seeded, tmp_path):
+    sessions, before = seeded
+    path, _ = two_layers(tmp_path)
+    with transaction(sessions, "t") as s:
+        r = import_layer(s, "structure", path, source_layer="other")
+    assert r.inserted == 2
+    assert snapshot(sessions)[:2] == (before[0] + 2, before[1] + 2)
 
 
 def test_unknown_layer_is_refused(seeded, tmp_path):
