@@ -133,14 +133,12 @@ def clean_mask(mask: np.ndarray, radius_px: int) -> np.ndarray:
     Works on the bounding box of the set pixels only (change is sparse), so the cost follows
     the amount of change rather than the window size.
     """
-    if radius_px < 1:
-        return mask
-    box = _bbox(mask, 2 * radius_px + 1)
-    if box is None:
+    if radius_px < 1 or not mask.any():
         return mask
     se = _disk(radius_px)
     out = np.zeros_like(mask)
-    out[box] = ndi.binary_closing(ndi.binary_opening(mask[box], se), se)
+    for box in _boxes(mask, 2 * radius_px + 1):
+        out[box] |= ndi.binary_closing(ndi.binary_opening(mask[box], se), se)
     return out
 
 

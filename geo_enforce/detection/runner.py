@@ -101,6 +101,24 @@ def _state_path(state_dir: str, job: WindowJob) -> Path:
     return Path(state_dir) / f"w{job.index:06d}.pkl"
 
 
+def _label_stats(labels, n, score, dh, use_max: bool):
+    """Per-label pixel count, score sum, height sum and extreme, over the labelled pixels only
+    (change is sparse, so this is far cheaper than whole-window label statistics)."""
+    where = labels > 0
+    lab = labels[where]
+    count = np.bincount(lab, minlength=n + 1)[1:].astype(float)
+    ssum = np.bincount(lab, weights=score[where], minlength=n + 1)[1:]
+    if dh is None:
+        return count, ssum, None, None
+    h = dh[where].astype(np.float64)
+    hsum = np.bincount(lab, weights=h, minlength=n + 1)[1:]
+    order = np.argsort(lab, kind="stable")
+    starts = np.searchsorted(lab[order], np.arange(1, n + 1))
+    red = np.maximum if use_max else np.minimum
+    hext = red.reduceat(h[order], starts)
+    return count, ssum, hsum, hext
+
+
 def process_window(spec: RunSpec, job: WindowJob) -> int:
     """Run the detector on one window and store its result; skipped when already stored.
 
@@ -109,6 +127,7 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
     out = _state_path(spec.state_dir, job)
     if out.exists():
         return -1
+    _bound_gdal_cache()  # also on dask.distributed workers
     pc, pr, pw, ph = job.padded
     pair = read_pair(spec.alignment, Window(pc, pr, pw, ph))
     res = spec.detector(pair)
@@ -120,17 +139,21 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
     score = res.score[sl]
     dh = res.height_change[sl] if res.height_change is not None else None
     fragments = []
-    for code in (1, 2):
-        labels, n = ndi.label(codes == code)
+    # work on the bounding box of the change only: labelling and polygonising cost follow it
+    rows = np.flatnonzero(codes.any(axis=1))
+    cols = np.flatnonzero(codes.any(axis=0))
+    r0, r1 = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+    c0, c1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
+    box = (slice(r0, r1), slice(c0, c1))
+    for code in (1, 2) if rows.size else ():
+        labels, n = ndi.label(codes[box] == code)
         if n == 0:
             continue
         idx = np.arange(1, n + 1)
-        count = ndi.sum_labels(np.ones_like(labels), labels, idx)
-        ssum = ndi.sum_labels(score, labels, idx)
-        if dh is not None:
-            hsum = ndi.sum_labels(dh, labels, idx)
-            hext = ndi.maximum(dh, labels, idx) if code == 1 else ndi.minimum(dh, labels, idx)
-        t = Affine.translation(cc, cr)
+        count, ssum, hsum, hext = _label_stats(
+            labels, n, score[box], dh[box] if dh is not None else None, code == 1
+        )
+        t = Affine.translation(cc + c0, cr + r0)
         geoms: dict[int, list] = {}
         for g, v in shapes(labels.astype(np.int32), mask=labels > 0, transform=t):
             geoms.setdefault(int(v), []).append(shape(g))
@@ -159,6 +182,17 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
     return len(fragments)
 
 
+#: GDAL block cache (bytes): enough for neighbouring windows to share decoded blocks, bounded
+#: so memory does not grow with the raster (GDAL's default is 5 % of RAM).
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def _bound_gdal_cache() -> None:
+    from rasterio.env import set_gdal_config
+
+    set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_BYTES)
+
+
 def run_windows(
     spec: RunSpec,
     jobs: list[WindowJob],
@@ -176,6 +210,7 @@ def run_windows(
     """
     import dask
 
+    _bound_gdal_cache()
     Path(spec.state_dir).mkdir(parents=True, exist_ok=True)
     todo = [j for j in jobs if not _state_path(spec.state_dir, j).exists()]
     done0 = len(jobs) - len(todo)

@@ -10,7 +10,11 @@ offsetting the after flight's grid, a larger one is refused with the measured sh
 from __future__ import annotations
 
 import math
+import os
+import threading
 import warnings
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -94,6 +98,28 @@ def _open(path: str):
         return rasterio.open(path)
 
 
+_local = threading.local()
+_HANDLES_PER_THREAD = 8
+
+
+@contextmanager
+def _dataset(path: str):
+    """An open dataset kept per thread (keyed by path, size and mtime), so neighbouring windows
+    reuse GDAL's decoded blocks and the file is not reopened for every window."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    cache: OrderedDict = getattr(_local, "handles", None) or OrderedDict()
+    _local.handles = cache
+    src = cache.pop(key, None)
+    if src is None or src.closed:
+        src = _open(path)
+    cache[key] = src
+    while len(cache) > _HANDLES_PER_THREAD:
+        _, old = cache.popitem(last=False)
+        old.close()
+    yield src
+
+
 def read_on_grid(
     source: Source, grid: Grid, window: Window, *, resampling: Resampling = Resampling.bilinear
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,12 +129,19 @@ def read_on_grid(
     reads are used when the source lies on the grid up to a whole-pixel offset; otherwise a
     ``WarpedVRT`` warps on the fly.
     """
-    with _open(source.path) as src:
+    with _dataset(source.path) as src:
         direct = _direct_offset(src, grid, source)
         if direct is not None:
             dc, dr = direct
             w = Window(window.col_off + dc, window.row_off + dr, window.width, window.height)
-            data = src.read(list(source.bands), window=w, boundless=True, fill_value=0)
+            inside_all = (
+                w.col_off >= 0
+                and w.row_off >= 0
+                and w.col_off + w.width <= src.width
+                and w.row_off + w.height <= src.height
+            )
+            # boundless reads go through an internal VRT: several times slower, edges only
+            data = src.read(list(source.bands), window=w, boundless=not inside_all, fill_value=0)
             inside = _inside(src, w)
             valid = inside & _valid_from(src, w, data)
             return data.astype(np.float32, copy=False), valid
@@ -168,7 +201,13 @@ def _inside(src, w: Window) -> np.ndarray:
 
 def _valid_from(src, w: Window, data: np.ndarray) -> np.ndarray:
     if src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha:
-        return src.read(4, window=w, boundless=True, fill_value=0) > 0
+        inside_all = (
+            w.col_off >= 0
+            and w.row_off >= 0
+            and w.col_off + w.width <= src.width
+            and w.row_off + w.height <= src.height
+        )
+        return src.read(4, window=w, boundless=not inside_all, fill_value=0) > 0
     if src.nodata is not None:
         if np.isnan(src.nodata):
             return ~np.isnan(data).any(axis=0)
