@@ -46,6 +46,12 @@ DUMP = "database.dump"
 FILES = "files/"
 
 Echo = Callable[[str], None]
+#: progress callback: (bytes of stored files done, bytes in total)
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
 
 
 class RestoreMismatch(GeoEnforceError):
@@ -161,7 +167,14 @@ def database_summary(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def backup(url: str, data_dir: Path, archive: Path, *, echo: Echo = lambda _: None) -> BackupResult:
+def backup(
+    url: str,
+    data_dir: Path,
+    archive: Path,
+    *,
+    echo: Echo = lambda _: None,
+    progress: Progress = _no_progress,
+) -> BackupResult:
     """Write a backup archive of the database at ``url`` and the files under ``data_dir``.
 
     The archive is written to a temporary name beside ``archive`` and renamed when complete,
@@ -217,8 +230,12 @@ def backup(url: str, data_dir: Path, archive: Path, *, echo: Echo = lambda _: No
             info.mtime = int(dt.datetime.now().timestamp())
             tar.addfile(info, io.BytesIO(raw))
             tar.add(dump, arcname=DUMP)
+            total = sum(e["size"] for e in manifest["files"])
+            done = 0
             for p, entry in zip(files, manifest["files"], strict=True):
                 tar.add(p, arcname=FILES + entry["path"])
+                done += entry["size"]
+                progress(done, total)
         os.replace(part, archive)
     return BackupResult(path=archive, manifest=manifest)
 
@@ -272,6 +289,7 @@ def restore(
     *,
     force: bool = False,
     echo: Echo = lambda _: None,
+    progress: Progress = _no_progress,
 ) -> dict[str, Any]:
     """Restore a backup archive into the database at ``url`` and the files into ``data_dir``.
 
@@ -321,10 +339,14 @@ def restore(
         )
         echo(f"restoring {len(manifest['files'])} stored files into {data_dir} …")
         data_dir.mkdir(parents=True, exist_ok=True)
+        total = sum(e["size"] for e in manifest["files"])
+        done = 0
         for entry in manifest["files"]:
             member = tar.getmember(FILES + entry["path"])
             member.name = entry["path"]
             tar.extract(member, data_dir, filter="data")
+            done += entry["size"]
+            progress(done, total)
     verify(manifest, url, data_dir)
     return manifest
 

@@ -46,7 +46,12 @@ def test_round_trip_reproduces_database_and_files(db_url, sessions, tmp_path, em
     before = backup.database_summary(db_url)
     assert before["audit_log"]["rows"] >= 16  # inserts, an update, a retirement
 
-    result = backup.backup(db_url, src_dir, tmp_path / "b.tar")
+    ticks: list[tuple[int, int]] = []
+    result = backup.backup(
+        db_url, src_dir, tmp_path / "b.tar", progress=lambda d, t: ticks.append((d, t))
+    )
+    total = sum(len(d) for d in files.values())
+    assert len(ticks) == len(files) and ticks[-1] == (total, total)
     with tarfile.open(result.path) as tar:
         names = set(tar.getnames())
     assert {"manifest.json", "database.dump"} <= names

@@ -5,9 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from geo_enforce.cli.common import console, out, settings
 from geo_enforce.cli.db import db_app
+
+
+def _bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 @db_app.command("backup")
@@ -19,7 +31,15 @@ def backup_cmd(
     from geo_enforce.db.engine import resolve_database_url
 
     s = settings()
-    result = backup(resolve_database_url(s), s.data_dir, file, echo=lambda m: console.print(m))
+    with _bar("stored files") as bar:
+        task = bar.add_task("files", total=None)
+        result = backup(
+            resolve_database_url(s),
+            s.data_dir,
+            file,
+            echo=console.print,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     m = result.manifest
     console.print(
         f"backup written: {result.path} — {sum(m['row_counts'].values())} rows, "
@@ -40,7 +60,16 @@ def restore_cmd(
     from geo_enforce.db.engine import resolve_database_url
 
     s = settings()
-    m = restore(file, resolve_database_url(s), s.data_dir, force=force, echo=console.print)
+    with _bar("stored files") as bar:
+        task = bar.add_task("files", total=None)
+        m = restore(
+            file,
+            resolve_database_url(s),
+            s.data_dir,
+            force=force,
+            echo=console.print,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     console.print(
         f"restored and verified: {sum(m['row_counts'].values())} rows, "
         f"{m.get('audit_log', {}).get('rows', 0)} audit entries, {len(m['files'])} files "
