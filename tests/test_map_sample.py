@@ -27,3 +27,12 @@ def test_sample_township_map(sessions, tmp_path):
     )
     assert one.name == f"field-map-{VILLAGES[0]}.html"
     assert one.stat().st_size < path.stat().st_size
+
+
+def test_demo_map_hook(sessions, settings, tmp_path):
+    from geo_enforce.webmap.demo import write_demo_map
+
+    load_township(sessions)
+    out = write_demo_map(sessions, settings, tmp_path / "demo" / "map.html")
+    assert out == tmp_path / "demo" / "map.html"
+    assert '"mode": "offline"' in out.read_text("utf-8")
