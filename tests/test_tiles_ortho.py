@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -76,3 +77,24 @@ def test_ortho_endpoint(client, settings, sessions, tmp_path):
     assert _img(r.content).getpixel((128, 128))[3] == 255
     assert client.get(f"/tiles/ortho/{seeded.flight_ids[1]}/{z}/{x}/{y}.gif").status_code == 422
     assert client.get(f"/tiles/ortho/424242/{z}/{x}/{y}.png").status_code == 404
+
+
+def test_flight_paths_as_the_catalogue_writes_them(sessions, tmp_path, monkeypatch):
+    """register_flight stores data_dir/flights/<name>/ortho.tif: relative when data_dir is."""
+    from sqlalchemy import text
+
+    from geo_enforce.db.engine import transaction
+
+    seeded = seed_ledger(sessions, tmp_path / "var")
+    monkeypatch.chdir(tmp_path)
+    with transaction(sessions, "test:paths") as s:
+        s.execute(
+            text("UPDATE flight SET ortho_path = :p WHERE id = :id"),
+            {"p": "var/flights/F2024.tif", "id": seeded.flight_ids[1]},
+        )
+    with sessions() as s:
+        img = flight_image(s, seeded.flight_ids[1], data_dir=Path("var"))
+        assert img.path == Path("var/flights/F2024.tif")
+        # and relative to data_dir, as the test ledger stores it
+        img0 = flight_image(s, seeded.flight_ids[0], data_dir=Path("var"))
+        assert img0.path == Path("var/flights/F2023.tif")

@@ -1,9 +1,10 @@
 """Orthophoto XYZ tiles and small overviews from a flight's COG, through rio-tiler.
 
 The flight catalogue (``flight`` table) records each orthophoto's path (``ortho_path``),
-absolute or relative to the settings' ``data_dir``. Tiles are Web Mercator XYZ (EPSG:3857),
-PNG (with transparency outside the image) or WebP; the overview used by the offline map is a
-downsampled PNG of the whole image in Web Mercator with its lon/lat bounds.
+absolute, relative to the settings' ``data_dir``, or relative to the working directory. Tiles
+are Web Mercator XYZ (EPSG:3857), PNG (with transparency outside the image) or WebP; the
+overview used by the offline map is a downsampled PNG of the whole image in Web Mercator with
+its lon/lat bounds.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ class FlightImage:
 
 
 def _resolve(path: str, data_dir: Path | None) -> Path:
+    """A stored orthophoto path: absolute; relative to ``data_dir``; or, as the flight
+    catalogue writes it under a relative ``data_dir`` (``var/flights/…``), relative to the
+    working directory."""
     p = Path(path)
-    if not p.is_absolute() and data_dir is not None:
-        p = Path(data_dir) / p
-    return p
+    if p.is_absolute() or data_dir is None:
+        return p
+    under = Path(data_dir) / p
+    return under if under.is_file() or not p.is_file() else p
 
 
 def flight_image(session: Session, flight_id: int, *, data_dir: Path | None = None) -> FlightImage:
