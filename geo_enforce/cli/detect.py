@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from geo_enforce.cli.common import actor, app, console, out, sessions, settings
+from geo_enforce.cli.common import actor, app, console, sessions, settings
 
 
 def _bar() -> Progress:
@@ -70,7 +70,7 @@ def detect(
             scheduler=scheduler or settings().dask_scheduler,
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
-    out.print_json(data={"run_id": run_id, **summary})
+    typer.echo(json.dumps({"run_id": run_id, **summary}, ensure_ascii=False, indent=1))
 
 
 @app.command()
@@ -109,4 +109,4 @@ def change(
             detector=make_detector(detector),
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
-    out.print(json.dumps({"mask": str(out_mask), **result.summary()}, ensure_ascii=False))
+    typer.echo(json.dumps({"mask": str(out_mask), **result.summary()}, ensure_ascii=False))

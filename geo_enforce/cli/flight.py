@@ -57,7 +57,7 @@ def add_cmd(
             )
             summary = flight_summary(flight)
     summary.pop("footprint", None)
-    out.print_json(data=summary)
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=1))
 
 
 @flight_app.command("list")
@@ -73,7 +73,7 @@ def list_cmd(
     if as_json:
         for r in rows:
             r.pop("footprint", None)
-        out.print(json.dumps(rows, ensure_ascii=False, indent=1))
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     table = Table("id", "名称 name", "日期 date", "GSD m", "DSM", "尺寸 size", "状态")
     for r in rows:
@@ -97,7 +97,7 @@ def show_cmd(flight: str = typer.Argument(..., help="flight id or name")) -> Non
     with sessions()() as session:
         f = get_flight(session, flight)
         body = {**flight_summary(f), "stac": f.stac}
-    out.print(json.dumps(body, ensure_ascii=False, indent=1))
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
 
 
 @flight_app.command("retire")
