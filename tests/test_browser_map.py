@@ -351,4 +351,8 @@ def test_offline_html_works_from_file_url(browser, server, shots, tmp_path):
     # the downsampled orthophotos are drawn by the page itself, and swipe still works
     assert page.locator(".leaflet-sbs-divider").count() == 1
     check_layers_and_popup(page, net, server, shots, "offline")
+    # search works from the page's own index
+    hits = page.evaluate("geoEnforce.search('0007').then(r => r.map(h => h.label))")
+    assert hits == [CLICK_CASE]
+    assert page.evaluate("geoEnforce.search('大任').then(r => r[0].kind)") == "village"
     page.close()
