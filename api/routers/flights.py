@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
 from api.deps import Editor, ReadDB, Viewer
@@ -192,13 +192,13 @@ def _execute(factory, run_id: int, settings, who: str) -> None:
 
 
 @router.get("/detection-runs", response_model=list[RunOut])
-def runs(session: ReadDB, _: Viewer, limit: int = 100) -> list[RunOut]:
+def runs(session: ReadDB, _: Viewer, limit: int = Query(100, ge=1, le=1000)) -> list[RunOut]:
     from sqlalchemy import select
 
     from geo_enforce.db.models import DetectionRun
 
     q = select(DetectionRun).where(DetectionRun.retired_at.is_(None))
-    q = q.order_by(DetectionRun.id.desc()).limit(min(limit, 1000))
+    q = q.order_by(DetectionRun.id.desc()).limit(limit)
     return [_run_out(r) for r in session.scalars(q)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +25,7 @@ def _bbox(value: str | None):
         parts = tuple(float(v) for v in value.split(","))
     except ValueError:
         raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat") from None
-    if len(parts) != 4:
+    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
         raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat")
     return parts
 

@@ -65,7 +65,7 @@ def check_params(params: dict) -> dict:
             f"known: {', '.join(DEFAULT_PARAMS)}"
         )
     merged = {**DEFAULT_PARAMS, **params}
-    if merged["detector"] not in DETECTORS:
+    if not isinstance(merged["detector"], str) or merged["detector"] not in DETECTORS:
         raise ImageryError(f"detector {merged['detector']!r}: one of {', '.join(DETECTORS)}")
     for key, (kind, lo, hi) in _PARAM_RANGES.items():
         value = merged[key]
