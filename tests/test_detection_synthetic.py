@@ -189,3 +189,34 @@ def test_dsm_detector_needs_dsms(pairs):
     z = np.zeros((3, 8, 8), np.float32)
     with pytest.raises(InvalidInput, match="DSM"):
         DsmHeightDetector()(WindowPair(before=z, after=z, valid=np.ones((8, 8), bool), gsd_m=0.25))
+
+
+KILLER = """
+import os, signal, sys
+from geo_enforce.detection.pipeline import detect_pair
+from geo_enforce.detection.runner import load_alignment
+alignment = load_alignment(sys.argv[1])
+def progress(done, total):
+    if done >= 6:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no atexit: a real kill
+detect_pair(alignment, sys.argv[1], tile=160, progress=progress)
+"""
+
+
+def test_killed_run_resumes_to_the_same_result(pairs, tmp_path):
+    import subprocess
+    import sys
+
+    from geo_enforce.detection.runner import save_alignment
+
+    _, alignment = pairs[1]
+    fresh = detect_pair(alignment, tmp_path / "fresh", tile=160)
+    state = tmp_path / "killed"
+    save_alignment(state, alignment)
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(state)], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    done = len(list((state / "windows").glob("w*.pkl")))
+    assert 6 <= done < fresh.windows
+    resumed = detect_pair(alignment, state, tile=160)
+    assert resumed.computed == fresh.windows - done
+    assert _signature(resumed) == _signature(fresh)
