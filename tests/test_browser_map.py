@@ -294,11 +294,22 @@ def test_swipe_moves_between_flights(browser, server, shots):
     after = divider.evaluate("d => parseFloat(d.style.left)")
     page.screenshot(path=str(shots / "served-swipe.png"))
     assert after < before - 200, (before, after)
+    page.wait_for_timeout(300)
+    assert page.evaluate("geoEnforce.state.popups") == 0  # dragging the handle picks nothing
     clip = page.evaluate(
         "() => { const c = document.querySelectorAll('.leaflet-tile-pane .leaflet-layer');"
         " return Array.from(c).map(e => e.style.clip).filter(Boolean); }"
     )
     assert len(clip) == 2, clip  # the before and after orthophotos are clipped at the divider
+    # choose the pair: swap them, and the 2024 flight takes the left side's clip
+    f23, f24 = server.seeded.flight_ids
+    clip_of = "(id) => geoEnforce.orthoLayers[id].getContainer().style.clip"
+    left_clip = page.evaluate(clip_of, f23)
+    page.select_option("#ge-swipe-left", str(f24))
+    page.select_option("#ge-swipe-right", str(f23))
+    assert page.evaluate("geoEnforce.state.swipe") == [f24, f23]
+    assert page.evaluate(clip_of, f24) == left_clip
+    assert page.evaluate(clip_of, f23) != left_clip
     assert not net.failed and not net.blocked
     page.close()
 

@@ -82,6 +82,24 @@ class MapSetup(JSCSSMixin, MacroElement):
         self.config_json = _script_json(config)
 
 
+class OrthoRegistry(MacroElement):
+    """Tells the page which Leaflet layer shows which flight, and which control swipes them."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            geoEnforce.registerOrtho({{ this.pairs_js }}, {{ this.swipe_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: list[tuple[int, folium.map.Layer]], swipe: MacroElement | None):
+        super().__init__()
+        self._name = "OrthoRegistry"
+        self.pairs_js = "[" + ", ".join(f"[{fid}, {lyr.get_name()}]" for fid, lyr in layers) + "]"
+        self.swipe_js = swipe.get_name() if swipe is not None else "null"
+
+
 class VectorTileLayer(folium.map.Layer):
     """One ledger layer drawn from vector tiles by Leaflet.VectorGrid (see geoenforce.js)."""
 
@@ -244,7 +262,8 @@ def build_map(
         _basemaps(m, map_settings)
     MapSetup(page_config(ctx, styles, offline)).add_to(m)
 
-    ortho_layers = []
+    ortho_layers: list[folium.map.Layer] = []
+    flight_layers: list[tuple[int, folium.map.Layer]] = []
     shown = {f.flight_id for f in ctx.flights[-2:]}
     for f in ctx.flights:
         title = _flight_title(f)
@@ -269,14 +288,19 @@ def build_map(
             )
         layer.add_to(m)
         ortho_layers.append(layer)
+        flight_layers.append((f.flight_id, layer))
 
     for name, show in LAYER_ORDER:
         VectorTileLayer(
             name, MVT_LAYERS[name] if name != "admin_area" else "行政区划与村名", show=show
         ).add_to(m)
 
+    swipe = None
     if len(ortho_layers) >= 2:  # before (left) / after (right) swipe of the latest two
-        SideBySideLayers(ortho_layers[-2], ortho_layers[-1]).add_to(m)
+        swipe = SideBySideLayers(ortho_layers[-2], ortho_layers[-1])
+        swipe.add_to(m)
+    if flight_layers:
+        OrthoRegistry(flight_layers, swipe).add_to(m)
     Fullscreen(title="全屏", title_cancel="退出全屏", position="topright").add_to(m)
     LocateControl(
         strings={"title": "定位我的位置", "popup": "您在此处 {distance} 米范围内"},

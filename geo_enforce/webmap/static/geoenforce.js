@@ -241,9 +241,9 @@
     return null;
   };
 
-  var lastClick = null;
+  var lastClick = null, swipeDrag = false;
   function onMapClick(e) {
-    if (GE.measuring || !e.latlng) return;
+    if (GE.measuring || swipeDrag || !e.latlng) return;
     var stamp = e.originalEvent ? e.originalEvent.timeStamp : null;
     if (stamp !== null && stamp === lastClick) return; // the same DOM click seen twice
     lastClick = stamp;
@@ -304,6 +304,56 @@
   GE.orthoOverview = function (src, bounds) {
     return new GE.OverviewLayer(src, bounds, { maxZoom: 22 });
   };
+
+  /* ---- which layer shows which flight; choosing the swipe's two flights ---- */
+  GE.orthoLayers = {};
+  GE.registerOrtho = function (pairs, swipe) {
+    pairs.forEach(function (p) { GE.orthoLayers[p[0]] = p[1]; });
+    GE.swipe = swipe;
+    if (swipe && swipe._range) {
+      // dragging the swipe handle ends with a click on the map: that click is not a pick
+      L.DomEvent.on(swipe._range, "mousedown touchstart", function () { swipeDrag = true; });
+      L.DomEvent.on(document, "mouseup touchend", function () {
+        setTimeout(function () { swipeDrag = false; }, 0);
+      });
+    }
+    if (swipe && (cfg.flights || []).length >= 2) swipeChooser().addTo(map);
+  };
+  GE.setSwipe = function (leftId, rightId) {
+    var left = GE.orthoLayers[leftId], right = GE.orthoLayers[rightId];
+    if (!GE.swipe || !left || !right || leftId === rightId) return false;
+    Object.keys(GE.orthoLayers).forEach(function (id) {
+      var l = GE.orthoLayers[id];
+      if (l !== left && l !== right && map.hasLayer(l)) map.removeLayer(l);
+    });
+    [left, right].forEach(function (l) {
+      l.getContainer && l.getContainer() && (l.getContainer().style.clip = "");
+      if (!map.hasLayer(l)) map.addLayer(l);
+    });
+    GE.swipe.setLeftLayers(left);
+    GE.swipe.setRightLayers(right);
+    GE.state.swipe = [leftId, rightId];
+    return true;
+  };
+  function swipeChooser() {
+    return control("topleft", function (div) {
+      div.className += " ge-swipe";
+      var fl = cfg.flights, n = fl.length;
+      function sel(id, chosen) {
+        return '<select id="' + id + '">' + fl.map(function (f) {
+          return '<option value="' + f.id + '"' + (f.id === chosen ? " selected" : "") + ">" +
+            esc(f.flown_on + " " + f.name) + "</option>";
+        }).join("") + "</select>";
+      }
+      div.innerHTML = "<b>卷帘对比</b><br>左（前期）" + sel("ge-swipe-left", fl[n - 2].id) +
+        "右（后期）" + sel("ge-swipe-right", fl[n - 1].id);
+      GE.state.swipe = [fl[n - 2].id, fl[n - 1].id];
+      div.addEventListener("change", function () {
+        GE.setSwipe(Number(div.querySelector("#ge-swipe-left").value),
+                    Number(div.querySelector("#ge-swipe-right").value));
+      });
+    });
+  }
 
   /* ---- controls ---- */
   function control(position, build) {
