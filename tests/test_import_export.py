@@ -162,6 +162,30 @@ def test_reimport_is_idempotent_and_audits_only_changes(sessions, tmp_path):
     assert [tuple(r) for r in rows] == [("cli:bob", "update")] * 2
 
 
+def test_reimport_over_a_retired_record_warns_and_keeps_it_retired(sessions, tmp_path):
+    src = lf.write(lf.structures(3), tmp_path / "s.gpkg")
+    with transaction(sessions, "t") as s:
+        import_layer(s, "structure", src)
+        s.execute(
+            text(
+                "UPDATE structure SET retired_at = now(), retired_by = 't', "
+                "retire_reason = 'duplicate' WHERE case_no = 'WJ-2024-002'"
+            )
+        )
+    changed = lf.structures(3)
+    changed["层数"] = 3
+    with transaction(sessions, "t") as s:
+        r = import_layer(s, "structure", lf.write(changed, tmp_path / "s2.gpkg"))
+    assert len(r.warnings) == 1 and "WJ-2024-002 match retired records" in r.warnings[0]
+    with sessions() as s:
+        row = s.execute(
+            text(
+                "SELECT floors, retired_at IS NOT NULL FROM structure WHERE case_no = 'WJ-2024-002'"
+            )
+        ).one()
+    assert tuple(row) == (3, True)
+
+
 @pytest.mark.parametrize("with_cpg", [True, False], ids=["cpg", "detected"])
 def test_gbk_shapefile_keeps_chinese(sessions, tmp_path, with_cpg):
     shp = tmp_path / "违建.shp"

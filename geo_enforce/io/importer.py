@@ -534,6 +534,23 @@ def import_frame(
             )
         )
         _copy_rows(session, tmp, cols, values)
+        retired = (
+            session.execute(
+                text(
+                    f"SELECT s.{spec.key} FROM {tmp} s JOIN {spec.table} t "
+                    f"ON t.{spec.key} = s.{spec.key} "
+                    "WHERE t.retired_at IS NOT NULL ORDER BY 1 LIMIT 11"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if retired:
+            shown = ", ".join(map(str, retired[:10])) + (", …" if len(retired) > 10 else "")
+            report.warnings.append(
+                f"{src}: {spec.key} {shown} match retired records; they are updated but stay "
+                "retired (restore them explicitly if they are current again)"
+            )
         report.inserted, report.updated = _upsert(session, spec, cols)
         session.execute(text(f"DROP TABLE {tmp}"))
     except DBAPIError as exc:
