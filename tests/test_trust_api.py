@@ -337,3 +337,13 @@ def test_demo_users_get_one_token_per_role(sessions):
         for role, token in tokens.items():
             assert auth.authenticate(s, token) == auth.Principal(name=f"demo_{role}", role=role)
         assert len(auth.list_users(s)) == 4
+
+
+def test_public_cases_geojson(client, seeded):
+    r = client.get("/public/cases.geojson", params={"status": "demolished"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and fc["numberMatched"] == len(fc["features"]) == 2
+    f = fc["features"][0]
+    assert f["geometry"]["type"] == "Point" and f["properties"]["decision_label"] == "已拆除"
+    assert "张" not in r.text and "party" not in r.text

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ReadDB
@@ -15,7 +16,7 @@ from geo_enforce import public
 router = APIRouter(prefix="/public", tags=["public 公示"], responses=ERROR_RESPONSES)
 
 #: Paths open to everyone; tests/test_roles.py checks every other route declares a role.
-PUBLIC_PATHS = ("/public/cases",)
+PUBLIC_PATHS = ("/public/cases", "/public/cases.geojson")
 
 
 class PublicCaseOut(BaseModel):
@@ -69,4 +70,46 @@ def cases(
         limit=limit,
         offset=offset,
         items=[PublicCaseOut(**vars(c)) for c in items],
+    )
+
+
+@router.get(
+    "/cases.geojson",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/geo+json": {}}}},
+    summary="公示: decided cases as GeoJSON points (for a public map)",
+)
+def cases_geojson(
+    request: Request,
+    session: ReadDB,
+    village_code: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    items, total = public.decided_cases(
+        session,
+        request.app.state.settings.public,
+        village_code=village_code,
+        category=category,
+        status=status,
+        year=year,
+        limit=limit,
+        offset=offset,
+    )
+    features = []
+    for c in items:
+        props = PublicCaseOut(**vars(c)).model_dump(mode="json", exclude={"lon", "lat"})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                "properties": props,
+            }
+        )
+    return JSONResponse(
+        {"type": "FeatureCollection", "numberMatched": total, "features": features},
+        media_type="application/geo+json",
     )
