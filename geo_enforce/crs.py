@@ -126,8 +126,22 @@ def gcj02_to_bd09(lon, lat):
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
+def bd09_to_gcj02_exact(lon, lat, *, tol: float = 1e-11, max_iter: int = 20):
+    """Invert GCJ-02 → BD-09 by fixed-point iteration (the closed form is off by ~5 cm)."""
+    blon = np.asarray(lon, dtype=float)
+    blat = np.asarray(lat, dtype=float)
+    glon, glat = bd09_to_gcj02(blon, blat)
+    for _ in range(max_iter):
+        tlon, tlat = gcj02_to_bd09(glon, glat)
+        elon, elat = tlon - blon, tlat - blat
+        glon, glat = glon - elon, glat - elat
+        if np.all(np.abs(elon) < tol) and np.all(np.abs(elat) < tol):
+            break
+    return glon, glat
+
+
 def bd09_to_wgs84(lon, lat):
-    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+    return gcj02_to_wgs84(*bd09_to_gcj02_exact(lon, lat))
 
 
 def _apply(geom: BaseGeometry, fn) -> BaseGeometry:
@@ -159,16 +173,16 @@ def check_geographic_bounds(bounds: tuple[float, float, float, float], what: str
     """Refuse lon/lat bounds that are not plausibly in China, naming the likely cause."""
     minx, miny, maxx, maxy = bounds
     cminx, cminy, cmaxx, cmaxy = CHINA_BOUNDS
+    if cminy <= minx and maxx <= cmaxy and cminx <= miny and maxy <= cmaxx:
+        raise CRSError(
+            f"{what}: coordinates {_fmt(bounds)} look like latitude/longitude with the axes "
+            "swapped (x holds latitude): swap them in the source or export as lon/lat"
+        )
     if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
         raise CRSError(
             f"{what}: coordinates {_fmt(bounds)} are declared as degrees but look projected "
             "(metres); give the right CRS with --crs, e.g. EPSG:4527 or EPSG:4548 for "
             "Gauss-Krüger zone 39"
-        )
-    if cminy <= minx and maxx <= cmaxy and cminx <= miny and maxy <= cmaxx:
-        raise CRSError(
-            f"{what}: coordinates {_fmt(bounds)} look like latitude/longitude with the axes "
-            "swapped (x holds latitude): swap them in the source or export as lon/lat"
         )
     if not (cminx <= minx and maxx <= cmaxx and cminy <= miny and maxy <= cmaxy):
         raise CRSError(
