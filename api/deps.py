@@ -26,8 +26,11 @@ def _token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    # browsers opening /map cannot send headers: accept a token cookie as well
-    return request.cookies.get("ge_token") or None
+    # browsers opening /map cannot send headers: accept a token cookie as well, but only for
+    # reads: a cookie rides along on cross-site form posts (CSRF), a Bearer header never does
+    if request.method in ("GET", "HEAD"):
+        return request.cookies.get("ge_token") or None
+    return None
 
 
 def get_principal(request: Request) -> Principal:

@@ -347,3 +347,17 @@ def test_public_cases_geojson(client, seeded):
     f = fc["features"][0]
     assert f["geometry"]["type"] == "Point" and f["properties"]["decision_label"] == "已拆除"
     assert "张" not in r.text and "party" not in r.text
+
+
+def test_token_cookie_is_for_reads_only(client, tokens):
+    """The map's ge_token cookie opens reads; writes need the Bearer header (no CSRF)."""
+    token = tokens["admin"]["Authorization"].removeprefix("Bearer ")
+    client.cookies.set("ge_token", token)
+    try:
+        assert client.get("/me").json()["name"] == "u_admin"
+        r = client.post("/users", json={"name": "csrf", "role": "admin"})
+        assert r.status_code == 401
+    finally:
+        client.cookies.clear()
+    r = client.post("/users", json={"name": "csrf", "role": "viewer"}, headers=tokens["admin"])
+    assert r.status_code == 201
