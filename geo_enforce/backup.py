@@ -8,7 +8,9 @@
 - ``database.dump``: ``pg_dump --format=custom`` of the whole database (schema, triggers,
   data, audit log);
 - ``files/…``: everything under ``settings.data_dir`` (orthophoto COGs, evidence chips,
-  verification photos), stored under their generated names.
+  verification photos), stored under their generated names;
+- ``external/…``: orthophotos and DSMs the database refers to outside ``data_dir`` (flights
+  registered in place), restored to their recorded paths.
 
 ``restore`` loads the dump into an empty database (or, with ``force``, one it empties first),
 puts the files back under ``data_dir`` and then checks the result against the manifest: the
@@ -44,6 +46,7 @@ FORMAT = "geo-enforce-backup/1"
 MANIFEST = "manifest.json"
 DUMP = "database.dump"
 FILES = "files/"
+EXTERNAL = "external/"
 
 Echo = Callable[[str], None]
 #: progress callback: (bytes of stored files done, bytes in total)
@@ -167,18 +170,49 @@ def database_summary(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
+def external_files(url: str, data_dir: Path) -> list[Path]:
+    """Files the database refers to that live outside ``data_dir`` (flights registered in
+    place from the command line). Relative paths are taken from the working directory, as the
+    flight catalogue writes them."""
+    root = Path(data_dir).resolve()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            has_flight = conn.execute(text("SELECT to_regclass('public.flight')")).scalar()
+            if has_flight is None:
+                return []
+            rows = conn.execute(
+                text("SELECT ortho_path, dsm_path FROM flight WHERE retired_at IS NULL")
+            ).all()
+    finally:
+        engine.dispose()
+    out: list[Path] = []
+    for row in rows:
+        for value in row:
+            if not value:
+                continue
+            p = Path(value).resolve()
+            if not p.is_relative_to(root) and p.is_file() and p not in out:
+                out.append(p)
+    return sorted(out)
+
+
 def backup(
     url: str,
     data_dir: Path,
     archive: Path,
     *,
+    include_external: bool = True,
     echo: Echo = lambda _: None,
     progress: Progress = _no_progress,
 ) -> BackupResult:
     """Write a backup archive of the database at ``url`` and the files under ``data_dir``.
 
-    The archive is written to a temporary name beside ``archive`` and renamed when complete,
-    so an interrupted backup never leaves a truncated file under the final name.
+    Files the database refers to outside ``data_dir`` (orthophotos registered in place) are
+    added under ``external/`` with their original path, unless ``include_external`` is False;
+    then they are only listed in the manifest and a warning is echoed. The archive is written
+    to a temporary name beside ``archive`` and renamed when complete, so an interrupted backup
+    never leaves a truncated file under the final name.
     """
     archive = Path(archive)
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +240,12 @@ def backup(
             if data_dir.exists()
             else []
         )
+        outside = external_files(url, data_dir)
+        if outside and not include_external:
+            echo(
+                f"warning: {len(outside)} file(s) the database refers to live outside "
+                f"{data_dir} and are NOT in this backup, e.g. {outside[0]}"
+            )
         manifest = {
             "format": FORMAT,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -220,6 +260,15 @@ def backup(
                 }
                 for p in files
             ],
+            "external_files": [
+                {
+                    "path": str(p),
+                    "size": p.stat().st_size,
+                    "sha256": _sha256(p),
+                    "included": include_external,
+                }
+                for p in outside
+            ],
         }
         part = archive.with_name(f".{archive.name}.part")
         echo(f"writing {archive} ({len(files)} stored files) …")
@@ -231,11 +280,18 @@ def backup(
             tar.addfile(info, io.BytesIO(raw))
             tar.add(dump, arcname=DUMP)
             total = sum(e["size"] for e in manifest["files"])
+            if include_external:
+                total += sum(e["size"] for e in manifest["external_files"])
             done = 0
             for p, entry in zip(files, manifest["files"], strict=True):
                 tar.add(p, arcname=FILES + entry["path"])
                 done += entry["size"]
                 progress(done, total)
+            if include_external:
+                for i, p in enumerate(outside):
+                    tar.add(p, arcname=f"{EXTERNAL}{i}/{p.name}")
+                    done += p.stat().st_size
+                    progress(done, total)
         os.replace(part, archive)
     return BackupResult(path=archive, manifest=manifest)
 
@@ -313,6 +369,17 @@ def restore(
             f"{len(clashes)} files already exist under {data_dir} (e.g. {clashes[0]}); pass "
             "--force to overwrite them"
         )
+    external = [e for e in manifest.get("external_files", []) if e.get("included")]
+    differing = [
+        e["path"]
+        for e in external
+        if Path(e["path"]).exists() and _sha256(Path(e["path"])) != e["sha256"]
+    ]
+    if differing and not force:
+        raise Conflict(
+            f"{len(differing)} orthophoto/DSM files outside {data_dir} exist with other content "
+            f"(e.g. {differing[0]}); pass --force to overwrite them"
+        )
     args, env = _conn_args(url)
     with tempfile.TemporaryDirectory(prefix="ge-restore-") as tmp, tarfile.open(archive) as tar:
         dump_member = tar.getmember(DUMP)
@@ -347,6 +414,17 @@ def restore(
             tar.extract(member, data_dir, filter="data")
             done += entry["size"]
             progress(done, total)
+        for i, entry in enumerate(manifest.get("external_files", [])):
+            target = Path(entry["path"])
+            if not entry.get("included"):
+                continue
+            if target.exists() and _sha256(target) == entry["sha256"]:
+                continue
+            echo(f"restoring {target} (outside {data_dir}, where the database refers to it)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            member = tar.getmember(f"{EXTERNAL}{i}/{target.name}")
+            member.name = target.name
+            tar.extract(member, target.parent, filter="data")
     verify(manifest, url, data_dir)
     return manifest
 
@@ -360,6 +438,11 @@ def verify(manifest: dict[str, Any], url: str, data_dir: Path) -> None:
                 f"restored {key} differs from the backup: expected {manifest[key]}, "
                 f"found {now.get(key)}"
             )
+    for entry in manifest.get("external_files", []):
+        if entry.get("included") and (
+            not Path(entry["path"]).exists() or _sha256(Path(entry["path"])) != entry["sha256"]
+        ):
+            raise RestoreMismatch(f"external file {entry['path']} is missing or differs")
     for entry in manifest["files"]:
         p = Path(data_dir) / entry["path"]
         if not p.exists() or _sha256(p) != entry["sha256"]:

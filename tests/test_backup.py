@@ -115,3 +115,38 @@ def test_cli_backup_and_restore(db_url, sessions, tmp_path, empty_db):
     )
     assert r.returncode == 2
     assert "--force" in r.stderr
+
+
+def test_orthophotos_outside_data_dir_are_archived_and_restored(
+    db_url, sessions, tmp_path, empty_db
+):
+    import datetime as dt
+
+    from geo_enforce.db.engine import transaction
+    from geo_enforce.db.models import Flight
+    from tests.trust_seed import square
+
+    outside = tmp_path / "survey" / "2024-05" / "ortho.tif"
+    outside.parent.mkdir(parents=True)
+    outside.write_bytes(b"II*\x00" + os.urandom(4000))
+    with transaction(sessions, "cli:test") as s:
+        s.add(
+            Flight(
+                name="f1",
+                flown_on=dt.date(2024, 5, 1),
+                gsd_m=0.05,
+                ortho_path=str(outside),
+                crs="EPSG:4548",
+                width=10,
+                height=10,
+                band_count=3,
+                footprint=square(0),
+            )
+        )
+    data = outside.read_bytes()
+    skipped = backup.backup(db_url, tmp_path / "var", tmp_path / "no.tar", include_external=False)
+    assert skipped.manifest["external_files"][0]["included"] is False
+    archive = backup.backup(db_url, tmp_path / "var", tmp_path / "b.tar").path
+    outside.unlink()
+    backup.restore(archive, empty_db, tmp_path / "var2")
+    assert outside.read_bytes() == data

@@ -25,6 +25,11 @@ def _bar(label: str) -> Progress:
 @db_app.command("backup")
 def backup_cmd(
     file: Path = typer.Argument(..., help="archive to write, e.g. backup-2026-11-22.tar"),
+    external: bool = typer.Option(
+        True,
+        "--external/--no-external",
+        help="also archive orthophotos the database refers to outside data_dir",
+    ),
 ) -> None:
     """Back up the database (pg_dump) and the stored files under data_dir into one archive."""
     from geo_enforce.backup import backup
@@ -37,6 +42,7 @@ def backup_cmd(
             resolve_database_url(s),
             s.data_dir,
             file,
+            include_external=external,
             echo=console.print,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
