@@ -361,3 +361,36 @@ def test_token_cookie_is_for_reads_only(client, tokens):
         client.cookies.clear()
     r = client.post("/users", json={"name": "csrf", "role": "viewer"}, headers=tokens["admin"])
     assert r.status_code == 201
+
+
+def test_cli_audit(db_url, sessions):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ids = seed_ledger(sessions)
+    exe = str(Path(sys.executable).parent / "geo-enforce")
+    env = {**os.environ, "DATABASE_URL": db_url}
+    r = subprocess.run(
+        [exe, "audit", "history", "structure", str(ids["structure"][0]), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    entries = json.loads(r.stdout)
+    assert [e["action"] for e in entries] == ["insert", "update"]
+    assert entries[1]["changes"]["floors"] == {"old": 1, "new": 3}
+    r = subprocess.run(
+        [exe, "audit", "log", "--actor", "editor1", "--since", "2000-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "2 of 2 entries" in r.stdout
+    r = subprocess.run(
+        [exe, "audit", "history", "nonsense", "1"], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "not audited" in r.stderr
