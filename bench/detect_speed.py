@@ -64,7 +64,7 @@ def _pool(seeds=(1, 2, 3, 4)):
 
 def generate(folder: Path, megapixels: float) -> dict[str, Path]:
     """Write the four rasters of about ``megapixels`` each, tile by tile from the pool."""
-    side = int(math.sqrt(megapixels * 1e6) // POOL_PX * POOL_PX)
+    side = math.ceil(math.sqrt(megapixels * 1e6) / POOL_PX) * POOL_PX  # at least that many
     folder.mkdir(parents=True, exist_ok=True)
     paths = {k: folder / f"{k}.tif" for k in ("before", "after", "before_dsm", "after_dsm")}
     if all(p.exists() for p in paths.values()):

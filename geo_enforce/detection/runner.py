@@ -184,7 +184,7 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
 
 #: GDAL block cache (bytes): enough for neighbouring windows to share decoded blocks, bounded
 #: so memory does not grow with the raster (GDAL's default is 5 % of RAM).
-GDAL_CACHE_BYTES = 256 * 1024 * 1024
+GDAL_CACHE_BYTES = 512 * 1024 * 1024
 
 
 def _bound_gdal_cache() -> None:
