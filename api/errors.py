@@ -92,11 +92,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError):
-        # unique/foreign-key/check violations: the client's data clashes with stored state
+        # unique violation (23505): clashes with a stored record → 409; check, not-null and
+        # foreign-key violations: the value itself is not acceptable → 422. Never the SQL.
         log.info("integrity error on %s: %s", request.url.path, exc.orig)
+        if getattr(exc.orig, "pgcode", None) == "23505":
+            return JSONResponse(
+                error_body(409, "Conflict", "与已有记录重复 (duplicates a stored record)"),
+                status_code=409,
+            )
         return JSONResponse(
-            error_body(409, "Conflict", "数据与现有记录冲突 (conflicts with a stored record)"),
-            status_code=409,
+            error_body(422, "InvalidInput", "数据不符合约束 (a value breaks a data rule)"),
+            status_code=422,
         )
 
     @app.exception_handler(DataError)

@@ -394,3 +394,36 @@ def test_cli_audit(db_url, sessions):
         [exe, "audit", "history", "nonsense", "1"], env=env, capture_output=True, text=True
     )
     assert r.returncode == 2 and "not audited" in r.stderr
+
+
+def test_database_constraint_errors_map_to_clean_statuses(client, sessions):
+    """Unique violations → 409, check violations → 422, out-of-range → 422: never the SQL."""
+    from fastapi import Depends
+
+    from api.deps import write_session
+
+    wdb = Depends(write_session, scope="function")
+
+    with transaction(sessions, "test") as s:
+        auth.create_user(s, "dup", "viewer")
+
+    @client.app.post("/_test/dup")
+    def dup(session=wdb):
+        session.execute(text("INSERT INTO app_user (name, role) VALUES ('dup', 'viewer')"))
+
+    @client.app.post("/_test/check")
+    def check(session=wdb):
+        session.execute(text("INSERT INTO app_user (name, role) VALUES ('x', 'boss')"))
+
+    @client.app.post("/_test/range")
+    def out_of_range(session=wdb):
+        session.execute(text("SELECT CAST(:v AS integer)"), {"v": str(10**12)})
+
+    with transaction(sessions, "test") as s:
+        auth.create_user(s, "root", "admin")
+        token, _ = auth.issue_token(s, "root", ttl_days=1)
+    h = {"Authorization": f"Bearer {token}"}
+    for path, status in (("/_test/dup", 409), ("/_test/check", 422), ("/_test/range", 422)):
+        r = client.post(path, headers=h)
+        assert r.status_code == status, r.text
+        assert "INSERT" not in r.text and "app_user" not in r.text and "psycopg2" not in r.text
