@@ -73,12 +73,14 @@ class RunSpec:
 
 
 def _apply_radiometry(a: np.ndarray, radiometry) -> np.ndarray:
+    """Apply per-band (gain, offset) in place (``a`` is a fresh float32 array)."""
     if not radiometry:
         return a
-    out = a.copy()
     for k, (g, o) in enumerate(radiometry[: a.shape[0]]):
-        out[k] = a[k] * g + o
-    return out
+        band = a[k]
+        band *= np.float32(g)
+        band += np.float32(o)
+    return a
 
 
 def read_pair(alignment: Alignment, window: Window, *, with_dsm: bool = True) -> WindowPair:

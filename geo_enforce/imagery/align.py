@@ -141,7 +141,13 @@ def read_on_grid(
                 and w.row_off + w.height <= src.height
             )
             # boundless reads go through an internal VRT: several times slower, edges only
-            data = src.read(list(source.bands), window=w, boundless=not inside_all, fill_value=0)
+            data = src.read(
+                list(source.bands),
+                window=w,
+                boundless=not inside_all,
+                fill_value=0,
+                out_dtype="float32",  # converted by GDAL while reading, no extra pass
+            )
             inside = _inside(src, w)
             valid = inside & _valid_from(src, w, data)
             return data.astype(np.float32, copy=False), valid
@@ -161,7 +167,7 @@ def read_on_grid(
             add_alpha=add_alpha,
             **kwargs,
         ) as vrt:
-            data = vrt.read(list(source.bands), window=window, boundless=False)
+            data = vrt.read(list(source.bands), window=window, out_dtype="float32")
             if add_alpha:
                 valid = vrt.read(vrt.count, window=window) > 0
             else:
