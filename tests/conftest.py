@@ -24,10 +24,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def pg_port() -> int:
+def pg_port():
+    """The embedded cluster's port; a cluster the tests had to start is stopped afterwards."""
     cfg = LocalDbSettings(dir=Path(os.environ.get("GEO_ENFORCE_TEST_PGDATA", ROOT / ".pgdata")))
+    was_running = localdb.status(cfg).running
     url = localdb.start(cfg, echo=lambda *_: None)
-    return int(url.split(":")[-1].split("/")[0])
+    yield int(url.split(":")[-1].split("/")[0])
+    if not was_running:
+        localdb.stop(cfg)
 
 
 def _admin(port: int):
