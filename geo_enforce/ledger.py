@@ -20,6 +20,7 @@ from geo_enforce.crs import check_geographic_bounds
 from geo_enforce.db.models import LAYER_MODELS, Structure
 from geo_enforce.domain.vocab import STRUCTURE_CATEGORIES
 from geo_enforce.errors import Conflict, InvalidInput, NotFound
+from geo_enforce.locking import StaleVersion
 
 STRUCTURE_EDITABLE = frozenset(
     {
@@ -59,12 +60,7 @@ def polygon_for_storage(geom: BaseGeometry, what: str) -> MultiPolygon:
 def check_version(record: Any, expected_version: int | None, what: str) -> None:
     """Optimistic locking: refuse a write based on a stale version (409 in the API)."""
     if expected_version is not None and expected_version != record.version:
-        exc = Conflict(
-            f"{what} was changed by someone else (now version {record.version}, your edit was "
-            f"based on version {expected_version}); reload it and apply your change again"
-        )
-        exc.extra = {"current_version": record.version}  # type: ignore[attr-defined]
-        raise exc
+        raise StaleVersion(what, record.id, expected_version, record.version)
 
 
 def _check_structure_fields(values: dict[str, Any], what: str) -> None:

@@ -14,6 +14,7 @@ from geo_enforce import features, ledger
 from geo_enforce.domain import lifecycle
 from geo_enforce.domain.vocab import STRUCTURE_STATUSES, label
 from geo_enforce.errors import InvalidInput
+from geo_enforce.locking import expected_version
 
 router = APIRouter(prefix="/structures", tags=["structures"])
 
@@ -82,17 +83,6 @@ def _geom(g: GeoJSONGeometry | None):
         raise InvalidInput(f"geometry is not valid GeoJSON: {exc}") from None
 
 
-def _version(body_version: int | None, if_match: str | None) -> int | None:
-    if body_version is not None:
-        return body_version
-    if if_match:
-        try:
-            return int(if_match.strip('W/"'))
-        except ValueError:
-            raise InvalidInput(f"If-Match '{if_match}' must be a record version number") from None
-    return None
-
-
 def _out(t) -> TransitionOut:
     return TransitionOut(
         id=t.id,
@@ -136,7 +126,7 @@ def update(
         st,
         changes,
         geometry=_geom(body.geometry),
-        expected_version=_version(body.version, if_match),
+        expected_version=expected_version(if_match, body.version),
     )
     return features.item(session, "structure", st.id, personal=True)
 
@@ -162,7 +152,7 @@ def add_transition(
         actor=f"api:{principal.name}",
         reason=body.reason,
         effective_on=body.effective_on,
-        expected_version=_version(body.version, if_match),
+        expected_version=expected_version(if_match, body.version, required=False),
     )
     return _out(rec)
 
@@ -191,6 +181,6 @@ def retire(
         structure_id,
         actor=f"api:{principal.name}",
         reason=body.reason,
-        expected_version=_version(body.version, if_match),
+        expected_version=expected_version(if_match, body.version, required=False),
     )
     return {"id": rec.id, "retired_at": rec.retired_at.isoformat(), "version": rec.version}
