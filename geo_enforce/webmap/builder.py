@@ -253,7 +253,7 @@ def build_map(
         zoom_start=14,
         tiles=None,
         max_zoom=22,
-        control_scale=True,
+        control_scale=False,  # metric-only scale added by geoenforce.js
         prefer_canvas=False,
     )
     root: Any = m.get_root()

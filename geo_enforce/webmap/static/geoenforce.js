@@ -546,6 +546,7 @@
     map.createPane("geAdminPane");
     map.getPane("geAdminPane").style.zIndex = 390;
     if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], { animate: false });
+    L.control.scale({ metric: true, imperial: false }).addTo(map);
     searchControl().addTo(map);
     filterControl().addTo(map);
     measureControl().addTo(map);
