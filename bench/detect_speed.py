@@ -1,6 +1,6 @@
 """Detection speed and peak memory against plain windowed reading, at two raster sizes.
 
-    python bench/detect_speed.py [--mp 100 --mp 400] [--dir /tmp/ge-speed] [--tile 1024]
+    python bench/detect_speed.py [--mp 100 --mp 400] [--dir /tmp/ge-speed] [--tile 2048]
 
 For each size a before/after pair of orthophotos (RGB uint8) with DSMs (float32) is generated
 by streaming: a small pool of rendered synthetic tiles (``geo_enforce.imagery.synthetic``) is
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mp", type=float, action="append", help="megapixels per raster")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/ge-detect-speed"))
-    ap.add_argument("--tile", type=int, default=1024)
+    ap.add_argument("--tile", type=int, default=2048)
     ap.add_argument("--keep", action="store_true", help="keep the generated rasters")
     args = ap.parse_args(argv)
     sizes = args.mp or [100.0, 400.0]

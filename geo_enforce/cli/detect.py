@@ -32,7 +32,7 @@ def detect(
     min_height: float = typer.Option(2.2, "--min-height", help="height gain threshold, metres"),
     min_area: float = typer.Option(10.0, "--min-area", help="smallest change kept, m²"),
     detector: str = typer.Option("combined", help="combined | dsm | rgb"),
-    tile: int = typer.Option(1024, help="window size in pixels"),
+    tile: int = typer.Option(2048, help="window size in pixels"),
 ) -> None:
     """Detect change between two flights and store change patches with rule hits and chips.
 

@@ -79,7 +79,7 @@ def detect_pair(
     *,
     detector: Detector | None = None,
     scheduler=None,
-    tile: int = 1024,
+    tile: int = 2048,
     halo: int | None = None,
     min_area_m2: float = 10.0,
     progress: Callable[[int, int], None] | None = None,
@@ -193,7 +193,7 @@ def change_images(
     state_dir: str | Path | None = None,
     scheduler=None,
     min_area_m2: float = 10.0,
-    tile: int = 1024,
+    tile: int = 2048,
     progress: Callable[[int, int], None] | None = None,
 ) -> PairResult:
     """Pair mode: compare two images and write the mask (+ ``.geojson`` beside it).

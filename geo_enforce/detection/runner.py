@@ -47,7 +47,7 @@ class WindowJob:
     padded: tuple[int, int, int, int]
 
 
-def plan_windows(grid: Grid, *, tile: int = 1024, halo: int = 32) -> list[WindowJob]:
+def plan_windows(grid: Grid, *, tile: int = 2048, halo: int = 32) -> list[WindowJob]:
     """Cut ``grid`` into ``tile``-pixel cores padded by ``halo`` (clipped at the grid edge)."""
     jobs = []
     i = 0
@@ -186,7 +186,7 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
 
 #: GDAL block cache (bytes): enough for neighbouring windows to share decoded blocks, bounded
 #: so memory does not grow with the raster (GDAL's default is 5 % of RAM).
-GDAL_CACHE_BYTES = 512 * 1024 * 1024
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
 
 
 def _bound_gdal_cache() -> None:

@@ -41,7 +41,7 @@ DEFAULT_PARAMS = {
     "detector": "combined",
     "min_height_m": 2.2,
     "min_area_m2": 10.0,
-    "tile": 1024,
+    "tile": 2048,
     "max_shift_px": 5.0,
 }
 
