@@ -8,7 +8,7 @@ import pytest
 from geoalchemy2.shape import from_shape
 from PIL import Image
 from shapely.geometry import MultiPolygon, box
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from geo_enforce.crs import transform_geometry
 from geo_enforce.db.engine import transaction
@@ -150,3 +150,21 @@ def test_detection_run_over_stored_layers_stores_patches(sessions, tmp_path):
 
     again = execute_run(sessions, summary["run_id"], data_dir=tmp_path, actor="test")
     assert again["patches"] == summary["patches"]
+    # the demo run a second time reads the same run: no duplicate patches
+    again_demo = run_demo_detection(sessions, tmp_path, seed=5)
+    assert again_demo["run_id"] == summary["run_id"]
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ChangePatch)) == summary["patches"]
+        fb, fa = (
+            s.get(DetectionRun, summary["run_id"]).before_flight_id,
+            s.get(DetectionRun, summary["run_id"]).after_flight_id,
+        )
+    # and comparing the same flights again is refused, naming the earlier run
+    from geo_enforce.detection.service import create_run
+    from geo_enforce.errors import Conflict
+
+    with (
+        pytest.raises(Conflict, match=f"detection run {summary['run_id']}"),
+        transaction(sessions, "test") as s,
+    ):
+        create_run(s, before=fb, after=fa)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from geo_enforce.crs import GK39_CM117, transform_geometry
 from geo_enforce.db.engine import transaction
 from geo_enforce.db.models import ClearedParcel, FarmlandParcel, Flight, RedLine, Structure
-from geo_enforce.detection.service import create_run, execute_run
+from geo_enforce.detection.service import check_params, create_run, execute_run, find_run
 from geo_enforce.errors import NotFound
 from geo_enforce.imagery.flights import register_flight
 from geo_enforce.imagery.synthetic import Building, enlarge, make_scene, synthetic_pair
@@ -203,7 +203,10 @@ def run_demo_detection(
                 name=names[1],
                 data_dir=data_dir,
             )
-        run = create_run(session, before=fb.id, after=fa.id)
+        # a second demo reads (or finishes) the run of the first instead of duplicating it
+        run = find_run(session, before=fb.id, after=fa.id, params=check_params({}))
+        if run is None:
+            run = create_run(session, before=fb.id, after=fa.id)
         run_id, flights = run.id, {"before": fb.name, "after": fa.name}
     summary = execute_run(factory, run_id, data_dir=data_dir, actor=actor, scheduler=scheduler)
     return {"run_id": run_id, "flights": flights, "planted": plan["planted"], **summary}

@@ -93,12 +93,38 @@ def create_run(
     if not g_b.intersects(g_a) or g_b.intersection(g_a).area == 0:
         raise ImageryError(f"flights {fb.name!r} and {fa.name!r} do not overlap")
     merged = check_params(params or {})
+    earlier = find_run(session, before=fb.id, after=fa.id, params=merged)
+    if earlier is not None:
+        # a second run of the same pair would store every patch twice (and split the
+        # liaison's rulings between the copies)
+        raise Conflict(
+            f"flights {fb.name!r} and {fa.name!r} were already compared with these settings in "
+            f"detection run {earlier.id} ({earlier.status}); resume or read it "
+            f"(geo-enforce detect --resume {earlier.id}), or retire it before running again"
+        )
     run = DetectionRun(
         before_flight_id=fb.id, after_flight_id=fa.id, status="pending", params=merged
     )
     session.add(run)
     session.flush()
     return run
+
+
+def find_run(session: Session, *, before: int, after: int, params: dict) -> DetectionRun | None:
+    """The current (not failed, not retired) run of flight ids ``before`` → ``after`` with
+    ``params`` (already checked), if any."""
+    return session.scalar(
+        select(DetectionRun)
+        .where(
+            DetectionRun.before_flight_id == before,
+            DetectionRun.after_flight_id == after,
+            DetectionRun.params == params,
+            DetectionRun.status.in_(("pending", "running", "done")),
+            DetectionRun.retired_at.is_(None),
+        )
+        .order_by(DetectionRun.id.desc())
+        .limit(1)
+    )
 
 
 def get_run(session: Session, run_id: int) -> DetectionRun:
