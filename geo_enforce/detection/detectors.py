@@ -10,6 +10,7 @@ runner handles reading, overlap, Dask and merging; a learned model only has to i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ class ChangeResult:
     height_change: np.ndarray | None = None
 
 
-class Detector:
+class Detector(ABC):
     """Base class. Subclasses set ``name`` and implement ``__call__``.
 
     ``halo_px`` is the context the detector needs around each window (filters, morphology);
@@ -55,8 +56,9 @@ class Detector:
     needs_dsm = False
     halo_px = 16
 
-    def __call__(self, pair: WindowPair) -> ChangeResult:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, pair: WindowPair) -> ChangeResult:
+        """Changed pixels of ``pair`` (same shape as its windows)."""
 
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

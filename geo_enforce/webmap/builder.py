@@ -19,6 +19,7 @@ from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, LocateControl, SideBySideLayers
 from folium.template import Template
 
+from geo_enforce.detection.rules import RULES
 from geo_enforce.domain import vocab
 from geo_enforce.settings import MapSettings
 from geo_enforce.tiles.mvt import MVT_LAYERS
@@ -190,12 +191,8 @@ def page_config(
             for f in ctx.flights
         ],
     }
-    try:  # Chinese labels of the change-detection rules (hits stored as bare codes)
-        from geo_enforce.detection.rules import RULES
-
-        cfg["vocab"]["rule"] = dict(RULES)
-    except ImportError:  # pragma: no cover - detection not installed
-        pass
+    # Chinese labels of the change-detection rules (hits are stored as bare codes)
+    cfg["vocab"]["rule"] = dict(RULES)
     if offline:
         cfg.update(
             offlineTiles=offline.tiles,
