@@ -4,7 +4,7 @@ Loads N structures (default 1,000,000) into a fresh database on the local PostGI
 through the normal INSERT path (area trigger and audit trigger fire for every row), then times:
 
 - ``GET /reports/areas`` in-process (FastAPI TestClient: routing, token check, validation,
-  the library query with GROUPING SETS and labels, JSON rendering), and
+  the library query (GROUP BY, labels, totals row), JSON rendering), and
 - the bare SQL aggregate (``SELECT … count(*), sum(area_m2) … GROUP BY …``) over psycopg2,
 
 alternating the two, after warm-up. Reports p50 and p95 per case and the ratio API/SQL.
