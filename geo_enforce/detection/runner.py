@@ -155,12 +155,12 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
         count, ssum, hsum, hext = _label_stats(
             labels, n, score[box], dh[box] if dh is not None else None, code == 1
         )
-        t = Affine.translation(cc + c0, cr + r0)
-        geoms: dict[int, list] = {}
-        for g, v in shapes(labels.astype(np.int32), mask=labels > 0, transform=t):
-            geoms.setdefault(int(v), []).append(shape(g))
-        for k in idx:
-            parts = geoms.get(int(k), [])
+        # polygonise each region on its own bounding box: the cost follows the regions'
+        # extent, not the (possibly window-wide) box of all change
+        for k, (rs, cs) in zip(idx, ndi.find_objects(labels), strict=True):
+            own = labels[rs, cs] == k
+            t = Affine.translation(cc + c0 + cs.start, cr + r0 + rs.start)
+            parts = [shape(g) for g, _v in shapes(own.view(np.uint8), mask=own, transform=t)]
             geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
             fragments.append(
                 {

@@ -98,26 +98,52 @@ def _open(path: str):
         return rasterio.open(path)
 
 
-_local = threading.local()
-_HANDLES_PER_THREAD = 8
+_handles: OrderedDict = OrderedDict()  # key -> (dataset, lock), shared by all threads
+_handles_lock = threading.Lock()
+_MAX_HANDLES = 8
 
 
 @contextmanager
 def _dataset(path: str):
-    """An open dataset kept per thread (keyed by path, size and mtime), so neighbouring windows
-    reuse GDAL's decoded blocks and the file is not reopened for every window."""
+    """An open dataset shared by the threads of this process (keyed by path, size and mtime),
+    used by one thread at a time (GDAL handles are not thread-safe).
+
+    One handle per file means neighbouring windows read by different threads reuse the same
+    decoded blocks in GDAL's cache (halo blocks are not decoded again by another thread's
+    handle), and reading one file is serialised while other files and the detector work of
+    the other threads go on in parallel.
+    """
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    cache: OrderedDict = getattr(_local, "handles", None) or OrderedDict()
-    _local.handles = cache
-    src = cache.pop(key, None)
-    if src is None or src.closed:
-        src = _open(path)
-    cache[key] = src
-    while len(cache) > _HANDLES_PER_THREAD:
-        _, old = cache.popitem(last=False)
-        old.close()
-    yield src
+    with _handles_lock:
+        entry = _handles.pop(key, None)
+        if entry is None:
+            entry = (None, threading.Lock())
+        _handles[key] = entry
+        # close least recently used handles nobody is reading from
+        for old_key in list(_handles)[: max(0, len(_handles) - _MAX_HANDLES)]:
+            old_src, old_lock = _handles[old_key]
+            if old_lock.acquire(blocking=False):
+                try:
+                    del _handles[old_key]
+                    if old_src is not None:
+                        old_src.close()
+                finally:
+                    old_lock.release()
+    lock = entry[1]
+    with lock:
+        src = entry[0]
+        if src is None or src.closed:
+            src = _open(path)
+            with _handles_lock:
+                if key in _handles:
+                    _handles[key] = (src, lock)
+        try:
+            yield src
+        finally:
+            with _handles_lock:
+                if key not in _handles:  # evicted meanwhile: do not leak the handle
+                    src.close()
 
 
 def read_on_grid(
@@ -353,16 +379,18 @@ def estimate_alignment(
     Shifts under ``min_shift_px`` are ignored (read directly), shifts up to ``max_shift_px`` are
     corrected, larger ones raise :class:`ImageryError` naming the shift in pixels and metres.
     """
-    shifts = []
-    for w in _sample_windows(grid, window, samples):
+
+    def one_shift(w: Window) -> tuple[float, float] | None:
         b, bv = read_on_grid(before, grid, w)
         a, av = read_on_grid(after, grid, w)
         valid = bv & av
         if valid.mean() < 0.9:
-            continue
-        shift = _window_shift(_gray(b), _gray(a))
-        if shift is not None:
-            shifts.append(shift)
+            return None
+        return _window_shift(_gray(b), _gray(a))
+
+    # sample windows are independent: read and correlate them on a few threads, in order
+    samples_ = _sample_windows(grid, window, samples)
+    shifts = [s for s in _map_threads(one_shift, samples_) if s is not None]
     if shifts:
         arr = np.array(shifts)
         sy, sx = float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))
@@ -396,26 +424,47 @@ def estimate_alignment(
     )
 
 
+def _map_threads(fn, items: list) -> list:
+    """``[fn(x) for x in items]`` on a few threads (reads and numpy release the GIL), in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(items), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
 def _radiometry_and_dz(grid, before, after, dsm_before, dsm_after, window):
     qs = np.linspace(5, 95, 19)
     pb: list[list[np.ndarray]] = [[], [], []]
     pa: list[list[np.ndarray]] = [[], [], []]
     dz: list[np.ndarray] = []
-    for w in _sample_windows(grid, window, 9):
+
+    def one_window(w: Window):
         b, bv = read_on_grid(before, grid, w)
         a, av = read_on_grid(after, grid, w)
         valid = bv & av
         if valid.sum() < 100:
-            continue
-        for k in range(3):
-            pb[k].append(b[k][valid][::7])
-            pa[k].append(a[k][valid][::7])
+            return None
+        pairs = [(b[k][valid][::7], a[k][valid][::7]) for k in range(3)]
+        dzs = None
         if dsm_before is not None and dsm_after is not None:
             db, dbv = read_on_grid(dsm_before, grid, w)
             da, dav = read_on_grid(dsm_after, grid, w)
             dv = dbv & dav & valid
             if dv.sum() > 100:
-                dz.append((da[0] - db[0])[dv][::7])
+                dzs = (da[0] - db[0])[dv][::7]
+        return pairs, dzs
+
+    for got in _map_threads(one_window, _sample_windows(grid, window, 9)):
+        if got is None:
+            continue
+        for k, (sb, sa) in enumerate(got[0]):
+            pb[k].append(sb)
+            pa[k].append(sa)
+        if got[1] is not None:
+            dz.append(got[1])
     radiometry = _invariant_fit(pb, pa, qs)
     dz_off = float(np.median(np.concatenate(dz))) if dz else 0.0
     return tuple(radiometry), dz_off
