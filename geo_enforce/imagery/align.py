@@ -136,14 +136,14 @@ def _dataset(path: str):
         if src is None or src.closed:
             src = _open(path)
             with _handles_lock:
-                if key in _handles:
-                    _handles[key] = (src, lock)
+                if _handles.get(key) is entry:
+                    entry = _handles[key] = (src, lock)
         try:
             yield src
         finally:
             with _handles_lock:
-                if key not in _handles:  # evicted meanwhile: do not leak the handle
-                    src.close()
+                if _handles.get(key, (None, None))[0] is not src:
+                    src.close()  # evicted or replaced meanwhile: do not leak the handle
 
 
 def read_on_grid(
