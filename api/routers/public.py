@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -44,26 +44,26 @@ class PublicCasePage(BaseModel):
     items: list[PublicCaseOut]
 
 
-@router.get("/cases", response_model=PublicCasePage, summary="公示: decided structure cases")
-def cases(
-    request: Request,
-    session: ReadDB,
+def _case_filters(
     village_code: Annotated[str | None, Query(max_length=40)] = None,
     category: Annotated[str | None, Query(max_length=20)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+) -> dict:
+    """The filters both 公示 views accept."""
+    return {"village_code": village_code, "category": category, "status": status, "year": year}
+
+
+@router.get("/cases", response_model=PublicCasePage, summary="公示: decided structure cases")
+def cases(
+    request: Request,
+    session: ReadDB,
+    filters: Annotated[dict, Depends(_case_filters)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PublicCasePage:
     items, total = public.decided_cases(
-        session,
-        request.app.state.settings.public,
-        village_code=village_code,
-        category=category,
-        status=status,
-        year=year,
-        limit=limit,
-        offset=offset,
+        session, request.app.state.settings.public, limit=limit, offset=offset, **filters
     )
     return PublicCasePage(
         total=total,
@@ -82,22 +82,12 @@ def cases(
 def cases_geojson(
     request: Request,
     session: ReadDB,
-    village_code: Annotated[str | None, Query(max_length=40)] = None,
-    category: Annotated[str | None, Query(max_length=20)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    filters: Annotated[dict, Depends(_case_filters)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     items, total = public.decided_cases(
-        session,
-        request.app.state.settings.public,
-        village_code=village_code,
-        category=category,
-        status=status,
-        year=year,
-        limit=limit,
-        offset=offset,
+        session, request.app.state.settings.public, limit=limit, offset=offset, **filters
     )
     features = []
     for c in items:

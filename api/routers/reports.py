@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -66,30 +66,43 @@ def _query(layer: str, **kw: Any) -> AreaQuery:
     return AreaQuery(layer=layer, **kw)
 
 
-@router.get("/areas", response_model=AreaReportOut, summary="违法建设面积统计")
-def structure_areas(
-    session: ReadDB,
-    _: Viewer,
+def _common_filters(
     year: int | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-    date_by: Literal["discovered", "demolished", "closed"] = "demolished",
-    status: ListParam = None,
-    category: ListParam = None,
     admin_code: str | None = None,
     red_line_kind: str | None = None,
     red_line_clip: bool = False,
     group_by: ListParam = None,
-    measure: Literal["footprint", "floor"] = "footprint",
     dissolve: bool = True,
+) -> dict[str, Any]:
+    """Period, area, red-line, grouping and dissolve parameters shared by every totals report."""
+    return {
+        "year": year,
+        "date_from": date_from,
+        "date_to": date_to,
+        "admin_code": admin_code,
+        "red_line_kind": red_line_kind,
+        "red_line_clip": red_line_clip,
+        "group_by": group_by,
+        "dissolve": dissolve,
+    }
+
+
+@router.get("/areas", response_model=AreaReportOut, summary="违法建设面积统计")
+def structure_areas(
+    session: ReadDB,
+    _: Viewer,
+    common: Annotated[dict[str, Any], Depends(_common_filters)],
+    date_by: Literal["discovered", "demolished", "closed"] = "demolished",
+    status: ListParam = None,
+    category: ListParam = None,
+    measure: Literal["footprint", "floor"] = "footprint",
 ) -> dict[str, Any]:
     """Structures (违法建设): count, households (违建别墅 户), m², mu, dissolved footprint."""
     q = _query(
-        "structure", year=year, date_from=date_from, date_to=date_to, date_by=date_by,
-        status=status, category=category, admin_code=admin_code, red_line_kind=red_line_kind,
-        red_line_clip=red_line_clip,
-        group_by=group_by, measure=measure, dissolve=dissolve,
-    )  # fmt: skip
+        "structure", **common, date_by=date_by, status=status, category=category, measure=measure
+    )
     return area_totals(session, q).as_dict()
 
 
@@ -97,23 +110,11 @@ def structure_areas(
 def cleared_parcel_areas(
     session: ReadDB,
     _: Viewer,
-    year: int | None = None,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
+    common: Annotated[dict[str, Any], Depends(_common_filters)],
     restored_use: ListParam = None,
-    admin_code: str | None = None,
-    red_line_kind: str | None = None,
-    red_line_clip: bool = False,
-    group_by: ListParam = None,
-    dissolve: bool = True,
 ) -> dict[str, Any]:
     """Cleared parcels (治理违法占地): 宗数, m², mu, dissolved footprint, by cleared date."""
-    q = _query(
-        "cleared_parcel", year=year, date_from=date_from, date_to=date_to,
-        restored_use=restored_use, admin_code=admin_code, red_line_kind=red_line_kind,
-        red_line_clip=red_line_clip,
-        group_by=group_by, dissolve=dissolve,
-    )  # fmt: skip
+    q = _query("cleared_parcel", **common, restored_use=restored_use)
     return area_totals(session, q).as_dict()
 
 
@@ -121,26 +122,14 @@ def cleared_parcel_areas(
 def change_patch_areas(
     session: ReadDB,
     _: Viewer,
-    year: int | None = None,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
+    common: Annotated[dict[str, Any], Depends(_common_filters)],
     ruling: ListParam = None,
     status: ListParam = None,
     change_kind: ListParam = None,
-    admin_code: str | None = None,
-    red_line_kind: str | None = None,
-    red_line_clip: bool = False,
-    group_by: ListParam = None,
-    dissolve: bool = True,
 ) -> dict[str, Any]:
     """Change patches (变化图斑): new building detected etc. (``change_kind``), by ruling,
     status, village, date."""
-    q = _query(
-        "change_patch", year=year, date_from=date_from, date_to=date_to, ruling=ruling,
-        status=status, change_kind=change_kind, admin_code=admin_code, red_line_kind=red_line_kind,
-        red_line_clip=red_line_clip, group_by=group_by,
-        dissolve=dissolve,
-    )  # fmt: skip
+    q = _query("change_patch", **common, ruling=ruling, status=status, change_kind=change_kind)
     return area_totals(session, q).as_dict()
 
 
