@@ -199,12 +199,17 @@ def item(session: Session, collection: str, item_id: int, *, personal: bool = Fa
 
 def extent(session: Session, collection: str) -> list[float] | None:
     table = _model(collection).__table__
+    ext = (
+        select(func.ST_Extent(table.c.geom).label("b"))
+        .where(table.c.retired_at.is_(None))
+        .subquery()
+    )
     box = session.execute(
         select(
-            func.ST_XMin(func.ST_Extent(table.c.geom)),
-            func.ST_YMin(func.ST_Extent(table.c.geom)),
-            func.ST_XMax(func.ST_Extent(table.c.geom)),
-            func.ST_YMax(func.ST_Extent(table.c.geom)),
-        ).where(table.c.retired_at.is_(None))
+            func.ST_XMin(ext.c.b),
+            func.ST_YMin(ext.c.b),
+            func.ST_XMax(ext.c.b),
+            func.ST_YMax(ext.c.b),
+        )
     ).one()
     return None if box[0] is None else [float(v) for v in box]

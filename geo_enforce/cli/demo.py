@@ -7,7 +7,6 @@ opens in a browser. Each step is idempotent: running the demo twice reuses what 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -102,7 +101,6 @@ def demo(
 
         from api import create_app
 
-        os.environ.setdefault("GEO_ENFORCE_AUTH__ANONYMOUS_ROLE", "viewer")
         demo_settings = s.model_copy(
             update={
                 "database_url": url,
