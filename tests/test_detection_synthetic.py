@@ -220,3 +220,100 @@ def test_killed_run_resumes_to_the_same_result(pairs, tmp_path):
     resumed = detect_pair(alignment, state, tile=160)
     assert resumed.computed == fresh.windows - done
     assert _signature(resumed) == _signature(fresh)
+
+
+# --- windows: cores, handed-over rows, order, lazy conversion ------------------------------
+
+
+@pytest.mark.parametrize(("width", "height", "tile"), [(640, 640, 256), (1000, 530, 160)])
+def test_window_cores_partition_the_grid_with_halo_context(width, height, tile):
+    from rasterio.transform import Affine
+
+    from geo_enforce.detection.runner import plan_windows
+    from geo_enforce.imagery.align import Grid
+
+    halo = 32
+    grid = Grid("EPSG:4548", tuple(Affine(0.25, 0, 0, 0, -0.25, 0))[:6], width, height)
+    jobs = plan_windows(grid, tile=tile, halo=halo)
+    seen = np.zeros((height, width), np.int32)
+    by_index = {j.index: j for j in jobs}
+    for j in jobs:
+        cc, cr, cw, ch = j.core
+        pc, pr, pw, ph = j.padded
+        seen[cr : cr + ch, cc : cc + cw] += 1
+        # the padded window holds the core plus ``halo`` of context, clipped at the grid edge
+        assert pc == max(0, cc - halo) and pc + pw == min(width, cc + cw + halo)
+        assert pr == max(0, cr - halo) and pr + ph == min(height, cr + ch + halo)
+        # every read starts on the band (multiple of ``tile``) after the rows handed over
+        assert (pr + j.shared_rows) % tile == 0
+        if j.above is not None:
+            up = by_index[j.above]
+            assert up.handoff_rows == j.shared_rows == 2 * halo
+            assert up.padded[1] + up.padded[3] == pr + j.shared_rows
+            assert (up.padded[0], up.padded[2]) == (pc, pw)
+        else:
+            assert j.shared_rows == 0
+    assert (seen == 1).all()
+    with pytest.raises(ValueError, match="4 × halo"):
+        plan_windows(grid, tile=100, halo=32)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.6, -1.3)])
+def test_rows_handed_to_the_window_below_equal_a_direct_read(tmp_path, shift):
+    from rasterio.windows import Window
+
+    from geo_enforce.detection.runner import (
+        _STRIPS,
+        RunSpec,
+        plan_windows,
+        read_pair,
+        read_window,
+    )
+
+    pair = synthetic_pair(tmp_path / "p", seed=5, size_px=(520, 520), shift_px=shift)
+    alignment = _align(pair)
+    assert alignment.radiometry  # the after image carries a radiometric correction
+    jobs = plan_windows(alignment.grid, tile=256, halo=32)
+    spec = RunSpec(alignment=alignment, detector=DsmHeightDetector(), state_dir=str(tmp_path))
+    try:
+        top, below = jobs[0], jobs[jobs[0].below]
+        read_window(spec, top)
+        assert (spec.state_dir, below.index) in _STRIPS._items
+        stitched = read_window(spec, below)
+        assert (spec.state_dir, below.index) not in _STRIPS._items
+        direct = read_pair(alignment, Window(*below.padded))
+        for name in ("before_dn", "after_dn", "valid", "dsm_before", "dsm_after"):
+            np.testing.assert_array_equal(getattr(stitched, name), getattr(direct, name))
+        np.testing.assert_array_equal(stitched.after, direct.after)
+    finally:
+        _STRIPS.forget(spec.state_dir)
+
+
+def test_local_windows_run_in_row_major_order(pairs, tmp_path):
+    _, alignment = pairs[0]
+    res = detect_pair(alignment, tmp_path / "order", tile=160, num_workers=1)
+    files = list((tmp_path / "order" / "windows").glob("w*.pkl"))
+    assert len(files) == res.windows == 16
+    by_time = [p.name for p in sorted(files, key=lambda p: p.stat().st_mtime_ns)]
+    assert by_time == sorted(by_time)
+
+
+def test_window_pair_converts_images_lazily_and_in_part():
+    rng = np.random.default_rng(3)
+    dn = rng.integers(0, 256, (3, 40, 50), dtype=np.uint8)
+    radiometry = ((1.1, -3.0), (0.9, 2.5), (1.0, 0.5))
+    p = WindowPair(dn, dn, np.ones((40, 50), bool), 0.25, radiometry=radiometry)
+    assert p.before.dtype == np.float32 and p.before_dn is dn
+    expected = np.stack(
+        [
+            dn[k].astype(np.float32) * np.float32(g) + np.float32(o)
+            for k, (g, o) in enumerate(radiometry)
+        ]
+    )
+    np.testing.assert_array_equal(p.after, expected)
+    box = (slice(5, 30), slice(10, 45))
+    np.testing.assert_array_equal(p.crop(box).after, expected[:, box[0], box[1]])
+    idx = np.nonzero(dn[0] > 200)
+    np.testing.assert_array_equal(p.pixels("after", idx), expected[:, idx[0], idx[1]])
+    np.testing.assert_array_equal(p.pixels("before", idx), dn[:, idx[0], idx[1]])
+    assert dn.dtype == np.uint8 and (p.before_dn == dn).all()  # the DN are not touched

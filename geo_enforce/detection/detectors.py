@@ -19,20 +19,85 @@ from scipy import ndimage as ndi
 from geo_enforce.errors import InvalidInput
 
 
-@dataclass
 class WindowPair:
-    """Two aligned windows. Arrays are float32; RGB as (3, rows, cols) in 0–255 (or 0–65535)."""
+    """Two aligned windows of the common grid, as a detector sees them.
 
-    before: np.ndarray
-    after: np.ndarray
-    valid: np.ndarray
-    gsd_m: float
-    dsm_before: np.ndarray | None = None
-    dsm_after: np.ndarray | None = None
+    ``before`` and ``after`` are float32 (bands, rows, cols) in the images' DN (0–255 or
+    0–65535), the after image already radiometrically normalised to the before one; ``valid``
+    is the pixels both flights cover; DSMs (rows, cols, metres) have the vertical offset removed.
+
+    The runner passes the images as read (uint8 for most orthophotos) with the per-band
+    ``radiometry`` (gain, offset) of the after image: the float32 arrays are made on first use,
+    and :meth:`crop` and :meth:`pixels` convert only the part a detector looks at (a DSM-led
+    detector needs the colours around height changes only, not of the whole window).
+    """
+
+    def __init__(
+        self,
+        before: np.ndarray,
+        after: np.ndarray,
+        valid: np.ndarray,
+        gsd_m: float,
+        dsm_before: np.ndarray | None = None,
+        dsm_after: np.ndarray | None = None,
+        radiometry: tuple[tuple[float, float], ...] = (),
+    ) -> None:
+        self.before_dn = before
+        self.after_dn = after
+        self.valid = valid
+        self.gsd_m = gsd_m
+        self.dsm_before = dsm_before
+        self.dsm_after = dsm_after
+        self.radiometry = tuple(radiometry)
+        self._float: dict[str, np.ndarray] = {}
 
     @property
     def has_dsm(self) -> bool:
         return self.dsm_before is not None and self.dsm_after is not None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.valid.shape
+
+    @property
+    def before(self) -> np.ndarray:
+        if "before" not in self._float:
+            self._float["before"] = self.before_dn.astype(np.float32, copy=False)
+        return self._float["before"]
+
+    @property
+    def after(self) -> np.ndarray:
+        if "after" not in self._float:
+            self._float["after"] = self._corrected(self.after_dn)
+        return self._float["after"]
+
+    def _corrected(self, dn: np.ndarray) -> np.ndarray:
+        """float32 copy of after-image DN with the per-band (gain, offset) applied."""
+        out = dn.astype(np.float32, copy=bool(self.radiometry))
+        for k, (g, o) in enumerate(self.radiometry[: out.shape[0]]):
+            band = out[k]
+            band *= np.float32(g)
+            band += np.float32(o)
+        return out
+
+    def pixels(self, which: str, index: tuple[np.ndarray, ...]) -> np.ndarray:
+        """float32 (bands, n) values of ``before`` or ``after`` at the (rows, cols) ``index``."""
+        if which == "before":
+            return self.before_dn[:, index[0], index[1]].astype(np.float32)
+        return self._corrected(self.after_dn[:, index[0], index[1]])
+
+    def crop(self, box: tuple[slice, slice]) -> WindowPair:
+        """The pair restricted to ``box`` (row and column slices): views, converted lazily."""
+        rows, cols = box
+        return WindowPair(
+            before=self.before_dn[:, rows, cols],
+            after=self.after_dn[:, rows, cols],
+            valid=self.valid[rows, cols],
+            gsd_m=self.gsd_m,
+            dsm_before=None if self.dsm_before is None else self.dsm_before[rows, cols],
+            dsm_after=None if self.dsm_after is None else self.dsm_after[rows, cols],
+            radiometry=self.radiometry,
+        )
 
 
 @dataclass
@@ -235,15 +300,15 @@ class DsmHeightDetector(Detector):
         assert pair.dsm_before is not None and pair.dsm_after is not None
         dh = pair.dsm_after - pair.dsm_before
         valid = pair.valid & np.isfinite(dh)
-        dh = np.where(valid, dh, 0.0).astype(np.float32)
+        dh = np.where(valid, dh, np.float32(0)).astype(np.float32, copy=False)
         r = round(self.min_width_m / pair.gsd_m / 2)
         gain = (dh >= self.min_height_m) & valid
         loss = (dh <= -self.min_height_m) & valid
         # trees growing or cut are not buildings: test vegetation on the candidates only
-        for cand, img in ((gain, pair.after), (loss, pair.before)):
+        for cand, which in ((gain, "after"), (loss, "before")):
             if cand.any():
                 idx = np.nonzero(cand)
-                cand[idx] = excess_green(img[:3, idx[0], idx[1]]) <= self.veg_exg
+                cand[idx] = excess_green(pair.pixels(which, idx)[:3]) <= self.veg_exg
         gain, loss = clean_mask(gain, r), clean_mask(loss, r)
         score = np.clip(np.abs(dh) / (2 * self.min_height_m), 0, 1).astype(np.float32)
         return ChangeResult(gain=gain, loss=loss, score=score, height_change=dh)
@@ -285,12 +350,8 @@ class CombinedDetector(Detector):
         score = height.score.copy()
         # colour only where the height rose at least half a storey: cost follows the change
         for box in _boxes(half, 2 * self.rgb.halo_px):
-            sub = WindowPair(
-                before=pair.before[:, box[0], box[1]],
-                after=pair.after[:, box[0], box[1]],
-                valid=pair.valid[box],
-                gsd_m=pair.gsd_m,
-            )
+            sub = pair.crop(box)
+            sub.dsm_before = sub.dsm_after = None  # the colour detector on its own
             colour = self.rgb(sub)
             if self.rgb_adds:
                 gain[box] |= colour.gain & half[box]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,28 +40,61 @@ KIND_CODES = {1: "new", 2: "demolished"}
 
 @dataclass(frozen=True)
 class WindowJob:
-    """One window of the grid: its core (no overlap) and the padded window actually read."""
+    """One window of the grid: its core (no overlap) and the padded window actually read.
+
+    ``shared_rows`` is how many rows at the top of the padded window the window above
+    (``above``) has read too; the bottom ``handoff_rows`` rows are the top rows of ``below``.
+    """
 
     index: int
     row: int
     col: int
     core: tuple[int, int, int, int]  # col_off, row_off, width, height
     padded: tuple[int, int, int, int]
+    shared_rows: int = 0
+    above: int | None = None
+    below: int | None = None
+    handoff_rows: int = 0
 
 
 def plan_windows(grid: Grid, *, tile: int = 2048, halo: int = 32) -> list[WindowJob]:
-    """Cut ``grid`` into ``tile``-pixel cores padded by ``halo`` (clipped at the grid edge)."""
+    """Cut ``grid`` into windows whose cores are padded by ``halo`` pixels (clipped at the edge).
+
+    Columns: cores are ``tile`` wide and read with ``halo`` columns on either side. Rows are
+    read in block-aligned bands of ``tile`` rows and each core sits ``halo`` rows above its
+    band: a window reads its own band plus the bottom ``2 × halo`` rows of the band above,
+    which the window above has just read (and hands over, see :class:`_Strips`). So no window
+    decodes the first block row of the band below merely for its lower context.
+    """
+    if halo < 0 or tile < 4 * max(halo, 1):
+        raise ValueError(f"tile ({tile}) must be at least 4 × halo ({halo})")
     jobs = []
-    i = 0
-    for r, row_off in enumerate(range(0, grid.height, tile)):
-        for c, col_off in enumerate(range(0, grid.width, tile)):
+    n_cols = -(-grid.width // tile)
+    n_rows = -(-grid.height // tile)
+    for r in range(n_rows):
+        band0, band1 = r * tile, min(grid.height, (r + 1) * tile)
+        core_r0 = 0 if r == 0 else band0 - halo
+        core_r1 = grid.height if band1 == grid.height else band1 - halo
+        pad_r0 = max(0, core_r0 - halo)
+        for c in range(n_cols):
+            col_off = c * tile
             w = min(tile, grid.width - col_off)
-            h = min(tile, grid.height - row_off)
-            c0, r0 = max(0, col_off - halo), max(0, row_off - halo)
+            c0 = max(0, col_off - halo)
             c1 = min(grid.width, col_off + w + halo)
-            r1 = min(grid.height, row_off + h + halo)
-            jobs.append(WindowJob(i, r, c, (col_off, row_off, w, h), (c0, r0, c1 - c0, r1 - r0)))
-            i += 1
+            i = r * n_cols + c
+            jobs.append(
+                WindowJob(
+                    i,
+                    r,
+                    c,
+                    (col_off, core_r0, w, core_r1 - core_r0),
+                    (c0, pad_r0, c1 - c0, band1 - pad_r0),
+                    shared_rows=band0 - pad_r0,
+                    above=i - n_cols if r > 0 else None,
+                    below=i + n_cols if r + 1 < n_rows else None,
+                    handoff_rows=2 * halo if r + 1 < n_rows else 0,
+                )
+            )
     return jobs
 
 
@@ -72,35 +107,142 @@ class RunSpec:
     state_dir: str
 
 
-def _apply_radiometry(a: np.ndarray, radiometry) -> np.ndarray:
-    """Apply per-band (gain, offset) in place (``a`` is a fresh float32 array)."""
-    if not radiometry:
-        return a
-    for k, (g, o) in enumerate(radiometry[: a.shape[0]]):
-        band = a[k]
-        band *= np.float32(g)
-        band += np.float32(o)
-    return a
-
-
 def read_pair(alignment: Alignment, window: Window, *, with_dsm: bool = True) -> WindowPair:
-    """Both flights for ``window`` of the common grid, corrected and ready for a detector."""
+    """Both flights for ``window`` of the common grid, corrected and ready for a detector.
+
+    Images are read in their own type (converted to float32 lazily, see :class:`WindowPair`);
+    DSMs as float32 with the vertical offset removed.
+    """
     grid = alignment.grid
-    b, bv = read_on_grid(alignment.before, grid, window)
-    a, av = read_on_grid(alignment.after, grid, window)
-    a = _apply_radiometry(a, alignment.radiometry)
+    b, bv = read_on_grid(alignment.before, grid, window, dtype=None)
+    a, av = read_on_grid(alignment.after, grid, window, dtype=None)
     valid = bv & av
     db = da = None
     if with_dsm and alignment.dsm_before is not None and alignment.dsm_after is not None:
         db_, dbv = read_on_grid(alignment.dsm_before, grid, window)
         da_, dav = read_on_grid(alignment.dsm_after, grid, window)
-        db, da = db_[0], da_[0] - alignment.dz_offset_m
+        db, da = db_[0], da_[0]
+        if alignment.dz_offset_m:
+            da -= np.float32(alignment.dz_offset_m)
         valid &= dbv & dav
-    return WindowPair(before=b, after=a, valid=valid, gsd_m=grid.gsd, dsm_before=db, dsm_after=da)
+    return WindowPair(
+        before=b,
+        after=a,
+        valid=valid,
+        gsd_m=grid.gsd,
+        dsm_before=db,
+        dsm_after=da,
+        radiometry=alignment.radiometry,
+    )
 
 
-def _state_path(state_dir: str, job: WindowJob) -> Path:
-    return Path(state_dir) / f"w{job.index:06d}.pkl"
+def _rows(pair: WindowPair, r0: int, r1: int) -> WindowPair:
+    """A copy of rows ``r0:r1`` of ``pair`` (owning its memory, not a view of the window)."""
+
+    def cut(a):
+        return None if a is None else np.ascontiguousarray(a[..., r0:r1, :])
+
+    return WindowPair(
+        before=cut(pair.before_dn),
+        after=cut(pair.after_dn),
+        valid=cut(pair.valid),
+        gsd_m=pair.gsd_m,
+        dsm_before=cut(pair.dsm_before),
+        dsm_after=cut(pair.dsm_after),
+        radiometry=pair.radiometry,
+    )
+
+
+def _stack(top: WindowPair, rest: WindowPair) -> WindowPair:
+    """``top`` above ``rest`` (same columns)."""
+
+    def cat(a, b):
+        return None if a is None or b is None else np.concatenate([a, b], axis=-2)
+
+    return WindowPair(
+        before=cat(top.before_dn, rest.before_dn),
+        after=cat(top.after_dn, rest.after_dn),
+        valid=cat(top.valid, rest.valid),
+        gsd_m=rest.gsd_m,
+        dsm_before=cat(top.dsm_before, rest.dsm_before),
+        dsm_after=cat(top.dsm_after, rest.dsm_after),
+        radiometry=rest.radiometry,
+    )
+
+
+class _Strips:
+    """Rows a window hands to the window below it, within one process.
+
+    A window's padded read overlaps the window above by ``shared_rows`` rows (its upper
+    context). The window above puts those rows here after reading; the window below takes them
+    instead of decoding those block rows again. When they are not here (the window above runs
+    in another process, was finished by an earlier run, or is still running) the window below
+    reads them itself, so results never depend on the order windows run in. Bounded in bytes:
+    the oldest strips are dropped first.
+    """
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict = OrderedDict()
+        self._taken: set = set()
+        self._bytes = 0
+
+    @staticmethod
+    def _size(p: WindowPair) -> int:
+        arrays = (p.before_dn, p.after_dn, p.valid, p.dsm_before, p.dsm_after)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def take(self, key) -> WindowPair | None:
+        with self._lock:
+            self._taken.add(key)
+            item = self._items.pop(key, None)
+            if item is not None:
+                self._bytes -= self._size(item)
+            return item
+
+    def put(self, key, strip: WindowPair) -> None:
+        size = self._size(strip)
+        with self._lock:
+            if key in self._taken or key in self._items or size > self.max_bytes:
+                return
+            self._items[key] = strip
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _k, old = self._items.popitem(last=False)
+                self._bytes -= self._size(old)
+
+    def forget(self, run: str) -> None:
+        """Drop what is left of run ``run`` (keys are ``(run, window index)``)."""
+        with self._lock:
+            for k in [k for k in self._items if k[0] == run]:
+                self._bytes -= self._size(self._items.pop(k))
+            self._taken = {k for k in self._taken if k[0] != run}
+
+
+_STRIPS = _Strips()
+
+
+def read_window(spec: RunSpec, job: WindowJob) -> WindowPair:
+    """The padded window of ``job``, its top rows taken from the window above when it has
+    handed them over; hands its own bottom rows to the window below."""
+    pc, pr, pw, ph = job.padded
+    strip = _STRIPS.take((spec.state_dir, job.index)) if job.shared_rows else None
+    if strip is not None and strip.valid.shape == (job.shared_rows, pw):
+        k = job.shared_rows
+        pair = _stack(strip, read_pair(spec.alignment, Window(pc, pr + k, pw, ph - k)))
+    else:
+        pair = read_pair(spec.alignment, Window(pc, pr, pw, ph))
+    k = job.handoff_rows
+    if job.below is not None and 0 < k <= ph:
+        if not _state_path(spec.state_dir, job.below).exists():
+            _STRIPS.put((spec.state_dir, job.below), _rows(pair, ph - k, ph))
+    return pair
+
+
+def _state_path(state_dir: str, job: WindowJob | int) -> Path:
+    index = job if isinstance(job, int) else job.index
+    return Path(state_dir) / f"w{index:06d}.pkl"
 
 
 def _label_stats(labels, n, score, dh, use_max: bool):
@@ -130,8 +272,8 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
     if out.exists():
         return -1
     _bound_gdal_cache()  # also on dask.distributed workers
-    pc, pr, pw, ph = job.padded
-    pair = read_pair(spec.alignment, Window(pc, pr, pw, ph))
+    pc, pr = job.padded[:2]
+    pair = read_window(spec, job)
     res = spec.detector(pair)
     cc, cr, cw, chh = job.core
     sl = (slice(cr - pr, cr - pr + chh), slice(cc - pc, cc - pc + cw))
@@ -210,8 +352,6 @@ def run_windows(
     ``distributed.Client``. ``max_windows`` stops after that many windows (time-sliced jobs;
     the rest is picked up by the next call).
     """
-    import dask
-
     _bound_gdal_cache()
     Path(spec.state_dir).mkdir(parents=True, exist_ok=True)
     todo = [j for j in jobs if not _state_path(spec.state_dir, j).exists()]
@@ -224,6 +364,7 @@ def run_windows(
         return 0
     if scheduler is None:
         from dask.callbacks import Callback
+        from dask.threaded import get
 
         counter = {"n": done0}
 
@@ -233,12 +374,18 @@ def run_windows(
                     counter["n"] += 1
                     progress(counter["n"], len(jobs))
 
-        tasks = [
-            dask.delayed(process_window, pure=False, name=f"process_window-{j.index}")(spec, j)
-            for j in todo
-        ]
-        with _Progress():
-            dask.compute(*tasks, scheduler="threads", num_workers=num_workers)
+        # Row-major order, so that neighbouring windows run close in time and share decoded
+        # blocks and handed-over rows. Dask orders independent tasks by descending key; the
+        # keys count down. (Any order gives the same result, only slower.)
+        top = len(todo)
+        dsk = {
+            f"process_window-{top - k:09d}": (process_window, spec, j) for k, j in enumerate(todo)
+        }
+        try:
+            with _Progress():
+                get(dsk, list(dsk), num_workers=num_workers)
+        finally:
+            _STRIPS.forget(spec.state_dir)
         return len(todo)
 
     from distributed import Client, as_completed

@@ -147,13 +147,19 @@ def _dataset(path: str):
 
 
 def read_on_grid(
-    source: Source, grid: Grid, window: Window, *, resampling: Resampling = Resampling.bilinear
+    source: Source,
+    grid: Grid,
+    window: Window,
+    *,
+    resampling: Resampling = Resampling.bilinear,
+    dtype: str | None = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``source`` for ``window`` of ``grid``: (bands × rows × cols float32, valid bool mask).
+    """Read ``source`` for ``window`` of ``grid``: (bands × rows × cols, valid bool mask).
 
-    Pixels outside the source, nodata or alpha-transparent pixels are invalid. Direct windowed
-    reads are used when the source lies on the grid up to a whole-pixel offset; otherwise a
-    ``WarpedVRT`` warps on the fly.
+    The data are float32 (converted by GDAL while reading), or the source's own type with
+    ``dtype=None``. Pixels outside the source, nodata or alpha-transparent pixels are invalid.
+    Direct windowed reads are used when the source lies on the grid up to a whole-pixel offset;
+    otherwise a ``WarpedVRT`` warps on the fly.
     """
     with _dataset(source.path) as src:
         direct = _direct_offset(src, grid, source)
@@ -172,11 +178,12 @@ def read_on_grid(
                 window=w,
                 boundless=not inside_all,
                 fill_value=0,
-                out_dtype="float32",  # converted by GDAL while reading, no extra pass
+                out_dtype=dtype,  # converted by GDAL while reading, no extra pass
             )
-            inside = _inside(src, w)
-            valid = inside & _valid_from(src, w, data)
-            return data.astype(np.float32, copy=False), valid
+            valid = _valid_from(src, w, data)
+            if not inside_all:
+                valid &= _inside(src, w)
+            return data, valid
         t = grid.affine @ Affine.translation(-source.sx, -source.sy)
         has_alpha = src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
         add_alpha = src.nodata is None and not has_alpha
@@ -193,14 +200,14 @@ def read_on_grid(
             add_alpha=add_alpha,
             **kwargs,
         ) as vrt:
-            data = vrt.read(list(source.bands), window=window, out_dtype="float32")
+            data = vrt.read(list(source.bands), window=window, out_dtype=dtype)
             if add_alpha:
                 valid = vrt.read(vrt.count, window=window) > 0
             else:
                 valid = vrt.read_masks(1, window=window) > 0
                 if has_alpha:
                     valid &= vrt.read(4, window=window) > 0
-        return data.astype(np.float32, copy=False), valid
+        return data, valid
 
 
 def _direct_offset(src, grid: Grid, source: Source) -> tuple[int, int] | None:
