@@ -326,9 +326,10 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
     return len(fragments)
 
 
-#: GDAL block cache (bytes): enough for neighbouring windows to share decoded blocks, bounded
-#: so memory does not grow with the raster (GDAL's default is 5 % of RAM).
-GDAL_CACHE_BYTES = 256 * 1024 * 1024
+#: GDAL block cache (bytes): enough for the windows running side by side (row-major order) to
+#: share the blocks of their column overlap, bounded so memory does not grow with the raster
+#: (GDAL's default is 5 % of RAM). Row overlaps are handed over instead (:class:`_Strips`).
+GDAL_CACHE_BYTES = 128 * 1024 * 1024
 
 
 def _bound_gdal_cache() -> None:
