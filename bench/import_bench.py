@@ -14,7 +14,10 @@ fastest settings: COPY, one transaction):
   no mapping, no triggers: the peer the ratio is taken against;
 - ``ogr2ogr`` into the ledger: ``-append`` into ``structure`` with the fields mapped by ``-sql``,
   so the same indexes and triggers (area, audit) run: the same end state without the checks;
-- ``geo-enforce re-import``: the same file again (every row unchanged: nothing written).
+- ``geo-enforce re-import``: the same file again (every row unchanged: nothing written);
+- the floor: with ogr2ogr's table in the server, one ``INSERT INTO structure … SELECT`` of the
+  same rows (triggers off, then on; rolled back). No importer into the ledger can beat it,
+  since it must at least do that insert.
 
 Prints a Markdown table (best of ``--repeat``) and the ratio importer / ogr2ogr (target <= 1.5).
 """
@@ -186,6 +189,40 @@ def time_ogr2ogr_into_ledger(port: int, dbname: str, path: Path) -> float:
     return elapsed
 
 
+def time_ledger_floor(port: int, dbname: str) -> tuple[float, float]:
+    """The floor under any importer into the ledger: with ogr2ogr's table already in the server,
+    one ``INSERT INTO structure … SELECT`` of the same rows (fields mapped in SQL), first with
+    the triggers off (only the table's constraints and indexes), then with them (area, audit).
+    Each is rolled back, so both start from the same empty ledger."""
+    from geo_enforce.domain.vocab import STRUCTURE_CATEGORIES, STRUCTURE_STATUSES
+
+    insert = text(
+        "INSERT INTO structure (case_no, category, floors, address, status, discovered_on, geom) "
+        'SELECT "案件编号", '
+        f"{_case('违建类别', STRUCTURE_CATEGORIES)}, "
+        '"层数", "地址", '
+        f"{_case('状态', STRUCTURE_STATUSES)}, "
+        '"发现日期"::date, geom FROM ogr_structure'
+    )
+    eng = make_engine(localdb.url_for(port, dbname))
+    out = []
+    try:
+        for triggers in (False, True):
+            with eng.connect() as c:
+                tx = c.begin()
+                c.execute(text("SET LOCAL geo_enforce.actor = 'bench'"))
+                if not triggers:
+                    c.execute(text("SET LOCAL session_replication_role = replica"))
+                t0 = time.perf_counter()
+                n = c.execute(insert).rowcount
+                out.append(time.perf_counter() - t0)
+                assert n > 0
+                tx.rollback()
+    finally:
+        eng.dispose()
+    return out[0], out[1]
+
+
 def _ogr2ogr() -> str:
     exe = shutil.which("ogr2ogr")
     if exe is None:
@@ -211,7 +248,14 @@ def main() -> None:
     url = localdb.start(cfg, echo=lambda *_: None)
     port = int(url.split(":")[-1].split("/")[0])
 
-    times: dict[str, list[float]] = {"ours": [], "again": [], "ogr": [], "ogr_ledger": []}
+    times: dict[str, list[float]] = {
+        "ours": [],
+        "again": [],
+        "ogr": [],
+        "ogr_ledger": [],
+        "floor_bare": [],
+        "floor_triggers": [],
+    }
     order = ["ours", "ogr", "ogr_ledger"]
     for rep in range(args.repeat):
         for which in order[rep % 3 :] + order[: rep % 3]:
@@ -225,7 +269,13 @@ def main() -> None:
                     print(f"run {rep + 1}: geo-enforce {first:.2f} s, re-import {second:.2f} s")
                 elif which == "ogr":
                     times["ogr"].append(time_ogr2ogr(port, name, gpkg))
-                    print(f"run {rep + 1}: ogr2ogr (new table) {times['ogr'][-1]:.2f} s")
+                    bare, trig = time_ledger_floor(port, name)
+                    times["floor_bare"].append(bare)
+                    times["floor_triggers"].append(trig)
+                    print(
+                        f"run {rep + 1}: ogr2ogr (new table) {times['ogr'][-1]:.2f} s; "
+                        f"INSERT … SELECT into the ledger {bare:.2f} s, with triggers {trig:.2f} s"
+                    )
                 else:
                     times["ogr_ledger"].append(time_ogr2ogr_into_ledger(port, name, gpkg))
                     print(f"run {rep + 1}: ogr2ogr (ledger) {times['ogr_ledger'][-1]:.2f} s")
@@ -240,6 +290,11 @@ def main() -> None:
     for label, t in (
         ("ogr2ogr -f PostgreSQL, new table (COPY)", best_ogr),
         ("ogr2ogr -append into `structure` (-sql mapping, same triggers)", best["ogr_ledger"]),
+        (
+            "floor: `INSERT … SELECT` from ogr2ogr's table into `structure`, triggers off",
+            best["floor_bare"],
+        ),
+        ("floor: the same with the area and audit triggers", best["floor_triggers"]),
         ("geo-enforce import (validate, COPY, upsert, triggers)", best_ours),
         ("geo-enforce re-import (all unchanged)", best["again"]),
     ):
