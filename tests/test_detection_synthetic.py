@@ -317,20 +317,3 @@ def test_window_pair_converts_images_lazily_and_in_part():
     np.testing.assert_array_equal(p.pixels("after", idx), expected[:, idx[0], idx[1]])
     np.testing.assert_array_equal(p.pixels("before", idx), dn[:, idx[0], idx[1]])
     assert dn.dtype == np.uint8 and (p.before_dn == dn).all()  # the DN are not touched
-
-
-def test_region_at_the_grid_corner_is_traced_without_a_georeference_warning():
-    import warnings
-
-    from geo_enforce.detection.runner import _polygonise
-
-    own = np.zeros((5, 6), bool)
-    own[0:3, 0:2] = True
-    own[3:5, 1] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # rasterio's NotGeoreferencedWarning would raise
-        at_corner = _polygonise(own, 0, 0)
-    elsewhere = _polygonise(own, 7, 9)
-    assert at_corner.area == elsewhere.area == 8
-    assert at_corner.bounds == (0, 0, 2, 5)
-    assert elsewhere.bounds == (7, 9, 9, 14)

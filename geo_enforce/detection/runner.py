@@ -263,18 +263,6 @@ def _label_stats(labels, n, score, dh, use_max: bool):
     return count, ssum, hsum, hext
 
 
-def _polygonise(own: np.ndarray, col: int, row: int):
-    """Outline of the set pixels of ``own`` whose top-left pixel is at (``col``, ``row``) of the
-    grid, in grid pixel coordinates. (rasterio warns about an identity transform, taking it
-    for a missing georeference: the region at the grid's corner is traced one column over and
-    moved back, which is exact for these integer coordinates.)"""
-    dx = 1 if col == 0 and row == 0 else 0
-    t = Affine.translation(col + dx, row)
-    parts = [shape(g) for g, _v in shapes(own.view(np.uint8), mask=own, transform=t)]
-    geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
-    return shapely.transform(geom, lambda xy: xy - (dx, 0)) if dx else geom
-
-
 def process_window(spec: RunSpec, job: WindowJob) -> int:
     """Run the detector on one window and store its result; skipped when already stored.
 
@@ -313,7 +301,9 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
         # extent, not the (possibly window-wide) box of all change
         for k, (rs, cs) in zip(idx, ndi.find_objects(labels), strict=True):
             own = labels[rs, cs] == k
-            geom = _polygonise(own, cc + c0 + cs.start, cr + r0 + rs.start)
+            t = Affine.translation(cc + c0 + cs.start, cr + r0 + rs.start)
+            parts = [shape(g) for g, _v in shapes(own.view(np.uint8), mask=own, transform=t)]
+            geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
             fragments.append(
                 {
                     "kind": KIND_CODES[code],
