@@ -298,9 +298,10 @@ class DsmHeightDetector(Detector):
         if not pair.has_dsm:
             raise InvalidInput("the DSM detector needs a DSM for both flights (--dsm)")
         assert pair.dsm_before is not None and pair.dsm_after is not None
-        dh = pair.dsm_after - pair.dsm_before
+        dh = pair.dsm_after - pair.dsm_before  # a new array: changed in place below
         valid = pair.valid & np.isfinite(dh)
-        dh = np.where(valid, dh, np.float32(0)).astype(np.float32, copy=False)
+        dh = dh.astype(np.float32, copy=False)
+        np.copyto(dh, np.float32(0), where=~valid)
         r = round(self.min_width_m / pair.gsd_m / 2)
         gain = (dh >= self.min_height_m) & valid
         loss = (dh <= -self.min_height_m) & valid
@@ -310,7 +311,9 @@ class DsmHeightDetector(Detector):
                 idx = np.nonzero(cand)
                 cand[idx] = excess_green(pair.pixels(which, idx)[:3]) <= self.veg_exg
         gain, loss = clean_mask(gain, r), clean_mask(loss, r)
-        score = np.clip(np.abs(dh) / (2 * self.min_height_m), 0, 1).astype(np.float32)
+        score = np.abs(dh)
+        score /= np.float32(2 * self.min_height_m)
+        np.clip(score, 0, 1, out=score)
         return ChangeResult(gain=gain, loss=loss, score=score, height_change=dh)
 
 
@@ -346,8 +349,8 @@ class CombinedDetector(Detector):
         dh = height.height_change
         assert dh is not None
         half = dh >= self.dsm.min_height_m / 2
-        gain = height.gain.copy()
-        score = height.score.copy()
+        gain = height.gain  # the DSM result is ours: added to in place
+        score = height.score
         # colour only where the height rose at least half a storey: cost follows the change
         for box in _boxes(half, 2 * self.rgb.halo_px):
             sub = pair.crop(box)
