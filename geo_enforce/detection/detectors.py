@@ -86,18 +86,25 @@ class WindowPair:
             return self.before_dn[:, index[0], index[1]].astype(np.float32)
         return self._corrected(self.after_dn[:, index[0], index[1]])
 
+    def arrays(self) -> tuple[np.ndarray | None, ...]:
+        """The window's arrays as held: (before DN, after DN, valid, DSM before, DSM after)."""
+        return (self.before_dn, self.after_dn, self.valid, self.dsm_before, self.dsm_after)
+
+    @classmethod
+    def from_arrays(cls, arrays, gsd_m: float, radiometry=()) -> WindowPair:
+        """A pair from arrays in the order of :meth:`arrays`."""
+        before, after, valid, dsm_before, dsm_after = arrays
+        return cls(before, after, valid, gsd_m, dsm_before, dsm_after, radiometry)
+
+    def map(self, fn) -> WindowPair:
+        """A pair of ``fn`` applied to each array (rows and columns are the last two axes)."""
+        arrays = [None if a is None else fn(a) for a in self.arrays()]
+        return WindowPair.from_arrays(arrays, self.gsd_m, self.radiometry)
+
     def crop(self, box: tuple[slice, slice]) -> WindowPair:
         """The pair restricted to ``box`` (row and column slices): views, converted lazily."""
         rows, cols = box
-        return WindowPair(
-            before=self.before_dn[:, rows, cols],
-            after=self.after_dn[:, rows, cols],
-            valid=self.valid[rows, cols],
-            gsd_m=self.gsd_m,
-            dsm_before=None if self.dsm_before is None else self.dsm_before[rows, cols],
-            dsm_after=None if self.dsm_after is None else self.dsm_after[rows, cols],
-            radiometry=self.radiometry,
-        )
+        return self.map(lambda a: a[..., rows, cols])
 
 
 @dataclass

@@ -137,37 +137,18 @@ def read_pair(alignment: Alignment, window: Window, *, with_dsm: bool = True) ->
 
 
 def _rows(pair: WindowPair, r0: int, r1: int) -> WindowPair:
-    """A copy of rows ``r0:r1`` of ``pair`` (owning its memory, not a view of the window)."""
-
-    def cut(a):
-        return None if a is None else np.ascontiguousarray(a[..., r0:r1, :])
-
-    return WindowPair(
-        before=cut(pair.before_dn),
-        after=cut(pair.after_dn),
-        valid=cut(pair.valid),
-        gsd_m=pair.gsd_m,
-        dsm_before=cut(pair.dsm_before),
-        dsm_after=cut(pair.dsm_after),
-        radiometry=pair.radiometry,
-    )
+    """A copy of rows ``r0:r1`` of ``pair``, owning its memory (a view would keep the whole
+    window alive for as long as the strip is held)."""
+    return pair.map(lambda a: a[..., r0:r1, :].copy())
 
 
 def _stack(top: WindowPair, rest: WindowPair) -> WindowPair:
     """``top`` above ``rest`` (same columns)."""
-
-    def cat(a, b):
-        return None if a is None or b is None else np.concatenate([a, b], axis=-2)
-
-    return WindowPair(
-        before=cat(top.before_dn, rest.before_dn),
-        after=cat(top.after_dn, rest.after_dn),
-        valid=cat(top.valid, rest.valid),
-        gsd_m=rest.gsd_m,
-        dsm_before=cat(top.dsm_before, rest.dsm_before),
-        dsm_after=cat(top.dsm_after, rest.dsm_after),
-        radiometry=rest.radiometry,
-    )
+    arrays = [
+        None if a is None or b is None else np.concatenate([a, b], axis=-2)
+        for a, b in zip(top.arrays(), rest.arrays(), strict=True)
+    ]
+    return WindowPair.from_arrays(arrays, rest.gsd_m, rest.radiometry)
 
 
 class _Strips:
@@ -190,8 +171,7 @@ class _Strips:
 
     @staticmethod
     def _size(p: WindowPair) -> int:
-        arrays = (p.before_dn, p.after_dn, p.valid, p.dsm_before, p.dsm_after)
-        return sum(a.nbytes for a in arrays if a is not None)
+        return sum(a.nbytes for a in p.arrays() if a is not None)
 
     def take(self, key) -> WindowPair | None:
         with self._lock:
