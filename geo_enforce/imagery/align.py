@@ -180,7 +180,7 @@ def read_on_grid(
                 fill_value=0,
                 out_dtype=dtype,  # converted by GDAL while reading, no extra pass
             )
-            valid = _valid_from(src, w, data)
+            valid = _valid_from(src, w, data, inside_all)
             if not inside_all:
                 valid &= _inside(src, w)
             return data, valid
@@ -238,14 +238,8 @@ def _inside(src, w: Window) -> np.ndarray:
     return ((rows >= 0) & (rows < src.height))[:, None] & ((cols >= 0) & (cols < src.width))[None]
 
 
-def _valid_from(src, w: Window, data: np.ndarray) -> np.ndarray:
+def _valid_from(src, w: Window, data: np.ndarray, inside_all: bool) -> np.ndarray:
     if src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha:
-        inside_all = (
-            w.col_off >= 0
-            and w.row_off >= 0
-            and w.col_off + w.width <= src.width
-            and w.row_off + w.height <= src.height
-        )
         return src.read(4, window=w, boundless=not inside_all, fill_value=0) > 0
     if src.nodata is not None:
         if np.isnan(src.nodata):
