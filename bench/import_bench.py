@@ -144,18 +144,26 @@ def _case(column: str, vocab: dict[str, str]) -> str:
     return f'CASE "{column}" {whens} END'
 
 
-def time_ogr2ogr_into_ledger(port: int, dbname: str, path: Path) -> float:
-    """ogr2ogr appending into the ledger's own ``structure`` table (same indexes and triggers),
-    its fields mapped by SQL: the same end state as the importer, without its checks."""
+LEDGER_COLUMNS = "case_no, category, floors, address, status, discovered_on, geom"
+
+
+def _ledger_select(table: str, date: str = '"发现日期"') -> str:
+    """The file's columns mapped to the ledger's (``LEDGER_COLUMNS``) in SQL, from ``table``."""
     from geo_enforce.domain.vocab import STRUCTURE_CATEGORIES, STRUCTURE_STATUSES
 
-    sql = (
+    return (
         'SELECT "案件编号" AS case_no, '
         f"{_case('违建类别', STRUCTURE_CATEGORIES)} AS category, "
         '"层数" AS floors, "地址" AS address, '
         f"{_case('状态', STRUCTURE_STATUSES)} AS status, "
-        '"发现日期" AS discovered_on, geom FROM structure'
+        f"{date} AS discovered_on, geom FROM {table}"
     )
+
+
+def time_ogr2ogr_into_ledger(port: int, dbname: str, path: Path) -> float:
+    """ogr2ogr appending into the ledger's own ``structure`` table (same indexes and triggers),
+    its fields mapped by SQL: the same end state as the importer, without its checks."""
+    sql = _ledger_select("structure")
     cmd = [
         _ogr2ogr(),
         "-f",
@@ -194,15 +202,9 @@ def time_ledger_floor(port: int, dbname: str) -> tuple[float, float]:
     one ``INSERT INTO structure … SELECT`` of the same rows (fields mapped in SQL), first with
     the triggers off (only the table's constraints and indexes), then with them (area, audit).
     Each is rolled back, so both start from the same empty ledger."""
-    from geo_enforce.domain.vocab import STRUCTURE_CATEGORIES, STRUCTURE_STATUSES
-
     insert = text(
-        "INSERT INTO structure (case_no, category, floors, address, status, discovered_on, geom) "
-        'SELECT "案件编号", '
-        f"{_case('违建类别', STRUCTURE_CATEGORIES)}, "
-        '"层数", "地址", '
-        f"{_case('状态', STRUCTURE_STATUSES)}, "
-        '"发现日期"::date, geom FROM ogr_structure'
+        f"INSERT INTO structure ({LEDGER_COLUMNS}) "
+        + _ledger_select("ogr_structure", date='"发现日期"::date')
     )
     eng = make_engine(localdb.url_for(port, dbname))
     out = []
