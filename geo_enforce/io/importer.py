@@ -14,7 +14,7 @@ an import lands completely or not at all.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +65,7 @@ class ImportReport:
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "source": self.source,
-            "total": self.total,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "repaired": list(self.repaired),
-            "warnings": list(self.warnings),
-            "columns": dict(self.columns),
-            "ignored_columns": list(self.ignored_columns),
-            "dry_run": self.dry_run,
-        }
+        return asdict(self)
 
 
 # --- columns and values ----------------------------------------------------------------------
