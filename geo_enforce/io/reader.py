@@ -11,6 +11,7 @@ problem; invalid geometries are repaired with ``make_valid`` and each repair is 
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -109,24 +110,24 @@ def shapefile_encoding(path: Path) -> str:
         return "ISO-8859-1"
 
 
-def text_encoding(path: Path) -> str:
-    raw = path.read_bytes()
+def _decode_text(raw: bytes) -> str:
+    """Text of a file of unknown encoding: UTF-8 (BOM or not), else GB18030, else Latin-1."""
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            raw.decode(enc)
-            return enc
+            return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    return "latin-1"
+    return raw.decode("latin-1")
 
 
 # --- readers ---------------------------------------------------------------------------------
 
 
 def _read_csv(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
-    enc = encoding or text_encoding(path)
+    raw = path.read_bytes()  # read once: the encoding is detected from the same bytes
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc)
+        content = raw.decode(encoding) if encoding else _decode_text(raw)
+        df = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise InvalidInput(f"{path}: cannot be read as CSV ({exc})") from exc
     if df.empty:
@@ -255,7 +256,7 @@ def _parse_crs(value: Any, source: str) -> CRS:
         raise CRSError(f"{source}: {value!r} is not a known CRS ({exc})") from exc
 
 
-def _first_bad(bounds: np.ndarray, mask: np.ndarray) -> list[int]:
+def _first_bad(mask: np.ndarray) -> list[int]:
     return list(np.flatnonzero(mask)[:MAX_LISTED])
 
 
@@ -272,20 +273,20 @@ def check_degrees(gdf: gpd.GeoDataFrame, source: str, *, declared: str) -> None:
     )
     outside = ~inside & ~swapped & ~projected
     if projected.any():
-        pos = _first_bad(b, projected)
+        pos = _first_bad(projected)
         raise CRSError(
             f"{source}: coordinates are declared as degrees ({declared}) but look projected "
             f"(metres), e.g. {_feats(gdf, b, pos)}; give the right CRS with --crs, e.g. "
             "EPSG:4527 (zone-prefixed) or EPSG:4548 for Gauss-Krüger zone 39"
         )
     if swapped.any():
-        pos = _first_bad(b, swapped)
+        pos = _first_bad(swapped)
         raise CRSError(
             f"{source}: coordinates look like latitude/longitude with the axes swapped (x holds "
             f"latitude), e.g. {_feats(gdf, b, pos)}; swap them in the source or export as lon/lat"
         )
     if outside.any():
-        pos = _first_bad(b, outside)
+        pos = _first_bad(outside)
         raise CRSError(
             f"{source}: {int(outside.sum())} feature(s) lie outside China, e.g. "
             f"{_feats(gdf, b, pos)}; check the declared CRS ({declared}) or pass --crs"
@@ -408,7 +409,6 @@ def read_vector(
     if len(gdf) == 0:
         raise InvalidInput(f"{source}: the file holds no features")
     gdf = gdf.reset_index(drop=True)
-    gdf.attrs["source"] = source
     gdf = gdf.set_geometry(
         gpd.GeoSeries([_polygonal(g) for g in gdf.geometry.values], index=gdf.index, crs=gdf.crs)
     )
