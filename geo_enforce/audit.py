@@ -123,14 +123,14 @@ def record_history(
     session: Session, table: str, record_id: int, *, include_geometry: bool = False
 ) -> list[AuditEntry]:
     """Every entry of one record, oldest first; NotFound when it never existed."""
-    entries, _ = history(
-        session,
-        table=table,
-        record_id=record_id,
-        limit=10_000,
-        newest_first=False,
-        include_geometry=include_geometry,
+    _check_table(table)
+    rows = session.scalars(
+        select(AuditLog)
+        .where(AuditLog.table_name == table, AuditLog.record_id == record_id)
+        .order_by(AuditLog.at, AuditLog.id)
+        .limit(10_000)
     )
+    entries = [_entry(r, include_geometry) for r in rows]
     if not entries:
         raise NotFound(f"{table} {record_id} has no history (it never existed)")
     return entries
