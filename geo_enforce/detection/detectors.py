@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -49,27 +50,18 @@ class WindowPair:
         self.dsm_before = dsm_before
         self.dsm_after = dsm_after
         self.radiometry = tuple(radiometry)
-        self._float: dict[str, np.ndarray] = {}
 
     @property
     def has_dsm(self) -> bool:
         return self.dsm_before is not None and self.dsm_after is not None
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.valid.shape
-
-    @property
+    @cached_property
     def before(self) -> np.ndarray:
-        if "before" not in self._float:
-            self._float["before"] = self.before_dn.astype(np.float32, copy=False)
-        return self._float["before"]
+        return self.before_dn.astype(np.float32, copy=False)
 
-    @property
+    @cached_property
     def after(self) -> np.ndarray:
-        if "after" not in self._float:
-            self._float["after"] = self._corrected(self.after_dn)
-        return self._float["after"]
+        return self._corrected(self.after_dn)
 
     def _corrected(self, dn: np.ndarray) -> np.ndarray:
         """float32 copy of after-image DN with the per-band (gain, offset) applied."""
