@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from geo_enforce.catalogue import catalogue_path
 from geo_enforce.domain import vocab
 
 log = logging.getLogger(__name__)
@@ -195,13 +197,22 @@ def load_styles(catalogue: Path | None = None) -> dict[str, dict[str, Any]]:
     """Built-in styles with the catalogue's ``style`` entries merged on top (when it exists).
 
     The catalogue may list layers as a mapping ``layers: {name: {style: ...}}`` or a list of
-    ``{name: ..., style: ...}``. A catalogue that cannot be parsed is reported by name.
+    ``{name: ..., style: ...}``. A catalogue that cannot be parsed is reported by name. The
+    merged styles are kept per file version (path, modification time, size), so the map page
+    does not parse the YAML on every request; each call gets its own copy.
     """
-    styles = default_styles()
     if catalogue is None or not Path(catalogue).is_file():
-        return styles
+        return default_styles()
+    path = Path(catalogue)
+    st = path.stat()
+    return copy.deepcopy(_catalogue_styles(path.resolve(), st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=8)
+def _catalogue_styles(catalogue: Path, _mtime_ns: int, _size: int) -> dict[str, dict[str, Any]]:
+    styles = default_styles()
     try:
-        doc = yaml.safe_load(Path(catalogue).read_text("utf-8")) or {}
+        doc = yaml.safe_load(catalogue.read_text("utf-8")) or {}
     except yaml.YAMLError as exc:
         log.warning(
             "layer catalogue %s is not valid YAML (%s); built-in styles used", catalogue, exc
@@ -216,14 +227,10 @@ def load_styles(catalogue: Path | None = None) -> dict[str, dict[str, Any]]:
         items = []
     for name, entry in items:
         if name in styles and isinstance(entry, dict) and entry.get("style") is not None:
-            _merge(styles[name], copy.deepcopy(entry["style"]), name, Path(catalogue))
+            _merge(styles[name], copy.deepcopy(entry["style"]), name, catalogue)
     return styles
 
 
 def default_catalogue_path() -> Path:
     """The layer catalogue in use (``GEO_ENFORCE_CATALOGUE`` or ``layers/catalogue.yaml``)."""
-    try:
-        from geo_enforce.catalogue import catalogue_path
-    except ImportError:  # pragma: no cover - catalogue module absent
-        return Path(__file__).resolve().parents[2] / "layers" / "catalogue.yaml"
     return catalogue_path()
