@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import subprocess
 import zoneinfo
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -365,62 +366,30 @@ def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
         for r in report["red_lines"]
     ]
     ov = report["overlaps"]
-    items: list[list[str]] = []
-    for r in ov["structure"]:
-        items.append(
-            [
-                "违法建设",
-                r["code"],
-                f"{r['category_label']}/{r['status_label']}",
-                _n(r["overlap_m2"]),
-                _n(r["overlap_mu"], 4),
-                _n(r["share_pct"]),
-            ]
-        )
-    for r in ov["change_patch"]:
-        items.append(
-            [
-                "变化图斑",
-                r["code"],
-                f"{r['ruling_label']}/{r['status_label']}",
-                _n(r["overlap_m2"]),
-                _n(r["overlap_mu"], 4),
-                _n(r["share_pct"]),
-            ]
-        )
-    for r in ov["cleared_parcel"]:
-        items.append(
-            [
-                "腾退地块",
-                r["code"],
-                r["restored_use_label"] or "—",
-                _n(r["overlap_m2"]),
-                _n(r["overlap_mu"], 4),
-                _n(r["share_pct"]),
-            ]
-        )
-    for r in ov["farmland_parcel"]:
-        items.append(
-            [
-                "农用地图斑",
-                r["code"],
-                r["land_class_label"],
-                _n(r["overlap_m2"]),
-                _n(r["overlap_mu"], 4),
-                _n(r["share_pct"]),
-            ]
-        )
-    for r in ov["red_line"]:
-        items.append(
-            [
-                "红线",
-                r["code"],
-                f"{r['kind_label']} {r.get('approval_no') or ''}".strip(),
-                _n(r["overlap_m2"]),
-                _n(r["overlap_mu"], 4),
-                _n(r["share_pct"]),
-            ]
-        )
+    # per layer of the overlap table: its Chinese name and how its attribute cell reads
+    layers: list[tuple[str, str, Callable[[dict], str]]] = [
+        ("structure", "违法建设", lambda r: f"{r['category_label']}/{r['status_label']}"),
+        ("change_patch", "变化图斑", lambda r: f"{r['ruling_label']}/{r['status_label']}"),
+        ("cleared_parcel", "腾退地块", lambda r: r["restored_use_label"] or "—"),
+        ("farmland_parcel", "农用地图斑", lambda r: r["land_class_label"]),
+        (
+            "red_line",
+            "红线",
+            lambda r: f"{r['kind_label']} {r.get('approval_no') or ''}".strip(),
+        ),
+    ]
+    items = [
+        [
+            name,
+            r["code"],
+            attr(r),
+            _n(r["overlap_m2"]),
+            _n(r["overlap_mu"], 4),
+            _n(r["share_pct"]),
+        ]
+        for table, name, attr in layers
+        for r in ov[table]
+    ]
     verifs = [
         [
             _local(v["verified_at"]),
