@@ -75,6 +75,13 @@ def read_layer(
     return gdf
 
 
+def _iso_dates(frame: pd.DataFrame, spec: LayerSpec) -> None:
+    """Turn the date fields of ``frame`` into ISO text (2024-03-05), in place."""
+    for fld in spec.fields:
+        if fld.type == "date" and fld.name in frame:
+            frame[fld.name] = frame[fld.name].dt.strftime("%Y-%m-%d")
+
+
 def _shp_names(spec: LayerSpec) -> dict[str, str]:
     return {f.name: f.shp_name for f in spec.fields}
 
@@ -100,9 +107,7 @@ def export_layer(
     p.parent.mkdir(parents=True, exist_ok=True)
     if f == "csv":
         df = pd.DataFrame(gdf.drop(columns="geometry"))
-        for fld in spec.fields:
-            if fld.type == "date" and fld.name in df:
-                df[fld.name] = df[fld.name].dt.strftime("%Y-%m-%d")
+        _iso_dates(df, spec)
         df["wkt"] = shapely.to_wkt(gdf.geometry.values, rounding_precision=-1)
         df.to_csv(p, index=False, encoding="utf-8-sig")
         p.with_suffix(".prj").write_text(CRS.from_epsg(SRID).to_wkt("WKT1_ESRI"), encoding="ascii")
@@ -112,9 +117,7 @@ def export_layer(
         old.unlink(missing_ok=True)
     kwargs: dict = {}
     if f == "shp":
-        for fld in spec.fields:  # DBF has dates but GDAL is handed datetimes: write ISO dates
-            if fld.type == "date" and fld.name in gdf:
-                gdf[fld.name] = gdf[fld.name].dt.strftime("%Y-%m-%d")
+        _iso_dates(gdf, spec)  # DBF has dates but GDAL is handed datetimes: write ISO dates
         gdf = gdf.rename(columns=_shp_names(spec))
         kwargs["encoding"] = "UTF-8"
     if f == "kml":
