@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_enforce import crs as gcrs
+from geo_enforce.domain import vocab
 from geo_enforce.errors import ConfigError, InvalidInput
 from geo_enforce.farmland.overlay import METHOD
 
@@ -180,10 +181,8 @@ def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
     for f in feats["farmland_parcel"]:
         color = CLASS_COLORS.get(f["k"], "#e5e5e5")
         _add(ax, f["geom"], facecolor=color, edgecolor="#8c8c6c", lw=0.5, zorder=1)
-        from geo_enforce.domain.vocab import LAND_CLASSES
-
         legend.setdefault(
-            f"地类 {f['k']} {LAND_CLASSES.get(f['k'], '')}",
+            f"地类 {f['k']} {vocab.LAND_CLASSES.get(f['k'], '')}",
             Patch(facecolor=color, edgecolor="#8c8c6c"),
         )
         if f["pbf"]:
@@ -202,15 +201,13 @@ def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
                 zorder=8,
                 clip_on=True,
             )
-    from geo_enforce.domain.vocab import RED_LINE_KINDS
-
     for f in feats["red_line"]:
         color, ls = RED_LINE_STYLE.get(f["k"], ("#000000", "-"))
         _add(ax, f["geom"], fill=False, edgecolor=color, linestyle=ls, lw=1.4, zorder=4)
         if f["k"] == "basic_farmland":
             _add(ax, f["geom"], fill=False, hatch="///", edgecolor="#1a7f37", lw=0, zorder=2)
         legend.setdefault(
-            RED_LINE_KINDS.get(f["k"], f["k"]),
+            vocab.RED_LINE_KINDS.get(f["k"], f["k"]),
             Patch(fill=False, edgecolor=color, linestyle=ls, lw=1.4),  # type: ignore[arg-type]
         )
     for f in feats["cleared_parcel"]:
