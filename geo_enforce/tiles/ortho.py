@@ -63,10 +63,15 @@ def flight_image(session: Session, flight_id: int, *, data_dir: Path | None = No
     ).scalar_one_or_none()
     if flight is None:
         raise NotFound(f"flight {flight_id} not found (or retired)")
+    return image_of(flight, data_dir=data_dir)
+
+
+def image_of(flight: Flight, *, data_dir: Path | None = None) -> FlightImage:
+    """:func:`flight_image` of a flight row already loaded (e.g. by :func:`current_flights`)."""
     path = _resolve(flight.ortho_path, data_dir)
     if not path.is_file():
         raise NotFound(
-            f"orthophoto of flight {flight_id} ('{flight.name}') is missing: {path}; "
+            f"orthophoto of flight {flight.id} ('{flight.name}') is missing: {path}; "
             "re-register the flight or restore the file"
         )
     return FlightImage(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import GeoEnforceError, NotFound
-from geo_enforce.tiles.ortho import FlightImage, current_flights, flight_image
+from geo_enforce.tiles.ortho import FlightImage, current_flights, image_of
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def load_context(
     flights: list[FlightImage] = []
     for f in current_flights(session):
         try:
-            flights.append(flight_image(session, f.id, data_dir=data_dir))
+            flights.append(image_of(f, data_dir=data_dir))
         except GeoEnforceError as exc:  # a missing file must not take the whole map down
             log.warning("flight %s left off the map: %s", f.name, exc)
     dates = sorted({f.flown_on for f in flights})
