@@ -126,9 +126,13 @@ def list_tokens(session: Session, user_name: str | None = None) -> list[tuple[Ap
 
 def revoke_user_tokens(session: Session, user_name: str, *, actor: str) -> int:
     """Revoke every live token of ``user_name``; returns how many."""
-    toks = list_tokens(session, get_user(session, user_name).name)
+    return _revoke_tokens_of(session, get_user(session, user_name), actor=actor)
+
+
+def _revoke_tokens_of(session: Session, user: AppUser, *, actor: str) -> int:
+    toks = list_tokens(session, user.name)
     for tok, _ in toks:
-        revoke_token(session, tok.id, actor=actor, reason=f"all tokens of {user_name} revoked")
+        revoke_token(session, tok.id, actor=actor, reason=f"all tokens of {user.name} revoked")
     return len(toks)
 
 
@@ -149,7 +153,7 @@ def set_role(
 def retire_user(session: Session, name: str, *, actor: str, reason: str) -> int:
     """Retire a user and revoke all their tokens; returns the number of tokens revoked."""
     user = get_user(session, name)
-    n = revoke_user_tokens(session, name, actor=actor)
+    n = _revoke_tokens_of(session, user, actor=actor)
     user.retired_at = dt.datetime.now(dt.UTC)
     user.retired_by = actor
     user.retire_reason = reason
