@@ -248,8 +248,7 @@ def rulings_cmd(
     except ValueError:
         raise InvalidInput("--since/--until must be dates YYYY-MM-DD") from None
     with sessions()() as session:
-        summary = rulings.ruling_summary(session, since=d0, until=d1, village_code=village)
-        share = rulings.farmland_share(
+        summary, share = rulings.ruling_overview(
             session, period=period, since=d0, until=d1, village_code=village
         )
     t = Table("认定", "图斑数", "面积(m²)", "面积(亩)", "占耕地(m²)", title="变化图斑认定情况")

@@ -186,8 +186,12 @@ def ruling_summary(
     ``since``/``until`` bound the detection date (until exclusive). Also the cultivated land
     each group covers (``farmland_m2``).
     """
+    return _summary(_patch_rows(session, since, until, village_code))
+
+
+def _summary(rows: list[Any]) -> list[dict[str, Any]]:
     acc: dict[str, list[float]] = {k: [0, 0.0, 0.0] for k in (*vocab.RULINGS, "pending")}
-    for r in _patch_rows(session, since, until, village_code):
+    for r in rows:
         a = acc[r.ruling or "pending"]
         a[0] += 1
         a[1] += r.area_m2
@@ -228,12 +232,34 @@ def farmland_share(
 
     ``illegal_share_pct`` is None for a period where no construction took cultivated land.
     """
+    _check_period(period)
+    return _share(_patch_rows(session, since, until, village_code), period)
+
+
+def ruling_overview(
+    session: Session,
+    *,
+    period: str = "year",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    village_code: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`ruling_summary` and :func:`farmland_share` of the same patches, read in one query."""
+    _check_period(period)
+    rows = _patch_rows(session, since, until, village_code)
+    return _summary(rows), _share(rows, period)
+
+
+def _check_period(period: str) -> None:
     if period not in PERIODS:
         raise InvalidInput(f"period '{period}' is unknown; use one of {', '.join(PERIODS)}")
+
+
+def _share(rows: list[Any], period: str) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, float]] = defaultdict(
         lambda: {"construction": 0, "taken": 0.0, "illegal": 0.0, "legal": 0.0, "pending": 0}
     )
-    for r in _patch_rows(session, since, until, village_code):
+    for r in rows:
         g = groups[period_key(r.day, period)]
         if r.ruling in CONSTRUCTION_RULINGS:
             g["construction"] += 1
