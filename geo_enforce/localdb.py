@@ -14,8 +14,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from geo_enforce.errors import DatabaseUnavailable
 from geo_enforce.settings import LocalDbSettings
@@ -207,49 +210,44 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def ensure_database(port: int, dbname: str, *, fresh: bool = False) -> str:
-    """Create ``dbname`` with the postgis extension (dropping it first when ``fresh``)."""
+@contextmanager
+def superuser_cursor(port: int, dbname: str = "postgres") -> Iterator[Any]:
+    """A psycopg2 cursor as the superuser on an autocommit connection, closed afterwards."""
     import psycopg2
-    from psycopg2 import sql
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            if fresh:
-                cur.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(dbname)
-                    )
-                )
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    finally:
-        conn.close()
     conn = psycopg2.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            yield cur
     finally:
         conn.close()
+
+
+def ensure_database(port: int, dbname: str, *, fresh: bool = False) -> str:
+    """Create ``dbname`` with the postgis extension (dropping it first when ``fresh``)."""
+    from psycopg2 import sql
+
+    with superuser_cursor(port) as cur:
+        if fresh:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            )
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    with superuser_cursor(port, dbname) as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return url_for(port, dbname)
 
 
 def drop_database(port: int, dbname: str) -> None:
-    import psycopg2
     from psycopg2 import sql
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
-    finally:
-        conn.close()
+    with superuser_cursor(port) as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
 
 
 def stop(cfg: LocalDbSettings) -> bool:

@@ -12,7 +12,6 @@ import os
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 from psycopg2 import sql
 
@@ -34,12 +33,6 @@ def pg_port():
         localdb.stop(cfg)
 
 
-def _admin(port: int):
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="session")
 def template_db(pg_port: int):
     from geo_enforce.db.migrate import upgrade
@@ -53,16 +46,12 @@ def template_db(pg_port: int):
 
 def clone_database(port: int, template: str) -> str:
     name = f"ge_t_{uuid.uuid4().hex[:12]}"
-    conn = _admin(port)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
+    with localdb.superuser_cursor(port) as cur:
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
             )
-    finally:
-        conn.close()
+        )
     return name
 
 
