@@ -56,8 +56,11 @@ FROM (SELECT g, 117.15 + mod(g * 7919, 100000) / 1000000.0 AS x,
       FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS g) s
 """
 
-DISSOLVED_WHERE = (
-    " WHERE retired_at IS NULL AND status = 'demolished' "
+#: the dissolved cases' figures over one village's 2024 demolitions
+DISSOLVED_FIGURES = (
+    "count(*), sum(area_m2), sum(households) FILTER (WHERE category IN ('villa')), "
+    "ST_Area(geography(ST_Union(geom)), true) FROM structure "
+    "WHERE retired_at IS NULL AND status = 'demolished' "
     "AND demolished_on BETWEEN '2024-01-01' AND '2024-12-31' AND village_code = 'V01'"
 )
 
@@ -81,36 +84,18 @@ CASES = [
     (
         "2024 demolished by month, dissolved; peer: per-group SQL only",
         {"year": 2024, "status": "demolished", "group_by": "month", "admin_code": "V01"},
-        DISSOLVED_WHERE.join(
-            [
-                """SELECT to_char(demolished_on, 'YYYY-MM'), count(*), sum(area_m2),
-                  sum(households) FILTER (WHERE category IN ('villa')),
-                  ST_Area(geography(ST_Union(geom)), true)
-           FROM structure """,
-                " GROUP BY 1",
-            ]
-        ),
+        f"SELECT to_char(demolished_on, 'YYYY-MM'), {DISSOLVED_FIGURES} GROUP BY 1",
     ),
     (
         "2024 demolished by month, dissolved; peer: same figures by hand (+ total union)",
         {"year": 2024, "status": "demolished", "group_by": "month", "admin_code": "V01"},
-        DISSOLVED_WHERE.join(
-            [
-                """SELECT to_char(demolished_on, 'YYYY-MM'), count(*), sum(area_m2),
-                  sum(households) FILTER (WHERE category IN ('villa')),
-                  ST_Area(geography(ST_Union(geom)), true)
-           FROM structure """,
-                " GROUP BY 1 UNION ALL SELECT NULL, count(*), sum(area_m2), "
-                "sum(households) FILTER (WHERE category IN ('villa')), "
-                "ST_Area(geography(ST_Union(geom)), true) FROM structure ",
-                "",
-            ]
-        ),
+        f"SELECT to_char(demolished_on, 'YYYY-MM'), {DISSOLVED_FIGURES} GROUP BY 1 "
+        f"UNION ALL SELECT NULL, {DISSOLVED_FIGURES}",
     ),
 ]
 
 
-def load(url: str, port: int, dbname: str, n: int, chunk: int) -> None:
+def load(port: int, dbname: str, n: int, chunk: int) -> None:
     conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname)
     conn.autocommit = False
     with conn.cursor() as cur:
@@ -166,7 +151,7 @@ def main() -> None:
         url = localdb.ensure_database(port, args.dbname, fresh=True)
         upgrade(url)
         t0 = time.perf_counter()
-        load(url, port, args.dbname, args.n, args.chunk)
+        load(port, args.dbname, args.n, args.chunk)
         console.print(f"loaded {args.n:,} structures in {time.perf_counter() - t0:.0f} s")
 
     from fastapi.testclient import TestClient
@@ -182,11 +167,12 @@ def main() -> None:
         token, _ = issue_token(s, name)
     engine.dispose()
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=args.dbname)
-    conn.autocommit = True
     rows = []
     try:
-        with TestClient(create_app(Settings(database_url=url))) as client:
+        with (
+            localdb.superuser_cursor(port, args.dbname) as cur,
+            TestClient(create_app(Settings(database_url=url))) as client,
+        ):
             client.headers["Authorization"] = f"Bearer {token}"
             for title, params, sql in CASES:
                 api_t: list[float] = []
@@ -196,9 +182,8 @@ def main() -> None:
                     r = client.get("/reports/areas", params=params)
                     t1 = time.perf_counter()
                     assert r.status_code == 200, r.text
-                    with conn.cursor() as cur:
-                        cur.execute(sql)
-                        got = cur.fetchall()
+                    cur.execute(sql)
+                    got = cur.fetchall()
                     t2 = time.perf_counter()
                     if i >= args.warmup:
                         api_t.append(t1 - t0)
@@ -214,7 +199,6 @@ def main() -> None:
                 )  # fmt: skip
                 console.print(f"done: {title}")
     finally:
-        conn.close()
         if not args.keep:
             localdb.drop_database(port, args.dbname)
 
