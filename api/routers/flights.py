@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from geo_enforce.imagery.flights import retire_flight as _retire
 from geo_enforce.uploads import check_content, read_limited
 
 router = APIRouter(tags=["flights"])
+log = logging.getLogger("geo_enforce.api")
 
 
 class FlightOut(BaseModel):
@@ -177,8 +179,6 @@ def start_run(
 
 
 def _execute(factory, run_id: int, settings, who: str) -> None:
-    import logging
-
     try:
         service.execute_run(
             factory,
@@ -188,18 +188,12 @@ def _execute(factory, run_id: int, settings, who: str) -> None:
             scheduler=settings.dask_scheduler,
         )
     except Exception:  # recorded on the run (status failed); never raised into the server
-        logging.getLogger("geo_enforce.api").exception("detection run %s failed", run_id)
+        log.exception("detection run %s failed", run_id)
 
 
 @router.get("/detection-runs", response_model=list[RunOut])
 def runs(session: ReadDB, _: Viewer, limit: int = Query(100, ge=1, le=1000)) -> list[RunOut]:
-    from sqlalchemy import select
-
-    from geo_enforce.db.models import DetectionRun
-
-    q = select(DetectionRun).where(DetectionRun.retired_at.is_(None))
-    q = q.order_by(DetectionRun.id.desc()).limit(limit)
-    return [_run_out(r) for r in session.scalars(q)]
+    return [_run_out(r) for r in service.list_runs(session, limit=limit)]
 
 
 @router.get("/detection-runs/{run_id}", response_model=RunOut)

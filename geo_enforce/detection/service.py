@@ -134,6 +134,12 @@ def get_run(session: Session, run_id: int) -> DetectionRun:
     return run
 
 
+def list_runs(session: Session, *, limit: int = 100) -> list[DetectionRun]:
+    """Current (not retired) detection runs, newest first."""
+    q = select(DetectionRun).where(DetectionRun.retired_at.is_(None))
+    return list(session.scalars(q.order_by(DetectionRun.id.desc()).limit(limit)))
+
+
 def run_state_dir(data_dir: Path, run_id: int) -> Path:
     return Path(data_dir) / "runs" / str(run_id)
 
