@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -158,21 +158,22 @@ def _area_table(
 
 def build_annual(session: Session, year: int) -> AnnualReport:
     """Run the year's queries and assemble figures, paragraphs and tables (CGCS2000 m²)."""
-    demolished = dict(layer="structure", year=year, date_by="demolished", status=("demolished",))
-    by_village = area_totals(session, AreaQuery(**demolished, group_by=("village",)))  # type: ignore[arg-type]
-    by_category = area_totals(session, AreaQuery(**demolished, group_by=("category",)))  # type: ignore[arg-type]
+    demolished = AreaQuery(
+        layer="structure", year=year, date_by="demolished", status=("demolished",)
+    )
+    by_village = area_totals(session, replace(demolished, group_by=("village",)))
+    by_category = area_totals(session, replace(demolished, group_by=("category",)))
     floor_by_category = area_totals(
-        session,
-        AreaQuery(**demolished, group_by=("category",), measure="floor", dissolve=False),  # type: ignore[arg-type]
+        session, replace(demolished, group_by=("category",), measure="floor", dissolve=False)
     )
-    by_month = area_totals(session, AreaQuery(**demolished, group_by=("month",)))  # type: ignore[arg-type]
-    villas = area_totals(
-        session,
-        AreaQuery(**demolished, category=("villa",), group_by=("village",)),  # type: ignore[arg-type]
-    )
+    # the month and discovered tables show no dissolved column: no union to compute for them
+    by_month = area_totals(session, replace(demolished, group_by=("month",), dissolve=False))
+    villas = area_totals(session, replace(demolished, category=("villa",), group_by=("village",)))
     discovered = area_totals(
         session,
-        AreaQuery(layer="structure", year=year, date_by="discovered", group_by=("status",)),
+        AreaQuery(
+            layer="structure", year=year, date_by="discovered", group_by=("status",), dissolve=False
+        ),
     )
     cleared = area_totals(
         session, AreaQuery(layer="cleared_parcel", year=year, group_by=("village",))
