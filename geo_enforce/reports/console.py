@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 from rich.console import Console
 from rich.table import Table
@@ -73,16 +74,16 @@ def print_area_totals(
     from geo_enforce.reports.annual import build_annual
 
     console = console or Console()
-    demolished = dict(layer="structure", status=("demolished",), date_by="demolished")
+    demolished = AreaQuery(layer="structure", status=("demolished",), date_by="demolished")
     with factory() as session:
         reports = [
             (
                 "已拆除违法建设（按年份、村）",
-                area_totals(session, AreaQuery(**demolished, group_by=("year", "village"))),  # type: ignore[arg-type]
+                area_totals(session, replace(demolished, group_by=("year", "village"))),
             ),
             (
                 "已拆除违法建设（按年份、类别）",
-                area_totals(session, AreaQuery(**demolished, group_by=("year", "category"))),  # type: ignore[arg-type]
+                area_totals(session, replace(demolished, group_by=("year", "category"))),
             ),
             (
                 "治理违法占地（按年份）",
