@@ -70,6 +70,28 @@ def module_db_url(pg_port: int, template_db: str):
     localdb.drop_database(pg_port, name)
 
 
+@pytest.fixture(scope="module")
+def module_sessions(module_db_url: str):
+    """A session factory on ``module_db_url``, its engine disposed after the module."""
+    from geo_enforce.db.engine import make_engine, make_sessionmaker
+
+    eng = make_engine(module_db_url)
+    yield make_sessionmaker(eng)
+    eng.dispose()
+
+
+def bearer_headers(factory, *users: tuple[str, str], actor: str = "test") -> list[dict[str, str]]:
+    """Create each ``(name, role)`` user in one transaction; an Authorization header per user."""
+    from geo_enforce.auth import create_user, issue_token
+    from geo_enforce.db.engine import transaction
+
+    with transaction(factory, actor) as s:
+        for name, role in users:
+            create_user(s, name, role)
+        tokens = [issue_token(s, name)[0] for name, _ in users]
+    return [{"Authorization": f"Bearer {token}"} for token in tokens]
+
+
 @pytest.fixture
 def engine(db_url: str):
     from geo_enforce.db.engine import make_engine

@@ -7,10 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api import create_app
-from geo_enforce.auth import create_user, issue_token
-from geo_enforce.db.engine import transaction
 from geo_enforce.db.models import Verification, VerificationPhoto
 from tests import farmland_seed as fs
+from tests.conftest import bearer_headers
 from tests.geometries import bowtie
 from tests.test_farmland_photos import make_jpeg
 
@@ -18,12 +17,8 @@ from tests.test_farmland_photos import make_jpeg
 @pytest.fixture
 def tokens(sessions):
     fs.seed(sessions, rulings=False)
-    with transaction(sessions, "seed") as s:
-        create_user(s, "v1", "viewer")
-        create_user(s, "l1", "liaison")
-        v, _ = issue_token(s, "v1")
-        lt, _ = issue_token(s, "l1")
-    return {"Authorization": f"Bearer {v}"}, {"Authorization": f"Bearer {lt}"}
+    viewer, liaison = bearer_headers(sessions, ("v1", "viewer"), ("l1", "liaison"), actor="seed")
+    return viewer, liaison
 
 
 def _rows(sessions) -> tuple[int, int]:

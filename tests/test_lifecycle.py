@@ -9,11 +9,11 @@ from shapely.geometry import mapping
 from sqlalchemy import func, select
 
 from geo_enforce import ledger
-from geo_enforce.auth import create_user, issue_token
 from geo_enforce.db.engine import transaction
 from geo_enforce.db.models import AuditLog, Structure, StructureTransition
 from geo_enforce.domain import lifecycle
 from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput
+from tests.conftest import bearer_headers
 from tests.geometries import bowtie, square
 
 
@@ -100,12 +100,8 @@ def test_invalid_geometry_refused_by_name(sessions):
 
 @pytest.fixture
 def editor_headers(sessions):
-    with transaction(sessions, "setup") as s:
-        create_user(s, "ed", "editor")
-        create_user(s, "vw", "viewer")
-        ed, _ = issue_token(s, "ed")
-        vw, _ = issue_token(s, "vw")
-    return {"Authorization": f"Bearer {ed}"}, {"Authorization": f"Bearer {vw}"}
+    editor, viewer = bearer_headers(sessions, ("ed", "editor"), ("vw", "viewer"), actor="setup")
+    return editor, viewer
 
 
 def test_api_create_edit_transition_with_locking(client, editor_headers):

@@ -11,7 +11,6 @@ import openpyxl
 import pytest
 from docx import Document
 
-from geo_enforce.db.engine import make_engine, make_sessionmaker
 from geo_enforce.reports.annual import build_annual
 from geo_enforce.reports.export import docx_bytes, table_csv, write_annual, xlsx_bytes
 from geo_enforce.reports.query import AreaQuery, area_totals
@@ -19,15 +18,12 @@ from tests import reports_ledger as L
 
 
 @pytest.fixture(scope="module")
-def ledger(module_db_url):
-    engine = make_engine(module_db_url)
-    factory = make_sessionmaker(engine)
+def ledger(module_sessions):
     records = L.build_records()
-    L.load(factory, records)
-    with factory() as s:
+    L.load(module_sessions, records)
+    with module_sessions() as s:
         report = build_annual(s, 2024)
-    yield factory, records, report
-    engine.dispose()
+    return module_sessions, records, report
 
 
 def _demolished_2024(r):

@@ -10,26 +10,20 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.routers.reports import AreaReportOut
-from geo_enforce.auth import create_user, issue_token
-from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.settings import Settings
 from tests import reports_ledger as L
+from tests.conftest import bearer_headers
 
 
 @pytest.fixture(scope="module")
-def api(module_db_url, tmp_path_factory):
-    engine = make_engine(module_db_url)
-    factory = make_sessionmaker(engine)
+def api(module_sessions, module_db_url, tmp_path_factory):
     records = L.build_records()
-    L.load(factory, records)
-    with transaction(factory, "test") as s:
-        create_user(s, "squad", "viewer")
-        token, _ = issue_token(s, "squad")
+    L.load(module_sessions, records)
+    (headers,) = bearer_headers(module_sessions, ("squad", "viewer"))
     settings = Settings(database_url=module_db_url, data_dir=tmp_path_factory.mktemp("var"))
     with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
+        client.headers.update(headers)
         yield client, records
-    engine.dispose()
 
 
 def _groups(body):

@@ -14,28 +14,22 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from geo_enforce import sample
-from geo_enforce.auth import create_user, issue_token
-from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.reports.annual import build_annual
 from geo_enforce.reports.export import docx_bytes, xlsx_bytes
 from geo_enforce.settings import Settings
+from tests.conftest import bearer_headers
 from tests.reports_ledger import geod_area
 
 
 @pytest.fixture(scope="module")
-def township(module_db_url, tmp_path_factory):
-    engine = make_engine(module_db_url)
-    factory = make_sessionmaker(engine)
-    sample.load_township(factory)
+def township(module_sessions, module_db_url, tmp_path_factory):
+    sample.load_township(module_sessions)
     layers = sample.build_township()
-    with transaction(factory, "test") as s:
-        create_user(s, "author", "viewer")
-        token, _ = issue_token(s, "author")
+    (headers,) = bearer_headers(module_sessions, ("author", "viewer"))
     settings = Settings(database_url=module_db_url, data_dir=tmp_path_factory.mktemp("var"))
     with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield factory, layers, client
-    engine.dispose()
+        client.headers.update(headers)
+        yield module_sessions, layers, client
 
 
 def _latest_year(structures) -> int:

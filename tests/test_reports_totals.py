@@ -6,20 +6,16 @@ import datetime as dt
 
 import pytest
 
-from geo_enforce.db.engine import make_engine, make_sessionmaker
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.reports.query import AreaQuery, area_totals
 from tests import reports_ledger as L
 
 
 @pytest.fixture(scope="module")
-def ledger(module_db_url):
-    engine = make_engine(module_db_url)
-    factory = make_sessionmaker(engine)
+def ledger(module_sessions):
     records = L.build_records()
-    L.load(factory, records)
-    yield factory, records
-    engine.dispose()
+    L.load(module_sessions, records)
+    return module_sessions, records
 
 
 def _month(field):
