@@ -43,17 +43,7 @@ class AuditPage(BaseModel):
 
 
 def _out(e: audit.AuditEntry) -> AuditEntryOut:
-    return AuditEntryOut(
-        id=e.id,
-        table_name=e.table_name,
-        record_id=e.record_id,
-        action=e.action,
-        actor=e.actor,
-        at=e.at,
-        txid=e.txid,
-        version=e.version,
-        changes={k: FieldChange(**v) for k, v in e.changes.items()},
-    )
+    return AuditEntryOut.model_validate(e, from_attributes=True)
 
 
 @router.get("", response_model=AuditPage, summary="Audit entries, newest first, with filters")

@@ -66,13 +66,7 @@ class RetireIn(BaseModel):
 
 
 def _user_out(u) -> UserOut:
-    return UserOut(
-        name=u.name,
-        role=u.role,
-        display_name=u.display_name,
-        version=u.version,
-        created_at=u.created_at,
-    )
+    return UserOut.model_validate(u, from_attributes=True)
 
 
 @router.get("/me", response_model=Me, summary="The caller's user name and role")
