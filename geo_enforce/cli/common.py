@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
 import sys
@@ -10,7 +11,7 @@ from functools import lru_cache
 import typer
 from rich.console import Console
 
-from geo_enforce.errors import GeoEnforceError
+from geo_enforce.errors import GeoEnforceError, InvalidInput
 from geo_enforce.settings import Settings
 
 app = typer.Typer(
@@ -44,6 +45,14 @@ def sessions():
     from geo_enforce.db.engine import make_sessionmaker
 
     return make_sessionmaker(engine())
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    """``value`` (YYYY-MM-DD) as a date; InvalidInput naming ``option`` when it is not one."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{option} '{value}' is not a date (YYYY-MM-DD)") from None
 
 
 def run_guarded(typer_app: typer.Typer, argv: list[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,19 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, console, out, sessions, settings
+from geo_enforce.cli.common import actor, app, console, out, parse_date, sessions, settings
 
 flight_app = typer.Typer(help="无人机航飞: add (register), list, show, retire.")
 app.add_typer(flight_app, name="flight")
-
-
-def _date(value: str, what: str) -> dt.date:
-    from geo_enforce.errors import InvalidInput
-
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{what} '{value}' is not a date (YYYY-MM-DD)") from None
 
 
 @flight_app.command("add")
@@ -36,7 +26,7 @@ def add_cmd(
     from geo_enforce.db.engine import transaction
     from geo_enforce.imagery.flights import flight_summary, register_flight
 
-    day = _date(date, "--date")
+    day = parse_date(date, "--date")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
     ) as bar:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from geo_enforce.cli.common import app, out, sessions
+from geo_enforce.cli.common import app, out, parse_date, sessions
 
 report_app = typer.Typer(
     help="面积统计与年度报告 — area totals (m², 亩) and the annual report (XLSX/DOCX/CSV).",
@@ -26,14 +26,7 @@ _FORMAT = typer.Option("table", "--format", "-f", help="table (rich), json or cs
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
-    from geo_enforce.errors import InvalidInput
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"--{name} '{value}' is not a date (YYYY-MM-DD)") from None
+    return None if value is None else parse_date(value, f"--{name}")
 
 
 def _run(fmt: str, **kw) -> None:

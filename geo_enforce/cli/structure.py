@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, out, sessions
+from geo_enforce.cli.common import actor, app, out, parse_date, sessions
 
 structure_app = typer.Typer(help="违法建设案件: show, transition, history.")
 app.add_typer(structure_app, name="structure")
@@ -25,12 +23,8 @@ def transition_cmd(
     """Move a case to a new status; illegal moves are refused."""
     from geo_enforce.db.engine import transaction
     from geo_enforce.domain import lifecycle
-    from geo_enforce.errors import InvalidInput
 
-    try:
-        day = dt.date.fromisoformat(on) if on else None
-    except ValueError:
-        raise InvalidInput(f"--on '{on}' is not a date (YYYY-MM-DD)") from None
+    day = parse_date(on, "--on") if on else None
     who = actor()
     with transaction(sessions(), who) as session:
         st = lifecycle.find_structure(session, case_no=case_no)
