@@ -1,9 +1,10 @@
 """Mapbox vector tiles (MVT) of the ledger layers, made by PostGIS (``ST_AsMVT``).
 
-One packaged SQL file per layer (``sql/<layer>.sql``), tile coordinates always bound as
-parameters. Tiles are in Web Mercator (EPSG:3857, XYZ scheme, 4096 extent, 64-unit buffer);
-the layers are stored in CGCS2000 (EPSG:4490), filtered through the spatial index with the tile
-envelope transformed to EPSG:4490. Only current records (``retired_at IS NULL``) are drawn.
+One packaged SQL template (``sql/layer_tile.sql``) filled with each layer's table, feature
+properties and village join (:data:`_PROPERTIES`); tile coordinates always bound as parameters.
+Tiles are in Web Mercator (EPSG:3857, XYZ scheme, 4096 extent, 64-unit buffer); the layers are
+stored in CGCS2000 (EPSG:4490), filtered through the spatial index with the tile envelope
+transformed to EPSG:4490. Only current records (``retired_at IS NULL``) are drawn.
 """
 
 from __future__ import annotations
@@ -27,12 +28,57 @@ MVT_LAYERS: dict[str, str] = {
     "admin_area": "行政区划",
 }
 
+#: Join giving ``v.name``, the village of a layer's record.
+_VILLAGE = "LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL"
+
+#: Per layer: the tile features' properties (over ``t``, the layer's table) and the join they
+#: need. Areas are in m² and mu (ellipsoidal, CGCS2000, as stored by the database trigger).
+_PROPERTIES: dict[str, tuple[str, str]] = {
+    "structure": (
+        """t.id, t.case_no, t.village_code, v.name AS village_name, t.address, t.category,
+         t.status, t.floors, t.area_m2, t.area_mu, t.floor_area_m2,
+         t.discovered_on::text AS discovered_on, t.notice_on::text AS notice_on,
+         t.demolished_on::text AS demolished_on, t.closed_on::text AS closed_on""",
+        _VILLAGE,
+    ),
+    "cleared_parcel": (
+        """t.id, t.parcel_no, t.village_code, v.name AS village_name, t.prior_use,
+         t.cleared_on::text AS cleared_on, t.restored_use, t.area_m2, t.area_mu""",
+        _VILLAGE,
+    ),
+    "red_line": (
+        """t.id, t.code, t.kind, t.name, t.approval_no,
+         t.valid_from::text AS valid_from, t.valid_to::text AS valid_to, t.area_m2, t.area_mu""",
+        "",
+    ),
+    "farmland_parcel": (
+        """t.id, t.patch_code, t.land_class, t.is_permanent_basic, t.village_code,
+         v.name AS village_name, t.area_m2, t.area_mu""",
+        _VILLAGE,
+    ),
+    "change_patch": (
+        """t.id, t.code, t.village_code, v.name AS village_name, t.change_kind,
+         COALESCE(t.ruling, t.suggested_ruling) AS ruling_shown, t.ruling, t.status,
+         t.confidence, t.height_gain_max_m, t.rule_hits::text AS rule_hits,
+         t.before_flight_id, t.after_flight_id, t.detected_on::text AS detected_on,
+         (t.chip_before IS NOT NULL) AS has_chip_before,
+         (t.chip_after IS NOT NULL) AS has_chip_after, t.area_m2, t.area_mu""",
+        _VILLAGE,
+    ),
+    "admin_area": (
+        "t.id, t.code, t.name, t.level, t.parent_code, t.area_m2, t.area_mu",
+        "",
+    ),
+}
+
 MAX_ZOOM = 24
 
 
 @cache
 def _sql(layer: str) -> str:
-    return resources.files("geo_enforce.tiles").joinpath("sql", f"{layer}.sql").read_text("utf-8")
+    template = resources.files("geo_enforce.tiles").joinpath("sql", "layer_tile.sql")
+    properties, join = _PROPERTIES[layer]
+    return template.read_text("utf-8").format(layer=layer, properties=properties, join=join)
 
 
 def check_tile(z: int, x: int, y: int) -> None:
