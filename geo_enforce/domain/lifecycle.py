@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from geo_enforce.db.models import Structure, StructureTransition
 from geo_enforce.domain.vocab import CLOSED_STATUSES, STRUCTURE_STATUSES, label
 from geo_enforce.errors import IllegalTransition, InvalidInput, NotFound
+from geo_enforce.ledger import check_version
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "suspected": frozenset({"verified", "dismissed"}),
@@ -71,8 +72,6 @@ def transition(
         )
     if not reason or not reason.strip():
         raise InvalidInput("a transition needs a reason (处理依据/原因)")
-    from geo_enforce.ledger import check_version
-
     check_version(structure, expected_version, f"structure {structure.case_no}")
     current = structure.status
     if to_status not in allowed_targets(current):
