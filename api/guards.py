@@ -48,12 +48,9 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
-        query = scope.get("query_string", b"")
-        if b"\x00" in raw_path or b"\x00" in query or b"%00" in query.lower():
-            await self._reply(send, 422, "InvalidInput", "请求含有空字符 (NUL byte in the URL)")
-            return
-        if b"%00" in raw_path.lower() or "\x00" in scope.get("path", ""):
+        path = scope.get("path", "")
+        raw = (scope.get("raw_path") or path.encode(), scope.get("query_string", b""))
+        if "\x00" in path or any(b"\x00" in v or b"%00" in v.lower() for v in raw):
             await self._reply(send, 422, "InvalidInput", "请求含有空字符 (NUL byte in the URL)")
             return
         for name, value in scope.get("headers", ()):
