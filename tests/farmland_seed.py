@@ -105,7 +105,6 @@ TOWN = box(X0 - 0.01, Y0 - 0.01, X0 + 0.02, Y0 + 0.02)
 
 def seed(sessions, *, rulings: bool = True) -> dict[str, int]:
     """Insert the layout; returns ids by code. ``rulings=False`` leaves every patch unruled."""
-    ids: dict[str, int] = {}
     with transaction(sessions, "test:seed") as s:
         s.add(AdminArea(code="T1", name="测试镇", level="town", geom=_m(TOWN)))
         s.add(
@@ -149,7 +148,7 @@ def seed(sessions, *, rulings: bool = True) -> dict[str, int]:
             )
         s.add_all(objs.values())  # type: ignore[arg-type]
         s.flush()
-        ids = {code: o.id for code, o in objs.items()}  # type: ignore[attr-defined]
+        ids: dict[str, int] = {code: o.id for code, o in objs.items()}  # type: ignore[attr-defined]
     return ids
 
 
