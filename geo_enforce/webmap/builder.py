@@ -169,7 +169,8 @@ def page_config(
             "patch_status": vocab.PATCH_STATUSES,
             "restored_use": vocab.CLEARED_RESTORED_USES,
             "admin_level": vocab.ADMIN_LEVELS,
-            "rule": {},
+            # Chinese labels of the change-detection rules (hits are stored as bare codes)
+            "rule": dict(RULES),
         },
         "styles": styles,
         "legendOrder": [name for name, _ in reversed(LAYER_ORDER)],
@@ -191,8 +192,6 @@ def page_config(
             for f in ctx.flights
         ],
     }
-    # Chinese labels of the change-detection rules (hits are stored as bare codes)
-    cfg["vocab"]["rule"] = dict(RULES)
     if offline:
         cfg.update(
             offlineTiles=offline.tiles,
