@@ -141,7 +141,7 @@ def _filtered(collection: str, bbox, filters: dict[str, str]) -> Select:
     return stmt
 
 
-def _feature(collection: str, row, columns: list[str]) -> dict[str, Any]:
+def _feature(row, columns: list[str]) -> dict[str, Any]:
     props = {}
     for name in columns:
         value = row._mapping[name]
@@ -180,7 +180,7 @@ def items(
         .offset(offset)
     )
     rows = session.execute(stmt).all()
-    return Page([_feature(collection, r, columns) for r in rows], matched, limit, offset)
+    return Page([_feature(r, columns) for r in rows], matched, limit, offset)
 
 
 def item(session: Session, collection: str, item_id: int, *, personal: bool = False) -> dict:
@@ -194,7 +194,7 @@ def item(session: Session, collection: str, item_id: int, *, personal: bool = Fa
     ).first()
     if row is None:
         raise NotFound(f"{collection} {item_id} does not exist or was retired")
-    return _feature(collection, row, columns)
+    return _feature(row, columns)
 
 
 def extent(session: Session, collection: str) -> list[float] | None:
