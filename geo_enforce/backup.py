@@ -32,12 +32,13 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from geo_enforce.errors import Conflict, DatabaseUnavailable, GeoEnforceError, InvalidInput
@@ -114,6 +115,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def _connect(url: str, **engine_kw: Any) -> Iterator[Connection]:
+    """A connection on a short-lived engine for ``url``, disposed of afterwards."""
+    engine = create_engine(url, **engine_kw)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _user_tables(conn: Connection) -> list[str]:
+    return list(
+        conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'spatial_ref_sys' ORDER BY tablename"
+            )
+        ).scalars()
+    )
+
+
 def database_summary(url: str) -> dict[str, Any]:
     """Row counts of every table, the audit log's fingerprint and area totals.
 
@@ -123,51 +146,37 @@ def database_summary(url: str) -> dict[str, Any]:
     """
     from geo_enforce.db.models import MEASURED_TABLES
 
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            tables = (
-                conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'spatial_ref_sys' ORDER BY tablename"
-                    )
-                )
-                .scalars()
-                .all()
+    with _connect(url) as conn:
+        tables = _user_tables(conn)
+        counts = {
+            t: int(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()) for t in tables
+        }
+        summary: dict[str, Any] = {"row_counts": counts}
+        if "alembic_version" in tables:
+            summary["schema_heads"] = sorted(
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
             )
-            counts = {
-                t: int(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
-                for t in tables
-            }
-            summary: dict[str, Any] = {"row_counts": counts}
-            if "alembic_version" in tables:
-                summary["schema_heads"] = sorted(
-                    conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        if "audit_log" in tables:
+            row = conn.execute(
+                text(
+                    "SELECT count(*), coalesce(max(id), 0), "
+                    "md5(coalesce(string_agg(a::text, E'\\n' ORDER BY id), '')) "
+                    "FROM audit_log a"
                 )
-            if "audit_log" in tables:
-                row = conn.execute(
-                    text(
-                        "SELECT count(*), coalesce(max(id), 0), "
-                        "md5(coalesce(string_agg(a::text, E'\\n' ORDER BY id), '')) "
-                        "FROM audit_log a"
-                    )
-                ).one()
-                summary["audit_log"] = {"rows": row[0], "last_id": row[1], "md5": row[2]}
-            # summed as numeric: exact, whatever order the rows come back in
-            summary["area_m2"] = {
-                t: conn.execute(
-                    text(
-                        f'SELECT coalesce(sum(area_m2::numeric), 0)::text FROM "{t}" '
-                        "WHERE retired_at IS NULL"
-                    )
-                ).scalar_one()
-                for t in MEASURED_TABLES
-                if t in tables
-            }
-            return summary
-    finally:
-        engine.dispose()
+            ).one()
+            summary["audit_log"] = {"rows": row[0], "last_id": row[1], "md5": row[2]}
+        # summed as numeric: exact, whatever order the rows come back in
+        summary["area_m2"] = {
+            t: conn.execute(
+                text(
+                    f'SELECT coalesce(sum(area_m2::numeric), 0)::text FROM "{t}" '
+                    "WHERE retired_at IS NULL"
+                )
+            ).scalar_one()
+            for t in MEASURED_TABLES
+            if t in tables
+        }
+        return summary
 
 
 def external_files(url: str, data_dir: Path) -> list[Path]:
@@ -175,17 +184,13 @@ def external_files(url: str, data_dir: Path) -> list[Path]:
     place from the command line). Relative paths are taken from the working directory, as the
     flight catalogue writes them."""
     root = Path(data_dir).resolve()
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            has_flight = conn.execute(text("SELECT to_regclass('public.flight')")).scalar()
-            if has_flight is None:
-                return []
-            rows = conn.execute(
-                text("SELECT ortho_path, dsm_path FROM flight WHERE retired_at IS NULL")
-            ).all()
-    finally:
-        engine.dispose()
+    with _connect(url) as conn:
+        has_flight = conn.execute(text("SELECT to_regclass('public.flight')")).scalar()
+        if has_flight is None:
+            return []
+        rows = conn.execute(
+            text("SELECT ortho_path, dsm_path FROM flight WHERE retired_at IS NULL")
+        ).all()
     out: list[Path] = []
     for row in rows:
         for value in row:
@@ -311,31 +316,11 @@ def read_manifest(archive: Path) -> dict[str, Any]:
     return manifest
 
 
-def _user_tables(url: str) -> list[str]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'spatial_ref_sys'"
-                    )
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
-
-
 def _empty_database(url: str) -> None:
     """Drop everything in schema public (tables, functions, the postgis extension)."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
+    with _connect(url, isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
 
 
 def restore(
@@ -356,7 +341,8 @@ def restore(
     """
     archive = Path(archive)
     manifest = read_manifest(archive)
-    existing = _user_tables(url)
+    with _connect(url) as conn:
+        existing = _user_tables(conn)
     if existing and not force:
         raise Conflict(
             f"database {make_url(url).database} is not empty ({len(existing)} tables); restore "
