@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from api.deps import Liaison, ReadDB, Viewer
 from geo_enforce.farmland import lookup, sheet
-from geo_enforce.farmland.config import FarmlandSettings
 from geo_enforce.farmland.overlay import overlay_report
 
 router = APIRouter(prefix="/parcels", tags=["farmland"])
@@ -74,7 +73,7 @@ def search(body: PolygonIn, session: ReadDB, _: Liaison) -> list[dict]:
 
 @router.post("/overlay", summary="Overlay report of a drawn or uploaded polygon")
 def overlay_polygon(body: PolygonIn, session: ReadDB, _: Liaison) -> dict[str, Any]:
-    return overlay_report(session, polygon=body.geometry, crs=body.crs, config=FarmlandSettings())
+    return overlay_report(session, polygon=body.geometry, crs=body.crs)
 
 
 @router.post("/overlay/sheet", summary="Printable sheet (PDF/DOCX) of a polygon")
@@ -84,7 +83,7 @@ def overlay_polygon_sheet(
     _: Liaison,
     format: Literal["pdf", "docx"] = "pdf",
 ) -> Response:
-    rep = overlay_report(session, polygon=body.geometry, crs=body.crs, config=FarmlandSettings())
+    rep = overlay_report(session, polygon=body.geometry, crs=body.crs)
     return _sheet(session, rep, format)
 
 
@@ -95,7 +94,7 @@ def by_code(patch_code: str, session: ReadDB, _: Viewer) -> dict:
 
 @router.get("/{patch_code}/report", summary="Overlay report of a parcel (JSON)")
 def parcel_report(patch_code: str, session: ReadDB, _: Viewer) -> dict[str, Any]:
-    return overlay_report(session, patch_code=patch_code, config=FarmlandSettings())
+    return overlay_report(session, patch_code=patch_code)
 
 
 @router.get("/{patch_code}/sheet", summary="Printable verification sheet (PDF or DOCX)")
@@ -105,5 +104,5 @@ def parcel_sheet(
     _: Viewer,
     format: Literal["pdf", "docx"] = "pdf",
 ) -> Response:
-    rep = overlay_report(session, patch_code=patch_code, config=FarmlandSettings())
+    rep = overlay_report(session, patch_code=patch_code)
     return _sheet(session, rep, format)

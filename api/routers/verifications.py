@@ -17,9 +17,8 @@ from shapely.geometry.base import BaseGeometry
 from api.deps import Liaison, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce import uploads
 from geo_enforce.domain.vocab import VERIFICATION_RESULTS
-from geo_enforce.errors import InvalidInput
+from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.farmland import lookup, photos, verify
-from geo_enforce.farmland.config import FarmlandSettings
 
 router = APIRouter(prefix="/verifications", tags=["farmland"])
 
@@ -70,10 +69,6 @@ class PhotoUploadOut(BaseModel):
     warnings: list[str]
 
 
-def _cfg() -> FarmlandSettings:
-    return FarmlandSettings()
-
-
 @router.get("/photo-points", summary="Map layer: verification photo points (GeoJSON)")
 def photo_points(
     session: ReadDB,
@@ -90,9 +85,7 @@ def photo_points(
                 f"bbox '{bbox}' must be four numbers: minlon,minlat,maxlon,maxlat"
             ) from None
         box = (a, b, c, d)
-    return photos.photo_points_geojson(
-        session, verification_id=verification_id, bbox=box, config=_cfg()
-    )
+    return photos.photo_points_geojson(session, verification_id=verification_id, bbox=box)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Record a field verification")
@@ -182,9 +175,8 @@ def upload_photo(
         content_type=file.content_type,
         lon=lon,
         lat=lat,
-        config=_cfg(),
     )
-    return {"photo": photos.photo_dict(res.photo, _cfg()), "warnings": res.warnings}
+    return {"photo": photos.photo_dict(res.photo), "warnings": res.warnings}
 
 
 @router.get(
@@ -198,8 +190,6 @@ def get_photo(
     p = photos.get_photo(session, verification_id, photo_id)
     path = photos.photo_path(get_settings(request), p)
     if not path.exists():
-        from geo_enforce.errors import NotFound
-
         raise NotFound(f"the file of photo {photo_id} is missing from the data directory")
     return FileResponse(path, media_type="image/jpeg")
 
