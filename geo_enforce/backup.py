@@ -356,10 +356,14 @@ def restore(
             "--force to overwrite them"
         )
     external = [e for e in manifest.get("external_files", []) if e.get("included")]
-    differing = [
+    # orthophotos can be large: each is hashed once here, and those in place are not restored
+    in_place = {
         e["path"]
         for e in external
-        if Path(e["path"]).exists() and _sha256(Path(e["path"])) != e["sha256"]
+        if Path(e["path"]).exists() and _sha256(Path(e["path"])) == e["sha256"]
+    }
+    differing = [
+        e["path"] for e in external if e["path"] not in in_place and Path(e["path"]).exists()
     ]
     if differing and not force:
         raise Conflict(
@@ -402,9 +406,7 @@ def restore(
             progress(done, total)
         for i, entry in enumerate(manifest.get("external_files", [])):
             target = Path(entry["path"])
-            if not entry.get("included"):
-                continue
-            if target.exists() and _sha256(target) == entry["sha256"]:
+            if not entry.get("included") or entry["path"] in in_place:
                 continue
             echo(f"restoring {target} (outside {data_dir}, where the database refers to it)")
             target.parent.mkdir(parents=True, exist_ok=True)
