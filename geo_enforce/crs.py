@@ -10,6 +10,7 @@ no EPSG code describes; they are converted only on request (``--from-gcj02``/``-
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -27,7 +28,10 @@ WGS84 = 4326
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
 
+@lru_cache(maxsize=32)
 def transformer(src: int | str | CRS, dst: int | str | CRS = CGCS2000) -> Transformer:
+    """The lon/lat-ordered transformer ``src`` → ``dst``, built once per pair (pyproj's
+    Transformer is thread-safe), so per-feature calls do not rebuild it."""
     return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
 
 
