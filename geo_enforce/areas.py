@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import shapely
-from pyproj import Geod, Transformer
+from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
+
+from geo_enforce import crs as gcrs
 
 #: CGCS2000 ellipsoid
 CGCS2000_A = 6378137.0
@@ -29,8 +31,6 @@ GEOD = Geod(a=CGCS2000_A, f=CGCS2000_F)
 #: 1 mu (亩) = 2000/3 m² exactly; 1 ha = 15 mu; 1 km² = 1500 mu.
 M2_PER_MU = Fraction(2000, 3)
 M2_PER_HA = 10_000
-
-_TO_GK = Transformer.from_crs(4490, 4548, always_xy=True)
 
 
 def m2_to_mu(area_m2: float) -> float:
@@ -84,14 +84,7 @@ def planar_gk_area_m2(geom: BaseGeometry) -> float:
     """Planar area in m² in Gauss-Krüger zone 39 (EPSG:4548). Labelled planar, never official."""
     if geom is None or geom.is_empty:
         return 0.0
-    return shapely.transform(geom, lambda xy: _gk(xy)).area
-
-
-def _gk(xy):
-    import numpy as np
-
-    x, y = _TO_GK.transform(xy[:, 0], xy[:, 1])
-    return np.column_stack([x, y])
+    return gcrs.transform_geometry(geom, gcrs.CGCS2000, gcrs.GK39_CM117).area
 
 
 @dataclass(frozen=True)
