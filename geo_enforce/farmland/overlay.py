@@ -35,25 +35,15 @@ METHOD = (
 _INTERSECTION = "ST_CollectionExtract(ST_Intersection(x.geom, t.g), 3)"
 _OVERLAP = f"ST_Area({_INTERSECTION}::geography)"
 
-#: table → (columns selected besides id/area, extra filter)
-_LAYERS: dict[str, tuple[str, str]] = {
-    "farmland_parcel": (
-        "x.patch_code AS code, x.land_class, x.is_permanent_basic, x.village_code",
-        "",
-    ),
-    "structure": ("x.case_no AS code, x.category, x.status, x.floors, x.village_code", ""),
-    "change_patch": (
-        "x.code, x.change_kind, x.ruling, x.status, x.detected_on, x.village_code",
-        "",
-    ),
+#: table → columns selected besides id and areas
+_LAYERS: dict[str, str] = {
+    "farmland_parcel": "x.patch_code AS code, x.land_class, x.is_permanent_basic, x.village_code",
+    "structure": "x.case_no AS code, x.category, x.status, x.floors, x.village_code",
+    "change_patch": "x.code, x.change_kind, x.ruling, x.status, x.detected_on, x.village_code",
     "cleared_parcel": (
-        "x.parcel_no AS code, x.prior_use, x.cleared_on, x.restored_use, x.village_code",
-        "",
+        "x.parcel_no AS code, x.prior_use, x.cleared_on, x.restored_use, x.village_code"
     ),
-    "red_line": (
-        "x.code, x.kind, x.name, x.approval_no, x.valid_from, x.valid_to",
-        "",
-    ),
+    "red_line": "x.code, x.kind, x.name, x.approval_no, x.valid_from, x.valid_to",
 }
 
 
@@ -91,12 +81,12 @@ def _plain(v: Any) -> Any:
 def _overlaps(
     session: Session, table: str, target: str, params: dict, whole: float, sliver: float
 ) -> list[dict]:
-    cols, extra = _LAYERS[table]
+    cols = _LAYERS[table]
     exclude = " AND x.id <> :pid" if (table == "farmland_parcel" and "pid" in params) else ""
     sql = (
         f"WITH t AS ({target}) SELECT x.id, {cols}, x.area_m2 AS feature_area_m2, "
         f"{_OVERLAP} AS overlap_m2 FROM {table} x, t WHERE x.retired_at IS NULL "
-        f"AND ST_Intersects(x.geom, t.g){exclude}{extra} ORDER BY overlap_m2 DESC, x.id"
+        f"AND ST_Intersects(x.geom, t.g){exclude} ORDER BY overlap_m2 DESC, x.id"
     )
     rows = []
     for r in session.execute(text(sql), params).mappings():
