@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import shapely
 from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geo_enforce.areas import ellipsoidal_area_m2, m2_to_mu
-from geo_enforce.crs import transformer
+from geo_enforce.crs import transform_geometry
 from geo_enforce.imagery.align import Grid
 
 
@@ -123,17 +122,6 @@ def clean_regions(
     t = grid.affine
     matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
     crs = grid.crs
-    to_4490 = transformer(crs, 4490) if crs is not None else None
-
-    def project(g: BaseGeometry) -> BaseGeometry:
-        assert to_4490 is not None
-
-        def f(xy):
-            x, y = to_4490.transform(xy[:, 0], xy[:, 1])
-            return np.column_stack([x, y])
-
-        return shapely.transform(g, f)
-
     regions = []
     for m in merged:
         geom = fill_small_holes(m["geom"], max_hole_px)
@@ -146,7 +134,7 @@ def clean_regions(
         in_crs = affinity.affine_transform(geom, matrix)
         g4490 = None
         if crs is not None:
-            g4490 = _polygonal(shapely.make_valid(project(in_crs)))
+            g4490 = _polygonal(shapely.make_valid(transform_geometry(in_crs, crs, 4490)))
             area = ellipsoidal_area_m2(g4490) if g4490 is not None else 0.0
         else:
             area = geom.area * px_area
