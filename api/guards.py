@@ -1,8 +1,8 @@
-"""Request guards shared by every endpoint: body size limit, NUL bytes, upload reading.
+"""Request guards shared by every endpoint: body size limit and NUL bytes.
 
-Installed once by ``create_app`` (:func:`install_guards`); upload handlers call
-:func:`read_upload` so every upload is size-limited, sniffed and checked against the declared
-Content-Type the same way (the checks themselves live in ``geo_enforce.uploads``).
+Installed once by ``create_app`` (:func:`install_guards`). Upload handlers read and check their
+files with ``geo_enforce.uploads`` (``read_limited`` within the byte limit, then
+``check_content``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi import FastAPI, UploadFile
-from starlette.concurrency import run_in_threadpool
+from fastapi import FastAPI
 
-from geo_enforce.errors import TooLarge
 from geo_enforce.settings import Settings
-from geo_enforce.uploads import CheckedUpload, check_content, read_limited
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,32 +89,4 @@ def install_guards(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         RequestGuard,  # type: ignore[arg-type]
         max_body_bytes=settings.limits.max_upload_bytes + MULTIPART_OVERHEAD,
-    )
-
-
-async def read_upload(
-    upload: UploadFile, settings: Settings, *, allowed: frozenset[str], what: str = "upload"
-) -> CheckedUpload:
-    """Read an uploaded file within the byte limit and check its content and declared type.
-
-    Raises TooLarge (413) or InvalidInput (422) naming the file. Store the result with
-    ``geo_enforce.uploads.store_bytes`` (generated names only).
-    """
-    if upload.size is not None and upload.size > settings.limits.max_upload_bytes:
-        raise TooLarge(
-            f"{what} '{upload.filename}' is {upload.size} bytes, over the limit of "
-            f"{settings.limits.max_upload_bytes} bytes"
-        )
-    data = await run_in_threadpool(
-        read_limited,
-        upload.file,
-        settings.limits.max_upload_bytes,
-        what=f"{what} '{upload.filename}'",
-    )
-    return check_content(
-        data,
-        allowed=allowed,
-        declared_type=upload.content_type,
-        original_name=upload.filename,
-        what=what,
     )
