@@ -70,3 +70,35 @@ def test_flight_add_refuses_a_plain_photo(cli, tmp_path, capsys):
     assert code == 2 and "错误" in err and "no georeference" in err
     code, _, err = _run(["flight", "add", str(photo), "--date", "April"], capsys)
     assert code == 2 and "YYYY-MM-DD" in err
+
+
+@pytest.mark.parametrize("columns", ["40", "400"])
+def test_cli_error_is_never_wrapped(db_url, tmp_path, columns):
+    """The real command, not a terminal, narrow COLUMNS, a long path: the message stays whole."""
+    import os
+    import subprocess
+    import sys
+
+    deep = tmp_path.joinpath(*(["a_rather_long_folder_name_[x]"] * 6))
+    deep.mkdir(parents=True)
+    photo = deep / "photo.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
+    env = {
+        **os.environ,
+        "COLUMNS": columns,
+        "DATABASE_URL": db_url,
+        "GEO_ENFORCE_DATA_DIR": str(tmp_path / "var"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo_enforce.cli", "flight", "add", str(photo), "--date", "2024-04-01"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    # one line, the path printed exactly (brackets are not read as markup), the phrase unbroken
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("错误 ") and str(photo) in lines[0]
+    assert "no georeference" in lines[0]

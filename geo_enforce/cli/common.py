@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from geo_enforce.errors import GeoEnforceError, InvalidInput
 from geo_enforce.settings import Settings
@@ -20,8 +21,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: messages and machine-readable lines are never cut at the console width (a path or
+# an error copied into a ticket, grepped in a log or read by a script stays whole); tables and
+# progress bars still lay themselves out to the width.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 @lru_cache(maxsize=1)
@@ -60,5 +64,6 @@ def run_guarded(typer_app: typer.Typer, argv: list[str]) -> None:
     try:
         typer_app(argv, standalone_mode=True)
     except GeoEnforceError as exc:
-        console.print(f"[bold red]错误[/] {exc}")
+        # The message is data, not markup: a path with [brackets] must print as it is.
+        console.print(Text.assemble(("错误", "bold red"), " ", str(exc)))
         sys.exit(2)
