@@ -13,8 +13,8 @@ from api import routers
 from api.errors import install_error_handlers
 from api.guards import install_guards
 from geo_enforce import __version__
-from geo_enforce.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from geo_enforce.settings import Settings
+from geo_enforce.storage.engine import make_engine, make_sessionmaker, resolve_database_url
 
 log = logging.getLogger("geo_enforce.api")
 

@@ -10,10 +10,10 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo_enforce.auth import ROLE_RANK, Principal, authenticate
-from geo_enforce.db.engine import set_actor
+from geo_enforce.access.auth import ROLE_RANK, Principal, authenticate
 from geo_enforce.errors import AuthenticationFailed, PermissionDenied
 from geo_enforce.settings import Settings
+from geo_enforce.storage.engine import set_actor
 
 log = logging.getLogger("geo_enforce.api")
 

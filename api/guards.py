@@ -1,7 +1,7 @@
 """Request guards shared by every endpoint: body size limit and NUL bytes.
 
 Installed once by ``create_app`` (:func:`install_guards`). Upload handlers read and check their
-files with ``geo_enforce.uploads`` (``read_limited`` within the byte limit, then
+files with ``geo_enforce.io.uploads`` (``read_limited`` within the byte limit, then
 ``check_content``).
 """
 

@@ -4,7 +4,7 @@
                                  [--repeat 2] [--keep]
 
 For each size a before/after pair of orthophotos (RGB uint8) with DSMs (float32) is generated
-by streaming: a small pool of rendered synthetic tiles (``geo_enforce.imagery.synthetic``) is
+by streaming: a small pool of rendered synthetic tiles (``geo_enforce.demo.synthetic``) is
 written window by window into tiled GeoTIFFs, so generation never holds a raster in memory.
 Then, each in a fresh subprocess (so peak RSS is measured per task):
 
@@ -41,7 +41,7 @@ ORIGIN = (500_000.0, 4_318_000.0)
 
 def _pool(seeds=(1, 2, 3, 4)):
     """A few rendered synthetic tile pairs (before/after ortho and DSM), 1024 px each."""
-    from geo_enforce.imagery.synthetic import synthetic_pair
+    from geo_enforce.demo.synthetic import synthetic_pair
 
     tiles = []
     tmp = Path(sys.argv[0]).resolve().parent / ".speed-pool"

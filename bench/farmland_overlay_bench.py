@@ -3,7 +3,7 @@ computed in Python (shapely STRtree + intersection + pyproj.Geod), same parcels,
 
     .venv/bin/python bench/farmland_overlay_bench.py [--parcels 100] [--repeat 3] [--tiles 1]
 
-Loads the sample township (``geo_enforce.sample``; ``--tiles N`` repeats it N×N times, shifted,
+Loads the sample township (``geo_enforce.demo.sample``; ``--tiles N`` repeats it N×N times, shifted,
 for a bigger ledger) into a fresh database of the embedded cluster, then for the first
 ``--parcels`` farmland parcels times
 
@@ -29,11 +29,11 @@ from pyproj import Geod
 from shapely import wkb
 from sqlalchemy import text
 
-from geo_enforce import localdb
-from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
-from geo_enforce.db.migrate import upgrade
 from geo_enforce.farmland.overlay import overlay_report
 from geo_enforce.settings import Settings
+from geo_enforce.storage import localdb
+from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
+from geo_enforce.storage.migrate import upgrade
 
 GEOD = Geod(a=6378137.0, f=1 / 298.257222101)
 LAYERS = ("farmland_parcel", "structure", "change_patch", "cleared_parcel", "red_line")
@@ -44,8 +44,8 @@ def area(g) -> float:
 
 
 def load(factory, tiles: int) -> None:
+    from geo_enforce.demo.sample import LAYER_ORDER, build_township
     from geo_enforce.io.importer import import_frame
-    from geo_enforce.sample import LAYER_ORDER, build_township
 
     layers = build_township()
     with transaction(factory, "bench") as s:

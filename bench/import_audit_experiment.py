@@ -25,12 +25,12 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo_enforce import localdb  # noqa: E402
-from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
-from geo_enforce.db.migrate import upgrade  # noqa: E402
 from geo_enforce.io import read_vector  # noqa: E402
 from geo_enforce.io.importer import import_frame  # noqa: E402
 from geo_enforce.settings import LocalDbSettings  # noqa: E402
+from geo_enforce.storage import localdb  # noqa: E402
+from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
+from geo_enforce.storage.migrate import upgrade  # noqa: E402
 
 STATEMENT_AUDIT = """
 CREATE OR REPLACE FUNCTION ge_audit_insert_stmt() RETURNS trigger LANGUAGE plpgsql AS $$

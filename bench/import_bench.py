@@ -42,11 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
-from geo_enforce import localdb  # noqa: E402
-from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
-from geo_enforce.db.migrate import upgrade  # noqa: E402
 from geo_enforce.io import import_layer  # noqa: E402
 from geo_enforce.settings import LocalDbSettings  # noqa: E402
+from geo_enforce.storage import localdb  # noqa: E402
+from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
+from geo_enforce.storage.migrate import upgrade  # noqa: E402
 
 CATEGORIES = ["违建别墅", "厂房", "彩钢房", "围墙", "二道门", "小院", "车棚", "其他"]
 STATUSES = ["疑似", "已核实", "责令限期拆除", "已拆除", "已整改", "补办手续", "不予立案"]
@@ -149,7 +149,7 @@ LEDGER_COLUMNS = "case_no, category, floors, address, status, discovered_on, geo
 
 def _ledger_select(table: str, date: str = '"发现日期"') -> str:
     """The file's columns mapped to the ledger's (``LEDGER_COLUMNS``) in SQL, from ``table``."""
-    from geo_enforce.domain.vocab import STRUCTURE_CATEGORIES, STRUCTURE_STATUSES
+    from geo_enforce.ledger.vocab import STRUCTURE_CATEGORIES, STRUCTURE_STATUSES
 
     return (
         'SELECT "案件编号" AS case_no, '

@@ -74,11 +74,12 @@ def prepare(dbname: str) -> dict:
     """Fresh database with the sample township, users and tokens; returns what clients need."""
     from sqlalchemy import text
 
-    from geo_enforce import auth, localdb
-    from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
-    from geo_enforce.db.migrate import upgrade
-    from geo_enforce.sample import load_township
+    from geo_enforce.access import auth
+    from geo_enforce.demo.sample import load_township
     from geo_enforce.settings import Settings
+    from geo_enforce.storage import localdb
+    from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
+    from geo_enforce.storage.migrate import upgrade
 
     s = Settings()
     base = localdb.start(s.local_db, echo=lambda *_: None)
@@ -272,7 +273,7 @@ def main() -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
-        from geo_enforce import localdb
+        from geo_enforce.storage import localdb
 
         localdb.drop_database(info["port"], dbname)
 

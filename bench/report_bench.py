@@ -29,9 +29,9 @@ from rich.progress import Progress
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo_enforce import localdb  # noqa: E402
-from geo_enforce.db.migrate import upgrade  # noqa: E402
 from geo_enforce.settings import LocalDbSettings, Settings  # noqa: E402
+from geo_enforce.storage import localdb  # noqa: E402
+from geo_enforce.storage.migrate import upgrade  # noqa: E402
 
 console = Console()
 N_VILLAGES = 15
@@ -157,8 +157,8 @@ def main() -> None:
     from fastapi.testclient import TestClient
 
     from api import create_app
-    from geo_enforce.auth import create_user, issue_token
-    from geo_enforce.db.engine import make_engine, make_sessionmaker, transaction
+    from geo_enforce.access.auth import create_user, issue_token
+    from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
 
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine), "bench") as s:

@@ -33,10 +33,10 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo_enforce import localdb  # noqa: E402
-from geo_enforce.db.engine import make_engine, set_actor  # noqa: E402
-from geo_enforce.db.migrate import upgrade  # noqa: E402
 from geo_enforce.settings import LocalDbSettings  # noqa: E402
+from geo_enforce.storage import localdb  # noqa: E402
+from geo_enforce.storage.engine import make_engine, set_actor  # noqa: E402
+from geo_enforce.storage.migrate import upgrade  # noqa: E402
 from geo_enforce.tiles.mvt import tiles_covering  # noqa: E402
 
 DB = "ge_bench_tiles"

@@ -1,4 +1,4 @@
-"""Regenerate layers/sample/township.gpkg from geo_enforce.sample (seeded, deterministic).
+"""Regenerate layers/sample/township.gpkg from geo_enforce.demo.sample (seeded, deterministic).
 
 .venv/bin/python scripts/make_sample.py [--seed 2024] [--out layers/sample/township.gpkg]
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from geo_enforce.sample import DEFAULT_SEED, SAMPLE_GPKG, write_township
+from geo_enforce.demo.sample import DEFAULT_SEED, SAMPLE_GPKG, write_township
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from psycopg2 import sql
 
-from geo_enforce import localdb
 from geo_enforce.settings import LocalDbSettings, Settings
+from geo_enforce.storage import localdb
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -35,7 +35,7 @@ def pg_port():
 
 @pytest.fixture(scope="session")
 def template_db(pg_port: int):
-    from geo_enforce.db.migrate import upgrade
+    from geo_enforce.storage.migrate import upgrade
 
     name = f"ge_tpl_{os.getpid()}"
     url = localdb.ensure_database(pg_port, name, fresh=True)
@@ -73,7 +73,7 @@ def module_db_url(pg_port: int, template_db: str):
 @pytest.fixture(scope="module")
 def module_sessions(module_db_url: str):
     """A session factory on ``module_db_url``, its engine disposed after the module."""
-    from geo_enforce.db.engine import make_engine, make_sessionmaker
+    from geo_enforce.storage.engine import make_engine, make_sessionmaker
 
     eng = make_engine(module_db_url)
     yield make_sessionmaker(eng)
@@ -82,8 +82,8 @@ def module_sessions(module_db_url: str):
 
 def bearer_headers(factory, *users: tuple[str, str], actor: str = "test") -> list[dict[str, str]]:
     """Create each ``(name, role)`` user in one transaction; an Authorization header per user."""
-    from geo_enforce.auth import create_user, issue_token
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access.auth import create_user, issue_token
+    from geo_enforce.storage.engine import transaction
 
     with transaction(factory, actor) as s:
         for name, role in users:
@@ -94,7 +94,7 @@ def bearer_headers(factory, *users: tuple[str, str], actor: str = "test") -> lis
 
 @pytest.fixture
 def engine(db_url: str):
-    from geo_enforce.db.engine import make_engine
+    from geo_enforce.storage.engine import make_engine
 
     eng = make_engine(db_url)
     yield eng
@@ -103,7 +103,7 @@ def engine(db_url: str):
 
 @pytest.fixture
 def sessions(engine):
-    from geo_enforce.db.engine import make_sessionmaker
+    from geo_enforce.storage.engine import make_sessionmaker
 
     return make_sessionmaker(engine)
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from api.deps import Editor, ReadDB
 from api.errors import ERROR_RESPONSES
-from geo_enforce import audit
-from geo_enforce.db.models import AUDITED_TABLES
+from geo_enforce.storage import audit
+from geo_enforce.storage.models import AUDITED_TABLES
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 

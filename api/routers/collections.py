@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ReadDB, Viewer, get_settings
-from geo_enforce import features
+from geo_enforce.ledger import features
 from geo_enforce.settings import Settings
 
 router = APIRouter(tags=["collections"])

@@ -13,12 +13,12 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Uplo
 from pydantic import BaseModel, Field
 
 from api.deps import Editor, ReadDB, Viewer
-from geo_enforce.db.engine import transaction
 from geo_enforce.detection import service
 from geo_enforce.imagery.flights import flight_summary, get_flight, list_flights
 from geo_enforce.imagery.flights import register_flight as _register
 from geo_enforce.imagery.flights import retire_flight as _retire
-from geo_enforce.uploads import check_content, read_limited
+from geo_enforce.io.uploads import check_content, read_limited
+from geo_enforce.storage.engine import transaction
 
 router = APIRouter(tags=["flights"])
 log = logging.getLogger("geo_enforce.api")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ReadDB
 from api.errors import ERROR_RESPONSES
-from geo_enforce import public
+from geo_enforce.ledger import public
 
 router = APIRouter(prefix="/public", tags=["public 公示"], responses=ERROR_RESPONSES)
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Liaison, ReadDB, Viewer, WriteDB
-from geo_enforce.domain.vocab import RULINGS
 from geo_enforce.farmland import rulings
+from geo_enforce.ledger.vocab import RULINGS
 
 router = APIRouter(prefix="/rulings", tags=["farmland"])
 

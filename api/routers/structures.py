@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
 from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB
-from geo_enforce import features, ledger
-from geo_enforce.domain import lifecycle
-from geo_enforce.domain.vocab import STRUCTURE_STATUSES, label
 from geo_enforce.errors import InvalidInput
-from geo_enforce.locking import expected_version
+from geo_enforce.ledger import edits as ledger
+from geo_enforce.ledger import features, lifecycle
+from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
+from geo_enforce.storage.locking import expected_version
 
 router = APIRouter(prefix="/structures", tags=["structures"])
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, ReadDB, Viewer, WriteDB
 from api.errors import ERROR_RESPONSES
-from geo_enforce import auth
-from geo_enforce.locking import etag, expected_version, lock_for_update
+from geo_enforce.access import auth
 from geo_enforce.settings import ROLES
+from geo_enforce.storage.locking import etag, expected_version, lock_for_update
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from shapely.geometry.base import BaseGeometry
 
 from api.deps import Liaison, ReadDB, Viewer, WriteDB, get_settings
-from geo_enforce import uploads
-from geo_enforce.domain.vocab import VERIFICATION_RESULTS
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.farmland import lookup, photos, verify
+from geo_enforce.io import uploads
+from geo_enforce.ledger.vocab import VERIFICATION_RESULTS
 
 router = APIRouter(prefix="/verifications", tags=["farmland"])
 

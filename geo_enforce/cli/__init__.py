@@ -13,7 +13,7 @@ import sys
 from geo_enforce.cli.common import app, run_guarded
 
 for _mod in pkgutil.iter_modules(__path__):
-    if _mod.name != "common":
+    if _mod.name not in ("common", "__main__"):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
 

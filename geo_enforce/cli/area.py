@@ -17,7 +17,7 @@ def area(
     layer: str | None = typer.Option(None, help="layer inside a multi-layer file"),
 ) -> None:
     """Ellipsoidal areas (CGCS2000) per feature, total and dissolved total, in m² and mu."""
-    from geo_enforce.areas import summarize
+    from geo_enforce.geometry.areas import summarize
     from geo_enforce.io.reader import read_vector
 
     gdf = read_vector(file, crs=crs, layer=layer)

@@ -43,7 +43,7 @@ def history_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """The whole history of one record, oldest first."""
-    from geo_enforce import audit
+    from geo_enforce.storage import audit
 
     with sessions()() as session:
         entries = audit.record_history(session, table, record_id)
@@ -64,7 +64,7 @@ def log_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Audit entries, newest first, filtered by table, user, action and period."""
-    from geo_enforce import audit
+    from geo_enforce.storage import audit
 
     def aware(t: dt.datetime | None) -> dt.datetime | None:
         return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t

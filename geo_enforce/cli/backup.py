@@ -32,8 +32,8 @@ def backup_cmd(
     ),
 ) -> None:
     """Back up the database (pg_dump) and the stored files under data_dir into one archive."""
-    from geo_enforce.backup import backup
-    from geo_enforce.db.engine import resolve_database_url
+    from geo_enforce.storage.backup import backup
+    from geo_enforce.storage.engine import resolve_database_url
 
     s = settings()
     with _bar("stored files") as bar:
@@ -62,8 +62,8 @@ def restore_cmd(
     ),
 ) -> None:
     """Restore a backup archive into the database and data_dir, then verify it exactly."""
-    from geo_enforce.backup import restore
-    from geo_enforce.db.engine import resolve_database_url
+    from geo_enforce.storage.backup import restore
+    from geo_enforce.storage.engine import resolve_database_url
 
     s = settings()
     with _bar("stored files") as bar:

@@ -40,13 +40,13 @@ def actor() -> str:
 
 @lru_cache(maxsize=1)
 def engine():
-    from geo_enforce.db.engine import make_engine, resolve_database_url
+    from geo_enforce.storage.engine import make_engine, resolve_database_url
 
     return make_engine(resolve_database_url(settings()))
 
 
 def sessions():
-    from geo_enforce.db.engine import make_sessionmaker
+    from geo_enforce.storage.engine import make_sessionmaker
 
     return make_sessionmaker(engine())
 

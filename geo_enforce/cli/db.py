@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from geo_enforce import localdb
 from geo_enforce.cli.common import app, console, out, settings
+from geo_enforce.storage import localdb
 
 db_app = typer.Typer(help="Embedded local PostGIS (or DATABASE_URL) and schema migrations.")
 app.add_typer(db_app, name="db")
@@ -21,8 +21,8 @@ def start(migrate: bool = typer.Option(True, help="apply migrations after starti
     else:
         url = localdb.start(s.local_db, echo=lambda m: console.print(m))
     if migrate:
-        from geo_enforce.db.engine import resolve_database_url
-        from geo_enforce.db.migrate import upgrade
+        from geo_enforce.storage.engine import resolve_database_url
+        from geo_enforce.storage.migrate import upgrade
 
         upgrade(resolve_database_url(s))
     out.print(url)
@@ -55,7 +55,7 @@ def status() -> None:
 @db_app.command()
 def url() -> None:
     """Print the database URL in use."""
-    from geo_enforce.db.engine import resolve_database_url
+    from geo_enforce.storage.engine import resolve_database_url
 
     out.print(resolve_database_url(settings()), highlight=False)
 
@@ -63,8 +63,8 @@ def url() -> None:
 @db_app.command()
 def migrate() -> None:
     """Apply all Alembic migrations."""
-    from geo_enforce.db.engine import resolve_database_url
-    from geo_enforce.db.migrate import upgrade
+    from geo_enforce.storage.engine import resolve_database_url
+    from geo_enforce.storage.migrate import upgrade
 
     upgrade(resolve_database_url(settings()))
     console.print("schema up to date")

@@ -30,9 +30,9 @@ def demo(
     out_dir: Path = typer.Option(Path("var/demo"), help="where the map and reports are written"),
 ) -> None:
     """Start PostGIS, load the sample township, detect, print totals, write the map, serve."""
-    from geo_enforce import localdb
-    from geo_enforce.db.engine import make_engine, make_sessionmaker, resolve_database_url
-    from geo_enforce.db.migrate import upgrade
+    from geo_enforce.storage import localdb
+    from geo_enforce.storage.engine import make_engine, make_sessionmaker, resolve_database_url
+    from geo_enforce.storage.migrate import upgrade
 
     s = settings()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def demo(
     console.print(f"database: {url}")
 
     _step(2, DEMO_STEPS, "示范镇: load the sample township")
-    from geo_enforce.sample import load_township
+    from geo_enforce.demo.sample import load_township
 
     counts = load_township(factory, actor="demo")
     console.print(", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -58,13 +58,13 @@ def demo(
     token = _demo_token(factory)
 
     _step(4, DEMO_STEPS, "变化检测: synthetic flights over the township")
-    from geo_enforce.detection.demo import run_demo_detection
+    from geo_enforce.demo.detection import run_demo_detection
 
     detection = run_demo_detection(factory, s.data_dir, scheduler=s.dask_scheduler)
     _print_detection(detection)
 
     _step(5, DEMO_STEPS, "农用地核实: verifications with photos, patch rulings, sheets")
-    from geo_enforce.farmland.demo import demo_farmland
+    from geo_enforce.demo.farmland import demo_farmland
 
     farm = demo_farmland(factory, s, out_dir=out_dir / "sheets")
     console.print(
@@ -80,7 +80,7 @@ def demo(
     print_area_totals(factory, console=out)
 
     _step(7, DEMO_STEPS, "现场地图: map for the squad")
-    from geo_enforce.webmap.demo import write_demo_map
+    from geo_enforce.demo.webmap import write_demo_map
 
     map_path = write_demo_map(factory, s, out_dir / "map.html")
     engine.dispose()
@@ -114,9 +114,9 @@ def _demo_token(factory) -> str:
     """Create the 'demo-admin' user (once) and issue a fresh token, kept in var/demo-token."""
     from sqlalchemy import select
 
-    from geo_enforce.auth import create_user, issue_token
-    from geo_enforce.db.engine import transaction
-    from geo_enforce.db.models import AppUser
+    from geo_enforce.access.auth import create_user, issue_token
+    from geo_enforce.storage.engine import transaction
+    from geo_enforce.storage.models import AppUser
 
     with transaction(factory, "demo") as session:
         if session.scalar(select(AppUser).where(AppUser.name == "demo-admin")) is None:
@@ -132,9 +132,9 @@ def _demo_token(factory) -> str:
 def _print_detection(detection: dict) -> None:
     from rich.table import Table
 
-    from geo_enforce.areas import m2_to_mu
     from geo_enforce.detection.patches import CHANGE_KINDS
     from geo_enforce.detection.rules import RULES
+    from geo_enforce.geometry.areas import m2_to_mu
 
     flights = detection.get("flights", {})
     table = Table(title=f"变化检测 {flights.get('before', '')} → {flights.get('after', '')}")

@@ -38,8 +38,8 @@ def detect(
 
     A killed run is resumed with --resume N (finished windows are kept).
     """
-    from geo_enforce.db.engine import transaction
     from geo_enforce.detection.service import create_run, execute_run
+    from geo_enforce.storage.engine import transaction
 
     who = actor()
     factory = sessions()

@@ -125,9 +125,9 @@ def verify_cmd(
     at: str | None = typer.Option(None, "--at", help="field time, ISO with zone (default now)"),
 ) -> None:
     """Record a field verification of a farmland parcel."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.errors import InvalidInput
     from geo_enforce.farmland import lookup, verify
+    from geo_enforce.storage.engine import transaction
 
     try:
         when = dt.datetime.fromisoformat(at) if at else None
@@ -156,8 +156,8 @@ def photo_cmd(
     lat: float | None = typer.Option(None),
 ) -> None:
     """Attach a JPEG to a verification (position, heading, time from EXIF)."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.farmland import photos
+    from geo_enforce.storage.engine import transaction
 
     s = settings()
     data = file.read_bytes()
@@ -178,8 +178,8 @@ def status_cmd(
     reason: str | None = typer.Option(None, "--reason", "-r"),
 ) -> None:
     """Move a verification to another status."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.farmland import verify
+    from geo_enforce.storage.engine import transaction
 
     who = actor()
     with transaction(sessions(), who) as session:
@@ -194,8 +194,8 @@ def open_case_cmd(
     case_no: str | None = typer.Option(None, help="case number (generated when unset)"),
 ) -> None:
     """Open a structure case from a parcel found occupied by construction."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.farmland import verify
+    from geo_enforce.storage.engine import transaction
 
     who = actor()
     with transaction(sessions(), who) as session:
@@ -214,8 +214,8 @@ def rule_cmd(
     evidence: list[int] = typer.Option([], "--evidence", help="verification id (repeatable)"),
 ) -> None:
     """Rule a change patch."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.farmland import rulings
+    from geo_enforce.storage.engine import transaction
 
     who = actor()
     with transaction(sessions(), who) as session:

@@ -23,8 +23,8 @@ def add_cmd(
     name: str | None = typer.Option(None, "--name", help="unique flight name"),
 ) -> None:
     """Validate, convert to COG when needed and register a flight with its STAC item."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.imagery.flights import flight_summary, register_flight
+    from geo_enforce.storage.engine import transaction
 
     day = parse_date(date, "--date")
     with Progress(
@@ -96,8 +96,8 @@ def retire_cmd(
     reason: str = typer.Option(..., "--reason", "-r", help="why (recorded in the audit log)"),
 ) -> None:
     """Retire a flight (records are never deleted)."""
-    from geo_enforce.db.engine import transaction
     from geo_enforce.imagery.flights import retire_flight
+    from geo_enforce.storage.engine import transaction
 
     who = actor()
     with transaction(sessions(), who) as session:

@@ -55,8 +55,8 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Import a vector file into a layer: all features or none, upserted by the natural key."""
-    from geo_enforce.db.engine import set_actor
     from geo_enforce.io.importer import import_layer
+    from geo_enforce.storage.engine import set_actor
 
     with console.status(f"导入 {file} …"), sessions()() as session:
         try:

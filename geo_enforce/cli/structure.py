@@ -21,8 +21,8 @@ def transition_cmd(
     on: str | None = typer.Option(None, help="effective date YYYY-MM-DD (default today)"),
 ) -> None:
     """Move a case to a new status; illegal moves are refused."""
-    from geo_enforce.db.engine import transaction
-    from geo_enforce.domain import lifecycle
+    from geo_enforce.ledger import lifecycle
+    from geo_enforce.storage.engine import transaction
 
     day = parse_date(on, "--on") if on else None
     who = actor()
@@ -37,8 +37,8 @@ def transition_cmd(
 @structure_app.command("history")
 def history_cmd(case_no: str) -> None:
     """Status history of a case."""
-    from geo_enforce.domain import lifecycle
-    from geo_enforce.domain.vocab import STRUCTURE_STATUSES, label
+    from geo_enforce.ledger import lifecycle
+    from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
 
     with sessions()() as session:
         st = lifecycle.find_structure(session, case_no=case_no)

@@ -20,8 +20,8 @@ def add(
     token: bool = typer.Option(False, "--token", help="also issue a token and print it once"),
 ) -> None:
     """Create a user with a role."""
-    from geo_enforce import auth
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access import auth
+    from geo_enforce.storage.engine import transaction
 
     with transaction(sessions(), actor()) as session:
         user = auth.create_user(session, name, role, display_name)
@@ -41,8 +41,8 @@ def token(
     label: str | None = typer.Option(None, "--label", help="what the token is for, e.g. tablet-3"),
 ) -> None:
     """Issue an API token for a user and print it once (only its hash is stored)."""
-    from geo_enforce import auth
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access import auth
+    from geo_enforce.storage.engine import transaction
 
     ttl = days if days is not None else settings().auth.token_ttl_days
     if ttl <= 0:
@@ -61,9 +61,9 @@ def revoke(
 ) -> None:
     """Revoke a token (by id) or all tokens of a user (``--all``). Tokens are retired, not
     deleted."""
-    from geo_enforce import auth
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access import auth
     from geo_enforce.errors import InvalidInput
+    from geo_enforce.storage.engine import transaction
 
     with transaction(sessions(), actor()) as session:
         if all_tokens:
@@ -86,8 +86,8 @@ def role(
     new_role: str = typer.Argument(..., help=f"one of {', '.join(ROLES)}"),
 ) -> None:
     """Change a user's role."""
-    from geo_enforce import auth
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access import auth
+    from geo_enforce.storage.engine import transaction
 
     with transaction(sessions(), actor()) as session:
         user = auth.set_role(session, name, new_role)
@@ -100,8 +100,8 @@ def retire(
     reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
 ) -> None:
     """Retire a user (never deleted) and revoke all their tokens."""
-    from geo_enforce import auth
-    from geo_enforce.db.engine import transaction
+    from geo_enforce.access import auth
+    from geo_enforce.storage.engine import transaction
 
     with transaction(sessions(), actor()) as session:
         n = auth.retire_user(session, name, actor=actor(), reason=reason)
@@ -114,7 +114,7 @@ def list_(
     include_retired: bool = typer.Option(False, "--retired", help="include retired users"),
 ) -> None:
     """List users (or live tokens, never their values)."""
-    from geo_enforce import auth
+    from geo_enforce.access import auth
 
     with sessions()() as session:
         if tokens:

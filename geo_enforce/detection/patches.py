@@ -10,9 +10,9 @@ from shapely.geometry import box, mapping, shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import ChangePatch
-from geo_enforce.domain.vocab import PATCH_STATUSES, RULINGS, label
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.ledger.vocab import PATCH_STATUSES, RULINGS, label
+from geo_enforce.storage.models import ChangePatch
 
 CHANGE_KINDS: dict[str, str] = {
     "new": "新增建设",

@@ -16,8 +16,8 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo_enforce.areas import ellipsoidal_area_m2, m2_to_mu
-from geo_enforce.crs import transform_geometry
+from geo_enforce.geometry.areas import ellipsoidal_area_m2, m2_to_mu
+from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Grid
 
 

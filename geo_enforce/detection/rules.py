@@ -16,8 +16,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_enforce.areas import ellipsoidal_area_m2
-from geo_enforce.db.models import AdminArea, ClearedParcel, FarmlandParcel, RedLine, Structure
+from geo_enforce.geometry.areas import ellipsoidal_area_m2
+from geo_enforce.storage.models import AdminArea, ClearedParcel, FarmlandParcel, RedLine, Structure
 
 RULES: dict[str, str] = {
     "outside_construction_land": "新增建设占用非建设用地",

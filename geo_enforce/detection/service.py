@@ -25,17 +25,17 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo_enforce.crs import transform_geometry
-from geo_enforce.db.engine import transaction
-from geo_enforce.db.models import ChangePatch, DetectionRun, Flight
 from geo_enforce.detection import rules
 from geo_enforce.detection.chips import write_chips
 from geo_enforce.detection.detectors import CombinedDetector, DsmHeightDetector, make_detector
 from geo_enforce.detection.pipeline import PairResult, detect_pair
 from geo_enforce.detection.runner import load_alignment
 from geo_enforce.errors import Conflict, GeoEnforceError, ImageryError, NotFound
+from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Alignment, align_flights, read_on_grid
 from geo_enforce.imagery.flights import get_flight
+from geo_enforce.storage.engine import transaction
+from geo_enforce.storage.models import ChangePatch, DetectionRun, Flight
 
 DEFAULT_PARAMS = {
     "detector": "combined",

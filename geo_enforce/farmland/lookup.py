@@ -23,9 +23,9 @@ from shapely.validation import explain_validity
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo_enforce import crs as gcrs
-from geo_enforce.db.models import FarmlandParcel
 from geo_enforce.errors import CRSError, InvalidInput, NotFound
+from geo_enforce.geometry import crs as gcrs
+from geo_enforce.storage.models import FarmlandParcel
 
 SRID = 4490
 
@@ -224,7 +224,7 @@ def in_polygon(
 
 
 def parcel_summary(p: FarmlandParcel) -> dict:
-    from geo_enforce.domain.vocab import LAND_CLASSES, label
+    from geo_enforce.ledger.vocab import LAND_CLASSES, label
 
     return {
         "id": p.id,

@@ -20,12 +20,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_enforce.areas import m2_to_mu
-from geo_enforce.db.models import FarmlandParcel
-from geo_enforce.domain import vocab
 from geo_enforce.errors import InvalidInput
 from geo_enforce.farmland import lookup
 from geo_enforce.farmland.config import FarmlandSettings
+from geo_enforce.geometry.areas import m2_to_mu
+from geo_enforce.ledger import vocab
+from geo_enforce.storage.models import FarmlandParcel
 
 METHOD = (
     "面积为 CGCS2000 椭球面积（PostGIS ST_Area(geography)，a=6378137，f=1/298.257222101）；"

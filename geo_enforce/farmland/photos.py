@@ -25,13 +25,13 @@ from shapely.geometry import Point
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
-from geo_enforce import uploads
-from geo_enforce.db.models import Verification, VerificationPhoto
-from geo_enforce.domain import vocab
 from geo_enforce.errors import InvalidInput, NotFound, TooLarge
 from geo_enforce.farmland.config import FarmlandSettings
 from geo_enforce.farmland.verify import get_verification
+from geo_enforce.io import uploads
+from geo_enforce.ledger import vocab
 from geo_enforce.settings import Settings
+from geo_enforce.storage.models import Verification, VerificationPhoto
 
 #: EXIF tags (TIFF/EXIF 2.3)
 _GPS_IFD = 0x8825

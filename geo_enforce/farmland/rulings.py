@@ -27,10 +27,10 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo_enforce.areas import m2_to_mu
-from geo_enforce.db.models import ChangePatch
-from geo_enforce.domain import vocab
 from geo_enforce.errors import Conflict, InvalidInput, NotFound
+from geo_enforce.geometry.areas import m2_to_mu
+from geo_enforce.ledger import vocab
+from geo_enforce.storage.models import ChangePatch
 
 PERIODS = ("year", "quarter", "month")
 CONSTRUCTION_RULINGS = ("legal", "illegal", "other")

@@ -34,10 +34,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_enforce import crs as gcrs
-from geo_enforce.domain import vocab
 from geo_enforce.errors import ConfigError, InvalidInput
 from geo_enforce.farmland.overlay import METHOD
+from geo_enforce.geometry import crs as gcrs
+from geo_enforce.ledger import vocab
 
 _FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",

@@ -21,16 +21,16 @@ from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import (
+from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from geo_enforce.ledger import vocab
+from geo_enforce.ledger.edits import create_structure
+from geo_enforce.storage.models import (
     ChangePatch,
     FarmlandParcel,
     Structure,
     Verification,
     VerificationPhoto,
 )
-from geo_enforce.domain import vocab
-from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput, NotFound
-from geo_enforce.ledger import create_structure
 
 #: Verification statuses with their Chinese labels.
 VERIFICATION_STATUSES: dict[str, str] = {

@@ -18,9 +18,9 @@ from shapely.geometry import mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import Flight
 from geo_enforce.errors import Conflict, ImageryError, NotFound
 from geo_enforce.imagery import rasters
+from geo_enforce.storage.models import Flight
 
 _NAME_RE = re.compile(r"^[\w\-.]{1,120}$")
 

@@ -18,9 +18,9 @@ from pyproj import CRS
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_enforce.catalogue import LayerSpec, get_catalogue
-from geo_enforce.db.models import SRID
 from geo_enforce.errors import InvalidInput
+from geo_enforce.io.catalogue import LayerSpec, get_catalogue
+from geo_enforce.storage.models import SRID
 
 #: format name → (GDAL driver, file suffix)
 FORMATS: dict[str, tuple[str, str]] = {

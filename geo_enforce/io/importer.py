@@ -27,11 +27,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo_enforce import crs as crs_mod
-from geo_enforce.areas import GEOD
-from geo_enforce.catalogue import FieldSpec, LayerSpec, get_catalogue, parse_bool, parse_date
-from geo_enforce.db.models import LAYER_MODELS, SRID
 from geo_enforce.errors import ConfigError, CRSError, InvalidInput, TooLarge
+from geo_enforce.geometry import crs as crs_mod
+from geo_enforce.geometry.areas import GEOD
+from geo_enforce.io.catalogue import FieldSpec, LayerSpec, get_catalogue, parse_bool, parse_date
 from geo_enforce.io.reader import (
     _listing,
     check_degrees,
@@ -40,6 +39,7 @@ from geo_enforce.io.reader import (
     repair_geometries,
     to_cgcs2000,
 )
+from geo_enforce.storage.models import LAYER_MODELS, SRID
 
 #: Geometries closer than this (degrees, about 0.01 mm) count as unchanged on re-import: KML and
 #: other text formats round coordinates at the 15th significant digit.

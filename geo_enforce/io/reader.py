@@ -26,8 +26,8 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo_enforce import crs as crs_mod
 from geo_enforce.errors import CRSError, InvalidInput, NotFound
+from geo_enforce.geometry import crs as crs_mod
 
 #: Column names taken as the WKT geometry of a CSV (case-insensitive).
 WKT_COLUMNS = ("wkt", "geometry", "geom", "shape", "the_geom", "几何", "坐标串", "wkt_geom")

@@ -22,8 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import AdminArea
-from geo_enforce.domain import vocab
+from geo_enforce.ledger import vocab
 from geo_enforce.reports.phrasing import (
     count_text,
     households_text,
@@ -33,6 +32,7 @@ from geo_enforce.reports.phrasing import (
     round_mu,
 )
 from geo_enforce.reports.query import AreaQuery, AreaReport, GroupTotal, area_totals
+from geo_enforce.storage.models import AdminArea
 
 #: column kinds drive number formats in XLSX/DOCX: text, int, m2, mu
 COL_TEXT, COL_INT, COL_M2, COL_MU = "text", "int", "m2", "mu"

@@ -23,7 +23,7 @@ import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from geo_enforce.areas import m2_to_mu
+from geo_enforce.geometry.areas import m2_to_mu
 
 MuStyle = Literal["exact", "approx", "over", "approx_over"]
 

@@ -46,11 +46,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
 from geo_enforce.detection.patches import CHANGE_KINDS
-from geo_enforce.domain import vocab
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.ledger import vocab
 from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
+from geo_enforce.storage.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
 
 LAYERS = ("structure", "cleared_parcel", "change_patch")
 MEASURES = ("footprint", "floor")

@@ -24,8 +24,8 @@ from rio_tiler.io import Reader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo_enforce.db.models import Flight
 from geo_enforce.errors import ImageryError, InvalidInput, NotFound
+from geo_enforce.storage.models import Flight
 from geo_enforce.tiles.mvt import check_tile
 
 WEB_MERCATOR = CRS.from_epsg(3857)

@@ -20,7 +20,7 @@ from folium.plugins import Fullscreen, LocateControl, SideBySideLayers
 from folium.template import Template
 
 from geo_enforce.detection.rules import RULES
-from geo_enforce.domain import vocab
+from geo_enforce.ledger import vocab
 from geo_enforce.settings import MapSettings
 from geo_enforce.tiles.mvt import MVT_LAYERS
 from geo_enforce.webmap import assets

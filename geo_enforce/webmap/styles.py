@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from geo_enforce.catalogue import catalogue_path
-from geo_enforce.domain import vocab
+from geo_enforce.io.catalogue import catalogue_path
+from geo_enforce.ledger import vocab
 
 log = logging.getLogger(__name__)
 

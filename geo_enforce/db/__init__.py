@@ -1,5 +1,0 @@
-"""Storage: engine and sessions, models, migrations, repositories."""
-
-from geo_enforce.db.engine import make_engine, make_sessionmaker, set_actor, transaction
-
-__all__ = ["make_engine", "make_sessionmaker", "set_actor", "transaction"]

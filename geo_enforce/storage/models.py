@@ -1,0 +1,371 @@
+"""ORM models of the ledger (SQLAlchemy 2 + GeoAlchemy2).
+
+All geometries are stored in CGCS2000 geographic coordinates (EPSG:4490) and must be valid (a
+CHECK constraint). ``area_m2``/``area_mu`` (and ``floor_area_m2`` of structures) are maintained
+by a database trigger from the geometry (ellipsoidal area on the CGCS2000 ellipsoid), so every
+write path keeps them in step. Every audited table gets an audit trigger and refuses DELETE:
+records are retired (``retired_at``), never deleted. See ``migrations/versions/0001_initial.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+SRID = 4490
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _geom(kind: str = "MULTIPOLYGON", nullable: bool = False) -> Any:
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=nullable)
+
+
+class LedgerMixin:
+    """Columns shared by every editable, audited record."""
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_by: Mapped[str | None] = mapped_column(String(100))
+    retire_reason: Mapped[str | None] = mapped_column(Text)
+    #: optimistic-locking version, bumped on every update (by SQLAlchemy or by the trigger)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # ORM updates send "WHERE version = <loaded>" and raise StaleDataError (HTTP 409) when
+        # someone else wrote in between; see geo_enforce/storage/locking.py for the explicit checks.
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class AreaMixin:
+    #: ellipsoidal area on CGCS2000, m² (trigger-maintained)
+    area_m2: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    #: area_m2 in mu (1 mu = 2000/3 m²), trigger-maintained
+    area_mu: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+
+
+class AdminArea(LedgerMixin, AreaMixin, Base):
+    __tablename__ = "admin_area"
+    code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    level: Mapped[str] = mapped_column(String(20), nullable=False)  # vocab.ADMIN_LEVELS
+    parent_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    geom = _geom()
+    __table_args__ = (
+        CheckConstraint("level IN ('town','village','community','grid')", name="ck_admin_level"),
+    )
+
+
+class RedLine(LedgerMixin, AreaMixin, Base):
+    __tablename__ = "red_line"
+    code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(30), nullable=False, index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    approval_no: Mapped[str | None] = mapped_column(String(100))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(200))
+    geom = _geom()
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('construction_land','road','ecological','basic_farmland',"
+            "'river_blue','urban_boundary')",
+            name="ck_red_line_kind",
+        ),
+    )
+
+
+class Structure(LedgerMixin, AreaMixin, Base):
+    """An illegal structure (违法建设) case."""
+
+    __tablename__ = "structure"
+    case_no: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    village_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    floors: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    households: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    status: Mapped[str] = mapped_column(
+        String(20), nullable=False, server_default="suspected", index=True
+    )
+    discovered_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    notice_on: Mapped[dt.date | None] = mapped_column(Date)
+    demolished_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: measured floor area (建筑面积) when recorded; otherwise footprint × floors
+    floor_area_measured_m2: Mapped[float | None] = mapped_column(Double)
+    floor_area_m2: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    # personal data of the party: never in public (公示) views
+    party_name: Mapped[str | None] = mapped_column(String(100))
+    party_id_no: Mapped[str | None] = mapped_column(String(30))
+    party_phone: Mapped[str | None] = mapped_column(String(30))
+    notes: Mapped[str | None] = mapped_column(Text)
+    geom = _geom()
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('villa','factory','steel_shed','wall','gate','courtyard','carport',"
+            "'other')",
+            name="ck_structure_category",
+        ),
+        CheckConstraint(
+            "status IN ('suspected','verified','notice_served','demolished','rectified',"
+            "'legalized','dismissed')",
+            name="ck_structure_status",
+        ),
+        CheckConstraint("floors >= 1 AND floors <= 100", name="ck_structure_floors"),
+        CheckConstraint("households >= 0", name="ck_structure_households"),
+    )
+
+
+class StructureTransition(Base):
+    """Who moved a structure case from one status to another, when and why (append-only)."""
+
+    __tablename__ = "structure_transition"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    from_status: Mapped[str] = mapped_column(String(20), nullable=False)
+    to_status: Mapped[str] = mapped_column(String(20), nullable=False)
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    effective_on: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ClearedParcel(LedgerMixin, AreaMixin, Base):
+    """A parcel cleared of illegal land use (治理违法占地 / 腾退地块)."""
+
+    __tablename__ = "cleared_parcel"
+    parcel_no: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    village_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    prior_use: Mapped[str | None] = mapped_column(String(200))
+    cleared_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    restored_use: Mapped[str | None] = mapped_column(String(20))  # vocab.CLEARED_RESTORED_USES
+    notes: Mapped[str | None] = mapped_column(Text)
+    geom = _geom()
+
+
+class FarmlandParcel(LedgerMixin, AreaMixin, Base):
+    __tablename__ = "farmland_parcel"
+    patch_code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    land_class: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
+    is_permanent_basic: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default="false"
+    )
+    village_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    owner_collective: Mapped[str | None] = mapped_column(String(200))
+    geom = _geom()
+
+
+class Flight(LedgerMixin, Base):
+    """A registered drone flight: orthophoto COG, optional DSM, footprint and STAC item."""
+
+    __tablename__ = "flight"
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    flown_on: Mapped[dt.date] = mapped_column(Date, nullable=False, index=True)
+    gsd_m: Mapped[float] = mapped_column(Double, nullable=False)
+    ortho_path: Mapped[str] = mapped_column(Text, nullable=False)
+    dsm_path: Mapped[str | None] = mapped_column(Text)
+    crs: Mapped[str] = mapped_column(String(60), nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    band_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    stac: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    footprint = _geom("MULTIPOLYGON")
+
+
+class DetectionRun(LedgerMixin, Base):
+    """One change-detection job between two flights; resumable from its per-window state."""
+
+    __tablename__ = "detection_run"
+    before_flight_id: Mapped[int] = mapped_column(ForeignKey("flight.id"), nullable=False)
+    after_flight_id: Mapped[int] = mapped_column(ForeignKey("flight.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
+    params: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    progress: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    work_dir: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending','running','done','failed','cancelled')", name="ck_run_status"
+        ),
+    )
+
+
+class ChangePatch(LedgerMixin, AreaMixin, Base):
+    """A detected change (变化图斑) with rule hits, ruling and evidence chips."""
+
+    __tablename__ = "change_patch"
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("detection_run.id"), index=True)
+    before_flight_id: Mapped[int | None] = mapped_column(ForeignKey("flight.id"))
+    after_flight_id: Mapped[int | None] = mapped_column(ForeignKey("flight.id"))
+    code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    village_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    change_kind: Mapped[str] = mapped_column(String(20), nullable=False, server_default="new")
+    height_gain_mean_m: Mapped[float | None] = mapped_column(Double)
+    height_gain_max_m: Mapped[float | None] = mapped_column(Double)
+    confidence: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    rule_hits: Mapped[list] = mapped_column(JSONB, nullable=False, server_default="[]")
+    suggested_ruling: Mapped[str | None] = mapped_column(String(20))
+    ruling: Mapped[str | None] = mapped_column(String(20), index=True)
+    ruling_note: Mapped[str | None] = mapped_column(Text)
+    approval_no: Mapped[str | None] = mapped_column(String(100))
+    ruled_by: Mapped[str | None] = mapped_column(String(100))
+    ruled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="new")
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
+    chip_before: Mapped[str | None] = mapped_column(Text)  # stored file name under data_dir
+    chip_after: Mapped[str | None] = mapped_column(Text)
+    detected_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    geom = _geom()
+    __table_args__ = (
+        CheckConstraint(
+            "ruling IS NULL OR ruling IN ('legal','illegal','other','false_change')",
+            name="ck_patch_ruling",
+        ),
+        CheckConstraint(
+            "status IN ('new','under_review','ruled','closed')", name="ck_patch_status"
+        ),
+    )
+
+
+class Verification(LedgerMixin, Base):
+    """A liaison's field check of a farmland parcel, change patch or structure."""
+
+    __tablename__ = "verification"
+    target_kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    target_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    result: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="submitted")
+    notes: Mapped[str | None] = mapped_column(Text)
+    verified_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"))
+    __table_args__ = (
+        CheckConstraint(
+            "target_kind IN ('farmland_parcel','change_patch','structure')", name="ck_verif_kind"
+        ),
+        CheckConstraint(
+            "result IN ('farmland','construction','facility_agri','rural_road','abandoned',"
+            "'other')",
+            name="ck_verif_result",
+        ),
+    )
+
+
+class VerificationPhoto(LedgerMixin, Base):
+    __tablename__ = "verification_photo"
+    verification_id: Mapped[int] = mapped_column(ForeignKey("verification.id"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    original_name: Mapped[str | None] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heading_deg: Mapped[float | None] = mapped_column(Double)
+    distance_to_target_m: Mapped[float | None] = mapped_column(Double)
+    location = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+
+
+class AppUser(LedgerMixin, Base):
+    __tablename__ = "app_user"
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer','liaison','editor','admin')", name="ck_user_role"),
+    )
+
+
+class ApiToken(LedgerMixin, Base):
+    """An API token: only its SHA-256 is stored; expiring and revocable (retired)."""
+
+    __tablename__ = "api_token"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    label: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Written only by the audit trigger; append-only (UPDATE/DELETE refused)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(String(60), nullable=False, index=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    action: Mapped[str] = mapped_column(String(10), nullable=False)  # insert|update|retire
+    actor: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
+    txid: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    old_row: Mapped[dict | None] = mapped_column(JSONB)
+    new_row: Mapped[dict | None] = mapped_column(JSONB)
+
+
+#: Tables whose rows are audited by trigger and can only be retired.
+AUDITED_TABLES = (
+    "admin_area",
+    "red_line",
+    "structure",
+    "structure_transition",
+    "cleared_parcel",
+    "farmland_parcel",
+    "flight",
+    "detection_run",
+    "change_patch",
+    "verification",
+    "verification_photo",
+    "app_user",
+    "api_token",
+)
+
+#: Tables whose ``geom`` drives trigger-maintained ``area_m2``/``area_mu``.
+MEASURED_TABLES = (
+    "admin_area",
+    "red_line",
+    "structure",
+    "cleared_parcel",
+    "farmland_parcel",
+    "change_patch",
+)
+
+#: Layer name → model, for import/export and collections.
+LAYER_MODELS: dict[str, type[Base]] = {
+    "admin_area": AdminArea,
+    "red_line": RedLine,
+    "structure": Structure,
+    "cleared_parcel": ClearedParcel,
+    "farmland_parcel": FarmlandParcel,
+    "change_patch": ChangePatch,
+}

@@ -1,0 +1,174 @@
+"""The field map page (served) and the offline export, checked without a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from geo_enforce.errors import ConfigError, NotFound
+from geo_enforce.webmap import export_offline_map, served_map_html
+from geo_enforce.webmap.assets import VENDOR_DIR
+from geo_enforce.webmap.styles import load_styles
+from tests.support.mapdata import CLICK_CASE, seed_ledger
+
+#: a tag that would make the browser fetch from another host
+EXTERNAL = re.compile(
+    r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I
+)
+
+
+@pytest.fixture
+def seeded(sessions, tmp_path):
+    return seed_ledger(sessions, tmp_path / "var")
+
+
+def _config(html: str) -> dict:
+    m = re.search(r"geoEnforce\.setup\([^,]+, (\{.*?\})\);\n", html, re.S)
+    assert m, "page has no geoEnforce.setup call"
+    return json.loads(m.group(1))
+
+
+def test_served_page_links_only_local_assets(sessions, seeded):
+    with sessions() as s:
+        html = served_map_html(s, data_dir=seeded.data_dir)
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "cdn.jsdelivr" not in html and "unpkg" not in html and "cdnjs" not in html
+    for asset in (
+        "/static/vendor/leaflet/leaflet.js",
+        "/static/vendor/vectorgrid/",
+        "/static/vendor/sidebyside/",
+        "/static/vendor/fullscreen/",
+        "/static/vendor/locate/",
+        "/static/webmap/geoenforce.js",
+    ):
+        assert asset in html
+    cfg = _config(html)
+    assert cfg["mode"] == "served"
+    assert {v["name"] for v in cfg["villages"]} == {"大任庄村", "小南河村"}
+    assert cfg["sinceDate"] == "2023-10-01"  # the flight before the latest
+    assert cfg["vocab"]["status"]["notice_served"] == "责令限期拆除"
+    # each red-line kind has its own colour and dash pattern
+    kinds = cfg["styles"]["red_line"]["values"]
+    assert len({(v["color"], v["dashArray"]) for v in kinds.values()}) == len(kinds) == 6
+    # both flights as XYZ layers, the latest two in a swipe
+    assert html.count("/tiles/ortho/") == 2
+    assert "L.control.sideBySide" in html
+
+
+def test_village_narrows_the_page_and_unknown_village_is_named(sessions, seeded):
+    with sessions() as s:
+        cfg = _config(served_map_html(s, village="小南河村", data_dir=seeded.data_dir))
+        assert cfg["bounds"][0] == pytest.approx(117.21)
+        with pytest.raises(NotFound, match=r"village '王庄' not found.*大任庄村"):
+            served_map_html(s, village="王庄", data_dir=seeded.data_dir)
+
+
+def test_offline_export_inlines_everything(sessions, seeded, tmp_path):
+    out = export_offline_map(sessions, tmp_path / "map.html", data_dir=seeded.data_dir, max_zoom=16)
+    html = out.read_text("utf-8")
+    assert not EXTERNAL.search(html)
+    assert "/static/" not in html and "<script src" not in html
+    cfg = _config(html)
+    assert cfg["mode"] == "offline"
+    assert set(cfg["offlineTiles"]) >= {"structure", "red_line", "change_patch", "admin_area"}
+    assert any(r["label"] == CLICK_CASE for r in cfg["searchIndex"])
+    chips = cfg["chips"][str(seeded.patch_id)]
+    assert chips["before"].startswith("data:image/png;base64,")
+    assert html.count("geoEnforce.orthoOverview(") == 2
+
+
+def test_offline_export_refuses_a_huge_extract(sessions, seeded, tmp_path):
+    from geo_enforce.errors import TooLarge
+
+    with pytest.raises(TooLarge, match="--village"):
+        export_offline_map(
+            sessions, tmp_path / "m.html", data_dir=seeded.data_dir, max_zoom=19, max_tiles=100
+        )
+
+
+def test_catalogue_styles_override_the_defaults(tmp_path):
+    cat = tmp_path / "catalogue.yaml"
+    cat.write_text(
+        "layers:\n"
+        "  structure:\n"
+        "    style: {values: {suspected: {fillColor: '#123456'}}}\n"
+        "  cleared_parcel:\n"
+        "    style: {color: '#abcdef'}\n",
+        encoding="utf-8",
+    )
+    styles = load_styles(cat)
+    assert styles["structure"]["values"]["suspected"]["fillColor"] == "#123456"
+    assert styles["structure"]["values"]["suspected"]["label"] == "疑似"
+    assert styles["cleared_parcel"]["default"]["color"] == "#abcdef"
+    assert load_styles(tmp_path / "absent.yaml") == load_styles(None)
+
+
+def test_catalogue_style_spec_is_honoured(tmp_path):
+    cat = tmp_path / "catalogue.yaml"
+    cat.write_text(
+        "layers:\n"
+        "  red_line:\n"
+        "    style: {by: kind, colors: {road: '#010203'}, fill_opacity: 0.2, weight: 4}\n"
+        "  cleared_parcel:\n"
+        "    style: {by: restored_use, colors: {greened: '#00ff00'}, default_color: '#111111'}\n"
+        "  change_patch:\n"
+        "    style: {by: ruling, colors: {illegal: '#ff0000'}}\n",
+        encoding="utf-8",
+    )
+    styles = load_styles(cat)
+    road = styles["red_line"]["values"]["road"]
+    assert road["color"] == "#010203" and road["dashArray"]  # dash pattern kept
+    assert styles["red_line"]["default"]["weight"] == 4
+    assert styles["cleared_parcel"]["by"] == "restored_use"
+    assert styles["cleared_parcel"]["values"]["greened"]["label"] == "复绿"
+    assert styles["cleared_parcel"]["default"]["color"] == "#111111"
+    # patches are coloured by the ruling, or the suggested one until a person rules
+    assert styles["change_patch"]["by"] == "ruling_shown"
+    assert styles["change_patch"]["values"]["illegal"]["fillColor"] == "#ff0000"
+
+
+def test_missing_vendor_asset_is_a_clear_error(sessions, seeded, monkeypatch, tmp_path):
+    from geo_enforce.webmap import assets
+
+    monkeypatch.setattr(assets, "VENDOR_DIR", tmp_path / "empty")
+    with sessions() as s, pytest.raises(ConfigError, match=r"install_web_assets\.sh"):
+        served_map_html(s, data_dir=seeded.data_dir)
+    assert VENDOR_DIR.is_dir()
+
+
+def test_map_endpoints(client, settings, sessions):
+    seeded = seed_ledger(sessions, settings.data_dir)
+    assert client.get("/map").status_code == 401
+    settings.auth.anonymous_role = "viewer"
+    r = client.get("/map")
+    assert r.status_code == 200 and "geoEnforce.setup" in r.text
+    hits = client.get("/map/search", params={"q": "0007"}).json()
+    assert hits[0]["label"] == CLICK_CASE and len(hits[0]["bbox"]) == 4
+    assert client.get("/map/search", params={"q": "大任"}).json()[0]["kind"] == "village"
+    chip = client.get(f"/map/chips/{seeded.patch_id}/after")
+    assert chip.status_code == 200 and chip.headers["content-type"] == "image/png"
+    assert client.get(f"/map/chips/{seeded.patch_id}/sideways").status_code == 404
+    js = client.get("/static/vendor/leaflet/leaflet.js")
+    assert js.status_code == 200 and "max-age" in js.headers["cache-control"]
+    assert client.get("/static/vendor/../../../settings.py").status_code == 404
+    assert client.get("/static/webmap/geoenforce.js").status_code == 200
+
+
+def test_basemaps_only_when_configured(sessions, seeded):
+    from geo_enforce.settings import MapSettings
+
+    with sessions() as s:
+        plain = served_map_html(s, data_dir=seeded.data_dir, map_settings=MapSettings())
+        both = served_map_html(
+            s,
+            data_dir=seeded.data_dir,
+            map_settings=MapSettings(osm_basemap=True, tianditu_key="k123"),
+        )
+    assert "tianditu" not in plain and "openstreetmap" not in plain.lower()
+    assert "tianditu.gov.cn/img_w/wmts" in both and "tk=k123" in both
+    assert json.dumps("底图：OpenStreetMap") in both and json.dumps("底图：天地图影像") in both
+    # off at start: the layers are created but never added to the map
+    for name in re.findall(r"var (tile_layer_\w+) = L\.tileLayer\(\s*\"https://", both):
+        assert f"{name}.addTo(" not in both

@@ -1,0 +1,369 @@
+"""The field map in real headless Chromium (Debian's), with the network closed.
+
+The API runs on a loopback port (uvicorn in a thread) over a real PostGIS seeded with
+``tests/mapdata``; every request to anything but that server (or, offline, to anything but the
+file itself) is aborted and recorded. Screenshots go to ``test-artifacts/map/``.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from geo_enforce.settings import AuthSettings, Settings
+from geo_enforce.storage.engine import make_engine, make_sessionmaker
+from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LAYERS = [
+    "structure",
+    "cleared_parcel",
+    "red_line",
+    "farmland_parcel",
+    "change_patch",
+    "admin_area",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    factory: object
+    seeded: object
+    area: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def server(module_db_url: str, tmp_path_factory) -> Iterator[Server]:
+    import uvicorn
+
+    from api import create_app
+
+    data_dir = tmp_path_factory.mktemp("mapvar")
+    settings = Settings(
+        database_url=module_db_url, data_dir=data_dir, auth=AuthSettings(anonymous_role="viewer")
+    )
+    engine = make_engine(module_db_url)
+    factory = make_sessionmaker(engine)
+    seeded = seed_ledger(factory, data_dir)
+    with factory() as s:
+        row = s.execute(
+            text("SELECT area_m2, area_mu FROM structure WHERE case_no = :c"), {"c": CLICK_CASE}
+        ).one()
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield Server(
+        f"http://127.0.0.1:{port}",
+        settings,
+        factory,
+        seeded,
+        {"m2": float(row.area_m2), "mu": float(row.area_mu)},
+    )
+    srv.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@dataclass
+class Net:
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_page(browser, allowed: tuple[str, ...]):
+    """A page whose requests outside ``allowed`` schemes/hosts are aborted and recorded."""
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    net = Net()
+
+    def route(r):
+        u = urlparse(r.request.url)
+        if u.scheme in ("data", "blob") or u.scheme in allowed or u.hostname in allowed:
+            r.continue_()
+        else:
+            net.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda req: net.failed.append(f"{req.url} {req.failure}"))
+    page.on(
+        "response",
+        lambda resp: resp.status >= 400 and net.failed.append(f"{resp.url} {resp.status}"),
+    )
+    page.on("console", lambda m: m.type == "error" and net.console_errors.append(m.text))
+    page.on("pageerror", lambda e: net.console_errors.append(str(e)))
+    return page, net
+
+
+def wait_drawn(page, layers: list[str], timeout: float = 20_000) -> dict:
+    page.wait_for_function(
+        "(names) => window.geoEnforce && names.every(n => (geoEnforce.state.drawn[n] || 0) > 0)",
+        arg=layers,
+        timeout=timeout,
+    )
+    page.wait_for_timeout(300)  # let the last tiles paint
+    return page.evaluate("geoEnforce.state")
+
+
+def show_only(page, keep: str | None) -> None:
+    """Leave only one vector layer on the map: no orthophoto, labels or controls."""
+    page.evaluate(
+        """(keep) => {
+            if (!document.getElementById("ge-bare")) {
+                const st = document.createElement("style");
+                st.id = "ge-bare";
+                st.textContent = ".leaflet-control-container, .ge-village-label, " +
+                    ".leaflet-sbs-divider { display: none !important; }";
+                document.head.appendChild(st);
+            }
+            const m = geoEnforce.map;
+            m.eachLayer(l => { if (l instanceof L.GridLayer && !(l.options && l.options.geLayer))
+                m.removeLayer(l); });
+            for (const [n, l] of Object.entries(geoEnforce.layers)) {
+                if (n === keep) { if (!m.hasLayer(l)) m.addLayer(l); } else m.removeLayer(l);
+            }
+        }""",
+        keep,
+    )
+
+
+def non_blank(png: bytes) -> int:
+    """How many pixels differ from the map container's own background colour (#ddd)."""
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((np.abs(img - 221).max(axis=2) > 30).sum())
+
+
+def map_point(page, lon: float, lat: float) -> tuple[float, float]:
+    box = page.locator("#" + page.evaluate("geoEnforce.map.getContainer().id")).bounding_box()
+    pt = page.evaluate(
+        "([lat, lon]) => { const p = geoEnforce.map.latLngToContainerPoint([lat, lon]);"
+        " return [p.x, p.y]; }",
+        [lat, lon],
+    )
+    return box["x"] + pt[0], box["y"] + pt[1]
+
+
+def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str) -> None:
+    state = wait_drawn(page, ["structure", "cleared_parcel", "red_line", "change_patch"])
+    assert state["tileErrors"] == 0
+    page.wait_for_load_state("networkidle")
+    # the page as loaded: nothing failed, nothing tried to leave the machine
+    assert not net.failed, net.failed
+    assert not net.blocked, net.blocked
+    page.screenshot(path=str(shots / f"{tag}-overview.png"))
+    show_only(page, None)
+    page.wait_for_timeout(300)
+    blank = non_blank(page.screenshot(path=str(shots / f"{tag}-layer-none.png")))
+    assert blank < 50, f"the bare map is not blank ({blank} pixels)"
+    for layer in LAYERS:
+        show_only(page, layer)
+        wait_drawn(page, [layer])
+        png = page.screenshot(path=str(shots / f"{tag}-layer-{layer}.png"))
+        assert non_blank(png) > 1000, f"{layer} drew nothing visible"
+    # popup: click the middle of the known structure at a close zoom
+    show_only(page, "structure")
+    lon, lat = (CLICK_BOX[0] + CLICK_BOX[2]) / 2, (CLICK_BOX[1] + CLICK_BOX[3]) / 2
+    # (off the map's centre, where the swipe control's thumb sits)
+    page.evaluate(
+        "([lat, lon]) => geoEnforce.map.setView([lat, lon], 17, {animate: false})"
+        ".panBy([250, 150], {animate: false})",
+        [lat, lon],
+    )
+    page.wait_for_timeout(500)
+    wait_drawn(page, ["structure"])
+    x, y = map_point(page, lon, lat)
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    body = popup.inner_text()
+    page.wait_for_timeout(400)  # the popup fades in
+    page.screenshot(path=str(shots / f"{tag}-popup.png"))
+    assert CLICK_CASE in body
+    m2 = f"{server.area['m2']:,.2f} m²"
+    mu = f"{server.area['mu']:,.2f} 亩"
+    assert m2 in body and mu in body, body
+    assert "责令限期拆除" in body and "违建别墅" in body and "大任庄村" in body
+    assert page.evaluate("geoEnforce.state.lastPopup.id") == server.seeded.structure_ids[CLICK_CASE]
+    # a change patch: ruling (suggested), rule hits and the before/after chips, loaded
+    show_only(page, "change_patch")
+    plon, plat = X0 + 0.0064, Y0 + 0.00285
+    page.evaluate(
+        "([lat, lon]) => geoEnforce.map.setView([lat, lon], 17, {animate: false})"
+        ".panBy([-250, 150], {animate: false})",
+        [plat, plon],
+    )
+    wait_drawn(page, ["change_patch"])
+    page.mouse.click(*map_point(page, plon, plat))
+    page.wait_for_function(
+        "() => { const c = document.querySelectorAll('.leaflet-popup-content img.ge-chip');"
+        " return c.length === 2 && Array.from(c).every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=5000,
+    )
+    page.wait_for_timeout(400)  # the structure's popup fades out
+    body = page.locator(".leaflet-popup-content").last.inner_text()
+    assert "CP-2024-0001" in body and "违法（建议）" in body and "3.4 m" in body
+    assert "新增建设占用非建设用地；占用永久基本农田" in body
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(shots / f"{tag}-popup-patch.png"))
+    assert not net.blocked, net.blocked
+    # removing a layer mid-load cancels its pending tiles (ERR_ABORTED): not a failure
+    assert not [f for f in net.failed if "ERR_ABORTED" not in f], net.failed
+    assert not net.console_errors, net.console_errors
+
+
+@pytest.fixture
+def shots(artifacts: Path) -> Path:
+    d = artifacts / "map"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def test_served_page_draws_every_layer_and_opens_popups(browser, server, shots):
+    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page.goto(server.url + "/map", wait_until="load")
+    assert page.evaluate("typeof L.vectorGrid.protobuf") == "function"
+    check_layers_and_popup(page, net, server, shots, "served")
+    page.close()
+
+
+def test_swipe_moves_between_flights(browser, server, shots):
+    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page.goto(server.url + "/map", wait_until="load")
+    wait_drawn(page, ["structure"])
+    divider = page.locator(".leaflet-sbs-divider")
+    before = divider.evaluate("d => parseFloat(d.style.left)")
+    rng = page.locator(".leaflet-sbs-range").bounding_box()
+    cx, cy = rng["x"] + rng["width"] / 2, rng["y"] + rng["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx - 300, cy, steps=8)
+    page.mouse.up()
+    after = divider.evaluate("d => parseFloat(d.style.left)")
+    page.screenshot(path=str(shots / "served-swipe.png"))
+    assert after < before - 200, (before, after)
+    page.wait_for_timeout(300)
+    assert page.evaluate("geoEnforce.state.popups") == 0  # dragging the handle picks nothing
+    clip = page.evaluate(
+        "() => { const c = document.querySelectorAll('.leaflet-tile-pane .leaflet-layer');"
+        " return Array.from(c).map(e => e.style.clip).filter(Boolean); }"
+    )
+    assert len(clip) == 2, clip  # the before and after orthophotos are clipped at the divider
+    # choose the pair: swap them, and the 2024 flight takes the left side's clip
+    f23, f24 = server.seeded.flight_ids
+    clip_of = "(id) => geoEnforce.orthoLayers[id].getContainer().style.clip"
+    left_clip = page.evaluate(clip_of, f23)
+    page.select_option("#ge-swipe-left", str(f24))
+    page.select_option("#ge-swipe-right", str(f23))
+    assert page.evaluate("geoEnforce.state.swipe") == [f24, f23]
+    assert page.evaluate(clip_of, f24) == left_clip
+    assert page.evaluate(clip_of, f23) != left_clip
+    assert not net.failed and not net.blocked
+    page.close()
+
+
+def test_search_filters_and_measure(browser, server, shots):
+    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page.goto(server.url + "/map", wait_until="load")
+    wait_drawn(page, ["structure"])
+    page.fill("#ge-search", "0007")
+    page.press("#ge-search", "Enter")
+    page.locator(".ge-search-hit").first.wait_for(timeout=5000)
+    assert page.locator(".ge-search-hit").first.inner_text() == CLICK_CASE
+    # filter by status: only the one suspected structure is drawn
+    page.select_option("#ge-f-status", "suspected")
+    page.wait_for_function("geoEnforce.state.drawn.structure === 1", timeout=10_000)
+    page.select_option("#ge-f-status", "")
+    # since the flight before the latest (2023-10-01): the four structures found in 2024
+    page.check("#ge-f-since")
+    page.wait_for_function("geoEnforce.state.drawn.structure === 4", timeout=10_000)
+    page.uncheck("#ge-f-since")
+    page.wait_for_function("geoEnforce.state.drawn.structure === 8", timeout=10_000)
+    # measure a ~100 m square: about 10,000 m² = 15 亩
+    page.click(".ge-measure-btn")
+    page.evaluate(
+        """() => { const c = [117.205, 39.005], d = 100 / 111320,
+                   e = d / Math.cos(39.005 * Math.PI / 180);
+          geoEnforce.measureAdd(c[1], c[0]); geoEnforce.measureAdd(c[1], c[0] + e);
+          geoEnforce.measureAdd(c[1] + d, c[0] + e); geoEnforce.measureAdd(c[1] + d, c[0]); }"""
+    )
+    measured = page.evaluate("geoEnforce.state.measure")
+    assert measured["area_m2"] == pytest.approx(10_000, rel=0.01)
+    assert measured["area_mu"] == pytest.approx(15, rel=0.01)
+    assert "亩" in page.locator(".ge-measure-out").inner_text()
+    page.mouse.move(600, 400)
+    assert "高斯-克吕格 39 带" in page.locator(".ge-mousepos").inner_text()
+    page.screenshot(path=str(shots / "served-measure.png"))
+    assert not net.failed and not net.blocked
+    page.close()
+
+
+def test_offline_html_works_from_file_url(browser, server, shots, tmp_path):
+    from geo_enforce.webmap import export_offline_map
+
+    out = export_offline_map(
+        server.factory, tmp_path / "field-map.html", data_dir=server.settings.data_dir
+    )
+    page, net = open_page(browser, allowed=("file",))
+    page.goto(out.as_uri(), wait_until="load")
+    assert page.evaluate("geoEnforce.config.mode") == "offline"
+    # the downsampled orthophotos are drawn by the page itself, and swipe still works
+    assert page.locator(".leaflet-sbs-divider").count() == 1
+    check_layers_and_popup(page, net, server, shots, "offline")
+    # search works from the page's own index
+    hits = page.evaluate("geoEnforce.search('0007').then(r => r.map(h => h.label))")
+    assert hits == [CLICK_CASE]
+    assert page.evaluate("geoEnforce.search('大任').then(r => r[0].kind)") == "village"
+    page.close()
