@@ -22,6 +22,7 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -220,6 +221,29 @@ class DetectionRun(LedgerMixin, Base):
     )
 
 
+class DetectorModel(LedgerMixin, Base):
+    """A patch-ranking model fitted on the bureau's rulings (``geo-enforce detect learn``).
+
+    ``model_version`` counts the fitted models (1, 2, …; ``version`` is the row's
+    optimistic-locking counter). The fitted estimator is kept as bytes with their SHA-256, checked
+    before loading. A retired model no longer scores new runs; patches keep their ``model_id``.
+    """
+
+    __tablename__ = "detector_model"
+    model_version: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    algorithm: Mapped[str] = mapped_column(String(100), nullable=False)
+    target: Mapped[str] = mapped_column(Text, nullable=False)
+    features: Mapped[list] = mapped_column(JSONB, nullable=False, server_default="[]")
+    n_examples: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_positive: Mapped[int] = mapped_column(Integer, nullable=False)
+    cv_metrics: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    #: patches scoring below this are set aside as likely 伪变化
+    set_aside_below: Mapped[float] = mapped_column(Double, nullable=False)
+    model_bytes: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    model_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
 class ChangePatch(LedgerMixin, AreaMixin, Base):
     """A detected change (变化图斑) with rule hits, ruling and evidence chips."""
 
@@ -245,6 +269,13 @@ class ChangePatch(LedgerMixin, AreaMixin, Base):
     chip_before: Mapped[str | None] = mapped_column(Text)  # stored file name under data_dir
     chip_after: Mapped[str | None] = mapped_column(Text)
     detected_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    #: what the detector measured (height_gain_m, planarity_rmse_m, colour_change, exg, …)
+    evidence: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    #: the learned model that scored this patch (None: unsupervised confidence only)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("detector_model.id"), index=True)
+    learned_score: Mapped[float | None] = mapped_column(Double)
+    #: a likely 伪变化 by the learned model: kept, listed apart, never deleted
+    set_aside: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     geom = _geom()
     __table_args__ = (
         CheckConstraint(
