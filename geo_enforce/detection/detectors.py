@@ -295,7 +295,11 @@ class DsmHeightDetector(Detector):
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
         if not pair.has_dsm:
-            raise InvalidInput("the DSM detector needs a DSM for both flights (--dsm)")
+            raise InvalidInput(
+                "the DSM detector needs a DSM for both dates: in pair mode give both "
+                "--dsm-before and --dsm-after (geo-enforce change), for flights register each "
+                "with geo-enforce flight add ORTHO --dsm DSM"
+            )
         assert pair.dsm_before is not None and pair.dsm_after is not None
         dh = pair.dsm_after - pair.dsm_before  # a new array: changed in place below
         valid = pair.valid & np.isfinite(dh)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
 from shapely.geometry import mapping
 
 from geo_enforce.detection.detectors import CombinedDetector, Detector
@@ -34,7 +35,7 @@ from geo_enforce.detection.runner import (
     save_alignment,
     window_codes,
 )
-from geo_enforce.errors import ImageryError
+from geo_enforce.errors import ImageryError, InvalidInput
 from geo_enforce.imagery.align import (
     Alignment,
     Grid,
@@ -117,9 +118,43 @@ def detect_pair(
     return PairResult(regions, alignment, len(jobs), computed, True, state)
 
 
+#: Mask formats pair mode writes: lossless only (a JPEG would blur 0/255 into other values).
+MASK_FORMATS = (".tif", ".tiff", ".png")
+
+
+def _kept(result: PairResult, win: Window, codes: np.ndarray) -> np.ndarray:
+    """0/255 mask of the pixels of ``codes`` that belong to a kept (cleaned) region, so regions
+    dropped by the minimum area leave the mask as they leave the GeoJSON."""
+    from rasterio.features import rasterize
+    from rasterio.transform import Affine
+    from shapely.geometry import box
+
+    out = np.zeros(codes.shape, np.uint8)
+    if not codes.any():
+        return out
+    frame = box(win.col_off, win.row_off, win.col_off + win.width, win.row_off + win.height)
+    to_win = Affine.translation(win.col_off, win.row_off)
+    for kind, code in (("new", 1), ("demolished", 2)):
+        geoms = [r.geom_px for r in result.regions if r.kind == kind]
+        geoms = [g for g in geoms if g.intersects(frame)]
+        if not geoms:
+            continue
+        inside = rasterize(
+            geoms, out_shape=codes.shape, transform=to_win, all_touched=True, dtype=np.uint8
+        )
+        out[(inside > 0) & (codes == code)] = 255
+    return out
+
+
 def write_mask(result: PairResult, out: str | Path) -> Path:
-    """Write the 0/255 change mask on the common grid, window by window for GeoTIFF output."""
+    """Write the 0/255 change mask of the kept regions on the common grid, window by window
+    for GeoTIFF output (changed pixels of regions under the minimum area are left out)."""
     out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in MASK_FORMATS:
+        raise InvalidInput(
+            f"{out}: the mask must be lossless; use one of {', '.join(MASK_FORMATS)}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     grid = result.alignment.grid
     paths = sorted((result.state_dir / "windows").glob("w*.pkl"))
@@ -131,7 +166,6 @@ def write_mask(result: PairResult, out: str | Path) -> Path:
     }
     if grid.crs_wkt is not None:
         profile.update(crs=grid.crs, transform=grid.affine)
-    suffix = out.suffix.lower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         if suffix in (".tif", ".tiff"):
@@ -141,14 +175,14 @@ def write_mask(result: PairResult, out: str | Path) -> Path:
                 for p in paths:
                     with open(p, "rb") as f:
                         win, codes = window_codes(pickle.load(f))
-                    dst.write(np.where(codes > 0, 255, 0).astype(np.uint8)[None], window=win)
+                    dst.write(_kept(result, win, codes)[None], window=win)
         else:
             mask = np.zeros((grid.height, grid.width), np.uint8)
             for p in paths:
                 with open(p, "rb") as f:
                     win, codes = window_codes(pickle.load(f))
                 r, c = int(win.row_off), int(win.col_off)
-                mask[r : r + codes.shape[0], c : c + codes.shape[1]] = np.where(codes > 0, 255, 0)
+                mask[r : r + codes.shape[0], c : c + codes.shape[1]] = _kept(result, win, codes)
             from PIL import Image
 
             Image.fromarray(mask).save(out)
@@ -181,6 +215,26 @@ def regions_geojson(regions: list[ChangeRegion], *, georeferenced: bool) -> dict
     return fc
 
 
+def _state_key(inputs, out_mask, detector: Detector, **params) -> str:
+    """Key of the cached window state: every input's path, size and modification time, the
+    output, the detector with its parameters and every other setting that changes the windows.
+    An input overwritten in place or another detector or threshold gives a new key."""
+    files = []
+    for p in inputs:
+        if p is None:
+            files.append(None)
+            continue
+        st = Path(p).stat()
+        files.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    body = {
+        "inputs": files,
+        "out": str(Path(out_mask).resolve()),
+        "detector": [type(detector).__module__, type(detector).__qualname__, detector.params()],
+        **params,
+    }
+    return hashlib.sha1(json.dumps(body, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
 def change_images(
     before: str | Path,
     after: str | Path,
@@ -202,10 +256,34 @@ def change_images(
     fly). Images without georeference must have the same size and are compared pixel by pixel
     on a grid of ``gsd`` metres (default 0.5). The mask has the before image's width and height.
     """
+    detector = detector or CombinedDetector()
+    if Path(out_mask).suffix.lower() not in MASK_FORMATS:
+        raise InvalidInput(
+            f"--out {out_mask}: the mask must be written losslessly; use one of "
+            f"{', '.join(MASK_FORMATS)} (a JPEG would blur the 0/255 values)"
+        )
+    if (dsm_before is None) != (dsm_after is None):
+        given = "--dsm-before" if dsm_before is not None else "--dsm-after"
+        missing = "--dsm-after" if dsm_before is not None else "--dsm-before"
+        raise InvalidInput(
+            f"only {given} was given: height change needs both dates, add {missing} "
+            "(or give neither to compare colour alone)"
+        )
+    if getattr(detector, "needs_dsm", False) and dsm_before is None:
+        raise InvalidInput(
+            f"the {detector.name} detector needs --dsm-before and --dsm-after; without DSMs use "
+            "--detector rgb or combined"
+        )
     b, a = inspect(before), inspect(after)
     check_band_layouts(b, a)
+    if gsd is not None and b.georeferenced and a.georeferenced:
+        raise InvalidInput(
+            f"--gsd {gsd} would discard the georeference of {before} and {after} (their pixels "
+            f"are {b.gsd_m:.3g} m and {a.gsd_m:.3g} m): --gsd is for images without "
+            "georeference only; drop it"
+        )
     georef = b.georeferenced and a.georeferenced
-    if georef and gsd is None:
+    if georef:
         assert b.crs is not None
         grid = Grid(b.crs.to_wkt(), tuple(b.transform)[:6], b.width, b.height)
     else:
@@ -214,7 +292,6 @@ def change_images(
                 f"{before} is {b.width}×{b.height} and {after} is {a.width}×{a.height}: images "
                 "without georeference must have the same size"
             )
-        georef = False
         res = gsd or 0.5
         from rasterio.transform import Affine
 
@@ -238,18 +315,9 @@ def change_images(
             shift_px=(float(sx), float(sy)),
         )
     if state_dir is None:
-        key = hashlib.sha1(
-            json.dumps(
-                [
-                    str(Path(before).resolve()),
-                    str(Path(after).resolve()),
-                    str(out_mask),
-                    str(dsm_before),
-                    str(dsm_after),
-                    gsd,
-                ]
-            ).encode()
-        ).hexdigest()[:16]
+        key = _state_key(
+            [before, after, dsm_before, dsm_after], out_mask, detector, gsd=gsd, tile=tile
+        )
         state_dir = Path(out_mask).parent / f".change-state-{key}"
     result = detect_pair(
         alignment,

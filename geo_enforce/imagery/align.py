@@ -530,6 +530,14 @@ def check_band_layouts(b, a) -> None:
     colour = {"RGB", "RGBA", "RGBN"}
     if b.layout in colour and a.layout in colour and b.dtype == a.dtype:
         return
+    if b.layout == a.layout and b.dtype == a.dtype:
+        # the layouts are the same, just not colour (two DSMs, two grey images): say what is wrong
+        what = "single-band DSMs" if b.layout == "DSM" else f"{b.layout} {b.dtype} images"
+        raise ImageryError(
+            f"{b.path} and {a.path} are both {what}; the two images compared must be RGB "
+            "orthophotos (3 or 4 bands). Give DSMs beside their orthophotos: "
+            "geo-enforce change BEFORE.tif AFTER.tif --dsm-before DSM1.tif --dsm-after DSM2.tif"
+        )
     raise ImageryError(
         f"band layouts differ: {b.path} is {b.layout} {b.dtype}, {a.path} is {a.layout} "
         f"{a.dtype}; both images need the same RGB band layout and bit depth"
