@@ -219,7 +219,7 @@ def _state_key(inputs, out_mask, detector: Detector, **params) -> str:
     """Key of the cached window state: every input's path, size and modification time, the
     output, the detector with its parameters and every other setting that changes the windows.
     An input overwritten in place or another detector or threshold gives a new key."""
-    files = []
+    files: list[list | None] = []
     for p in inputs:
         if p is None:
             files.append(None)
