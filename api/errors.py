@@ -26,6 +26,7 @@ STATUS: dict[type[Exception], int] = {
     e.Conflict: 409,
     e.IllegalTransition: 409,
     e.TooLarge: 413,
+    e.BadQuery: 400,
     e.CRSError: 422,
     e.ImageryError: 422,
     e.InvalidInput: 422,

@@ -21,6 +21,11 @@ class InvalidInput(GeoEnforceError, ValueError):
     """Input data is malformed: bad file, bad geometry, bad field."""
 
 
+class BadQuery(InvalidInput):
+    """A request parameter a standard protocol answers with 400 Bad Request (OGC API): an
+    unknown parameter or a malformed value."""
+
+
 class CRSError(InvalidInput):
     """Coordinates or coordinate reference system are missing, wrong or implausible."""
 

@@ -8,15 +8,18 @@ data of parties is included only when the caller asks for it (editor and above i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
-from geo_enforce.storage.models import LAYER_MODELS
+from geo_enforce.ledger import vocab
+from geo_enforce.storage.models import LAYER_MODELS, AdminArea
 
 #: Layer titles shown to users (Chinese) and in the collection list.
 LAYER_TITLES: dict[str, str] = {
@@ -29,8 +32,8 @@ LAYER_TITLES: dict[str, str] = {
 }
 
 PERSONAL_FIELDS = frozenset({"party_name", "party_id_no", "party_phone"})
-#: never rendered as properties
-_HIDDEN = frozenset({"geom"})
+#: never rendered as properties (retired records are never listed: their columns are empty)
+_HIDDEN = frozenset({"geom", "retired_at", "retired_by", "retire_reason"})
 #: columns a client may filter on by equality (?status=demolished&village_code=...)
 FILTERABLE = frozenset(
     {
@@ -52,6 +55,153 @@ FILTERABLE = frozenset(
         "change_kind",
     }
 )
+
+
+#: Coded columns per collection → their Chinese labels; each feature carries ``<column>_label``
+#: next to the code, so QGIS and exports show 已拆除 where the ledger stores ``demolished``.
+CODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "admin_area": {"level": vocab.ADMIN_LEVELS},
+    "red_line": {"kind": vocab.RED_LINE_KINDS},
+    "structure": {"category": vocab.STRUCTURE_CATEGORIES, "status": vocab.STRUCTURE_STATUSES},
+    "cleared_parcel": {"restored_use": vocab.CLEARED_RESTORED_USES},
+    "farmland_parcel": {"land_class": vocab.LAND_CLASSES},
+    "change_patch": {
+        "change_kind": CHANGE_KINDS,
+        "suggested_ruling": vocab.RULINGS,
+        "ruling": vocab.RULINGS,
+        "status": vocab.PATCH_STATUSES,
+    },
+}
+
+#: Each collection's main date (OGC ``datetime`` filter, temporal extent): (start, end) columns;
+#: the same column twice for an instant. Collections without one ignore ``datetime``.
+TEMPORAL: dict[str, tuple[str, str]] = {
+    "structure": ("discovered_on", "discovered_on"),
+    "cleared_parcel": ("cleared_on", "cleared_on"),
+    "red_line": ("valid_from", "valid_to"),
+    "change_patch": ("detected_on", "detected_on"),
+}
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def epsg_uri(code: int) -> str:
+    return f"http://www.opengis.net/def/crs/EPSG/0/{code}"
+
+
+@dataclass(frozen=True)
+class OutputCrs:
+    """A CRS offered to clients (OGC API Features Part 2): its URI, the PostGIS SRID of the
+    coordinates, whether its EPSG axis order is latitude/northing first (then coordinates are
+    swapped from PostGIS's x/y) and the decimals written."""
+
+    uri: str
+    srid: int
+    north_first: bool
+    digits: int
+
+
+#: CRS84 (lon/lat) is the stored CGCS2000 coordinates as they are: CGCS2000 and WGS 84 agree to
+#: centimetres. EPSG:4490 is lat/lon (EPSG axis order); EPSG:4548/4527 (3-degree Gauss-Krüger,
+#: CM 117°E without/with zone prefix) are northing/easting in metres.
+SUPPORTED_CRS: dict[str, OutputCrs] = {
+    CRS84: OutputCrs(CRS84, 4490, False, 8),
+    epsg_uri(4490): OutputCrs(epsg_uri(4490), 4490, True, 8),
+    epsg_uri(4548): OutputCrs(epsg_uri(4548), 4548, True, 3),
+    epsg_uri(4527): OutputCrs(epsg_uri(4527), 4527, True, 3),
+}
+STORAGE_CRS = epsg_uri(4490)
+
+
+def resolve_crs(value: str | None, *, param: str = "crs") -> OutputCrs:
+    """The offered CRS named by ``value`` (an OGC URI, ``EPSG:4548``, ``[EPSG:4548]``, an
+    ``urn:ogc:def:crs`` URN or ``OGC:CRS84``); CRS84 when empty."""
+    if value is None or value.strip() == "":
+        return SUPPORTED_CRS[CRS84]
+    v = value.strip().strip("[]").replace("https://", "http://")
+    if v.upper() in ("OGC:CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84", "URN:OGC:DEF:CRS:OGC::CRS84"):
+        v = CRS84
+    for prefix in ("EPSG:", "urn:ogc:def:crs:EPSG::", "urn:ogc:def:crs:EPSG:0:"):
+        if v.upper().startswith(prefix.upper()) and v[len(prefix) :].isdigit():
+            v = epsg_uri(int(v[len(prefix) :]))
+    if v not in SUPPORTED_CRS:
+        raise InvalidInput(
+            f"{param} '{value}' is not offered; use one of {', '.join(SUPPORTED_CRS)}"
+        )
+    return SUPPORTED_CRS[v]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A bounding box in PostGIS x/y order (lon/lat or easting/northing) of SRID ``srid``."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    srid: int = 4490
+
+
+def parse_bbox_crs(bbox: str | None, bbox_crs: str | None = None) -> Box | None:
+    """OGC ``bbox`` (4 numbers, or 6 with heights, which are ignored) in ``bbox-crs`` axis
+    order: lon/lat for CRS84, lat/lon for EPSG:4490, northing/easting for EPSG:4548/4527.
+    Lon/lat boxes are checked by :func:`parse_bbox`."""
+    crs = resolve_crs(bbox_crs, param="bbox-crs")
+    if bbox is None or bbox == "":
+        return None
+    try:
+        nums = [float(v) for v in bbox.split(",")]
+    except ValueError:
+        raise InvalidInput(f"bbox '{bbox}' must be four numbers (or six with heights)") from None
+    if len(nums) == 6:
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    if len(nums) != 4:
+        raise InvalidInput(f"bbox '{bbox}' must have four numbers, got {len(nums)}")
+    if crs.north_first:
+        nums = [nums[1], nums[0], nums[3], nums[2]]
+    if crs.srid == 4490:
+        lonlat = parse_bbox(",".join(repr(n) for n in nums))
+        assert lonlat is not None
+        return Box(*lonlat)
+    minx, miny, maxx, maxy = nums
+    if not (minx <= maxx and miny <= maxy):
+        raise InvalidInput(
+            f"bbox '{bbox}' in {crs.uri} must be minNorthing,minEasting,maxNorthing,maxEasting"
+        )
+    return Box(minx, miny, maxx, maxy, crs.srid)
+
+
+def _date_of(text: str, what: str) -> dt.date:
+    try:
+        if "T" in text or "t" in text or " " in text:
+            return dt.datetime.fromisoformat(text.replace("z", "Z")).date()
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"datetime '{what}': '{text}' is not an RFC 3339 date or date-time "
+            "(e.g. 2024-03-05 or 2024-03-05T00:00:00Z)"
+        ) from None
+
+
+def parse_datetime(value: str | None) -> tuple[dt.date | None, dt.date | None] | None:
+    """OGC ``datetime``: an instant or an interval ``start/end`` (``..`` or empty = open), as
+    dates (the main dates are calendar days). None when not given."""
+    if value is None or value.strip() == "":
+        return None
+    parts = value.strip().split("/")
+    if len(parts) == 1:
+        if parts[0] == "..":
+            raise InvalidInput("datetime '..' is only allowed as one end of an interval")
+        day = _date_of(parts[0], value)
+        return day, day
+    if len(parts) != 2:
+        raise InvalidInput(f"datetime '{value}' must be an instant or 'start/end'")
+    start, end = (None if p in ("", "..") else _date_of(p, value) for p in parts)
+    if start is None and end is None:
+        raise InvalidInput(f"datetime '{value}': at least one end of the interval must be given")
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"datetime '{value}': the start is after the end")
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -124,77 +274,185 @@ def _coerce(column, value: str):
     return value
 
 
-def _filtered(collection: str, bbox, filters: dict[str, str]) -> Select:
+def _area(bbox: Box | tuple[float, float, float, float]) -> ColumnElement:
+    """The query box as an EPSG:4490 polygon (a projected box densified before transforming,
+    so its edges stay straight in its own CRS)."""
+    if not isinstance(bbox, Box):
+        bbox = Box(*bbox)
+    env = func.ST_MakeEnvelope(bbox.minx, bbox.miny, bbox.maxx, bbox.maxy, bbox.srid)
+    if bbox.srid == 4490:
+        return env
+    return func.ST_Transform(func.ST_Segmentize(env, 50.0), 4490)
+
+
+def _during(collection: str, table, when: tuple[dt.date | None, dt.date | None]):
+    """Records whose main date (or validity interval) meets ``when``; None when the collection
+    has no main date (then ``datetime`` does not filter it)."""
+    if collection not in TEMPORAL:
+        return None
+    start, end = (table.c[c] for c in TEMPORAL[collection])
+    lo, hi = when
+    conds = []
+    if start is end:
+        conds.append(start.is_not(None))
+        if lo is not None:
+            conds.append(start >= lo)
+        if hi is not None:
+            conds.append(start <= hi)
+    else:  # an open end of a validity interval (NULL) is unbounded
+        if hi is not None:
+            conds.append(or_(start.is_(None), start <= hi))
+        if lo is not None:
+            conds.append(or_(end.is_(None), end >= lo))
+    return and_(*conds) if conds else None
+
+
+def _filtered(
+    collection: str,
+    bbox,
+    filters: dict[str, str],
+    when: tuple[dt.date | None, dt.date | None] | None = None,
+) -> Select:
     model = _model(collection)
     table = model.__table__
     stmt = select(table).where(table.c.retired_at.is_(None))
     if bbox is not None:
-        env = func.ST_MakeEnvelope(*bbox, 4490)
+        env = _area(bbox)
         stmt = stmt.where(table.c.geom.op("&&")(env), func.ST_Intersects(table.c.geom, env))
+    if when is not None and (cond := _during(collection, table, when)) is not None:
+        stmt = stmt.where(cond)
     for key, value in filters.items():
         if key not in FILTERABLE or key not in table.c:
             raise InvalidInput(
-                f"'{key}' is not a filter of collection '{collection}'; filters: "
+                f"'{key}' is not a parameter or filter of collection '{collection}'; filters: "
                 + ", ".join(sorted(k for k in FILTERABLE if k in table.c))
             )
         stmt = stmt.where(table.c[key] == _coerce(table.c[key], value))
     return stmt
 
 
-def _feature(row, columns: list[str]) -> dict[str, Any]:
-    props = {}
+def _geojson(geom, crs: OutputCrs | None) -> ColumnElement:
+    """GeoJSON text of ``geom`` in ``crs`` (CRS84 by default), without a ``crs`` member."""
+    crs = crs or SUPPORTED_CRS[CRS84]
+    if crs.srid != 4490:
+        geom = func.ST_Transform(geom, crs.srid)
+    if crs.north_first:
+        geom = func.ST_FlipCoordinates(geom)
+    return func.ST_AsGeoJSON(geom, crs.digits, 0)
+
+
+def rule_hits_text(hits: Any) -> str:
+    """Rule hits (a list of ``{"label", "area_m2", …}``) as one readable line."""
+    if not hits:
+        return ""
+    out = []
+    for h in hits:
+        if isinstance(h, dict):
+            area = h.get("area_m2")
+            out.append(f"{h.get('label') or h.get('code')}" + (f" {area} m²" if area else ""))
+        else:
+            out.append(str(h))
+    return "；".join(out)
+
+
+def _feature(collection: str, row, columns: list[str]) -> dict[str, Any]:
+    labels = CODE_LABELS.get(collection, {})
+    m = row._mapping
+    props: dict[str, Any] = {}
     for name in columns:
-        value = row._mapping[name]
+        value = m[name]
         if hasattr(value, "isoformat"):
             value = value.isoformat()
         props[name] = value
+        if name in labels:
+            props[f"{name}_label"] = vocab.label(labels[name], value) if value else None
+        if name == "village_code":
+            props["village_name"] = m["village_name"]
+        if name == "rule_hits":
+            props["rule_hits_text"] = rule_hits_text(value)
     return {
         "type": "Feature",
-        "id": row._mapping["id"],
-        "geometry": json.loads(row._mapping["geojson"]),
+        "id": m["id"],
+        "geometry": json.loads(m["geojson"]),
         "properties": props,
     }
+
+
+def _select(collection: str, source, columns: list[str], crs: OutputCrs | None) -> Select:
+    """Properties, village name (when the layer has a village) and GeoJSON of ``source``."""
+    cols: list[Any] = [source.c[c] for c in columns]
+    cols.append(_geojson(source.c.geom, crs).label("geojson"))
+    if "village_code" in source.c:
+        village = AdminArea.__table__.alias("v")
+        cols.append(village.c.name.label("village_name"))
+        return select(*cols).select_from(
+            source.outerjoin(
+                village,
+                and_(village.c.code == source.c.village_code, village.c.retired_at.is_(None)),
+            )
+        )
+    cols.append(literal(None).label("village_name"))
+    return select(*cols)
 
 
 def items(
     session: Session,
     collection: str,
     *,
-    bbox: tuple[float, float, float, float] | None = None,
+    bbox: Box | tuple[float, float, float, float] | None = None,
     filters: dict[str, str] | None = None,
     limit: int = 100,
     offset: int = 0,
     personal: bool = False,
+    crs: OutputCrs | None = None,
+    when: tuple[dt.date | None, dt.date | None] | None = None,
 ) -> Page:
-    """One page of current features of ``collection`` intersecting ``bbox`` (lon/lat)."""
+    """One page of current features of ``collection`` intersecting ``bbox`` (a :class:`Box`,
+    or a lon/lat tuple) whose main date meets ``when``; geometries in ``crs`` (CRS84)."""
     if limit < 1 or offset < 0:
         raise InvalidInput("limit must be ≥ 1 and offset ≥ 0")
     filters = filters or {}
-    base = _filtered(collection, bbox, filters).subquery()
+    base = _filtered(collection, bbox, filters, when).subquery()
     matched = session.execute(select(func.count()).select_from(base)).scalar_one()
     columns = property_columns(collection, personal=personal)
-    stmt = (
-        select(*[base.c[c] for c in columns], func.ST_AsGeoJSON(base.c.geom, 8).label("geojson"))
-        .order_by(base.c.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    stmt = _select(collection, base, columns, crs).order_by(base.c.id).limit(limit).offset(offset)
     rows = session.execute(stmt).all()
-    return Page([_feature(r, columns) for r in rows], matched, limit, offset)
+    return Page([_feature(collection, r, columns) for r in rows], matched, limit, offset)
 
 
-def item(session: Session, collection: str, item_id: int, *, personal: bool = False) -> dict:
-    model = _model(collection)
-    table = model.__table__
+def item(
+    session: Session,
+    collection: str,
+    item_id: int,
+    *,
+    personal: bool = False,
+    crs: OutputCrs | None = None,
+) -> dict:
+    table = _model(collection).__table__
     columns = property_columns(collection, personal=personal)
     row = session.execute(
-        select(
-            *[table.c[c] for c in columns], func.ST_AsGeoJSON(table.c.geom, 8).label("geojson")
-        ).where(table.c.id == item_id, table.c.retired_at.is_(None))
+        _select(collection, table, columns, crs).where(
+            table.c.id == item_id, table.c.retired_at.is_(None)
+        )
     ).first()
     if row is None:
         raise NotFound(f"{collection} {item_id} does not exist or was retired")
-    return _feature(row, columns)
+    return _feature(collection, row, columns)
+
+
+def temporal_extent(session: Session, collection: str) -> list[str | None] | None:
+    """[first, last] main date of the current records (ISO dates), None without a main date."""
+    if collection not in TEMPORAL:
+        return None
+    table = _model(collection).__table__
+    start, end = (table.c[c] for c in TEMPORAL[collection])
+    lo, hi = session.execute(
+        select(func.min(start), func.max(end)).where(table.c.retired_at.is_(None))
+    ).one()
+    return [
+        None if lo is None else f"{lo.isoformat()}T00:00:00Z",
+        None if hi is None else f"{hi.isoformat()}T23:59:59Z",
+    ]
 
 
 def extent(session: Session, collection: str) -> list[float] | None:

@@ -105,7 +105,13 @@ def test_bbox_and_filters(client, seeded):
         ({"bbox": "1,2,3"}, "four numbers"),
         ({"bbox": "a,b,c,d"}, "four numbers"),
         ({"bbox": "118,39,117,40"}, "lon/lat box"),
-        ({"party_phone": "1"}, "not a filter"),
+        ({"party_phone": "1"}, "unknown query parameter 'party_phone'"),
+        ({"limit": "many"}, "limit"),
+        ({"crs": "EPSG:3857"}, "is not offered"),
+        ({"bbox-crs": "EPSG:4490", "bbox": "117,39,118,40,1"}, "four numbers"),
+        ({"datetime": "2024-13-01"}, "RFC 3339"),
+        ({"datetime": "2024-02-01/2023-01-01"}, "start is after the end"),
+        ({"f": "html"}, "only GeoJSON"),
         ({"status": "x' OR '1'='1"}, None),
     ],
 )
@@ -115,7 +121,8 @@ def test_bad_queries_are_clear_client_errors(client, seeded, params, fragment):
     if fragment is None:  # injection attempt is just a value that matches nothing
         assert r.status_code == 200 and r.json()["numberMatched"] == 0
     else:
-        assert r.status_code == 422 and fragment in r.json()["error"]["message"]
+        # OGC API Features: unknown parameters and malformed values are 400 Bad Request
+        assert r.status_code == 400 and fragment in r.json()["error"]["message"]
 
 
 def test_unknown_collection_and_item(client, seeded):
@@ -134,3 +141,123 @@ def test_health(client):
 
     script = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
     assert body["schema_heads"] == sorted(script.get_heads())
+
+
+CRS_4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+
+
+def test_conformance_and_service_description_are_honest(client, seeded):
+    viewer, _ = seeded
+    classes = set(client.get("/conformance", headers=viewer).json()["conformsTo"])
+    assert classes == {
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+        "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    }
+    landing = client.get("/", headers=viewer).json()
+    desc = next(link for link in landing["links"] if link["rel"] == "service-desc")
+    openapi = client.get("/openapi.json").json()["openapi"]
+    major_minor = ".".join(openapi.split(".")[:2])
+    assert desc["type"].endswith(f"version={major_minor}")
+    col = client.get("/collections/structure", headers=viewer).json()
+    assert col["storageCrs"] == CRS_4490 and CRS_4490 in col["crs"]
+    assert "http://www.opengis.net/def/crs/EPSG/0/4548" in col["crs"]
+    assert col["extent"]["temporal"]["interval"] == [
+        ["2023-01-01T00:00:00Z", "2023-01-01T23:59:59Z"]
+    ]
+
+
+def test_crs_axis_order_header_and_no_crs_member(client, seeded):
+    viewer, _ = seeded
+    url = "/collections/structure/items"
+    lonlat = client.get(url, params={"limit": 1}, headers=viewer)
+    assert lonlat.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    latlon = client.get(url, params={"limit": 1, "crs": CRS_4490}, headers=viewer)
+    assert latlon.headers["content-crs"] == f"<{CRS_4490}>"
+    g1 = lonlat.json()["features"][0]["geometry"]
+    g2 = latlon.json()["features"][0]["geometry"]
+    assert "crs" not in g1 and "crs" not in g2
+    x, y = g1["coordinates"][0][0][0]
+    assert g2["coordinates"][0][0][0] == [y, x]  # EPSG:4490 is latitude first
+    # the same box in lat/lon order (bbox-crs EPSG:4490) selects the same features
+    lonlat_box = f"{X0 - 0.0001},{Y0 - 0.0001},{X0 + 0.0006},{Y0 + 0.01}"
+    latlon_box = f"{Y0 - 0.0001},{X0 - 0.0001},{Y0 + 0.01},{X0 + 0.0006}"
+    a = client.get(url, params={"bbox": lonlat_box}, headers=viewer).json()
+    b = client.get(url, params={"bbox": latlon_box, "bbox-crs": CRS_4490}, headers=viewer).json()
+    assert a["numberMatched"] == b["numberMatched"] == 3
+    # Gauss-Krüger zone 39 without prefix: northing (≈ 4.3e6) first, easting (≈ 5e5) second
+    gk = client.get(url, params={"limit": 1, "crs": "EPSG:4548"}, headers=viewer).json()
+    n, e = gk["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 4.2e6 < n < 4.4e6 and 4e5 < e < 6e5
+
+
+def test_datetime_limit_cap_and_links(client, seeded, sessions):
+    viewer, _ = seeded
+    url = "/collections/structure/items"
+    with transaction(sessions, "t") as s:
+        st = ledger.create_structure(
+            s,
+            case_no="JX-2024-LATE",
+            geometry=box(X0, Y0 + 0.01, X0 + 0.0005, Y0 + 0.0104),
+            category="villa",
+            discovered_on=dt.date(2024, 6, 1),
+        )
+        late_id = st.id
+    for when, n in [
+        ("2024-06-01", 1),
+        ("2024-01-01/..", 1),
+        ("../2023-12-31", 11),
+        ("2022-01-01T00:00:00Z/2025-01-01T00:00:00Z", 12),
+        ("2025-01-01/2026-01-01", 0),
+    ]:
+        r = client.get(url, params={"datetime": when}, headers=viewer)
+        assert r.status_code == 200 and r.json()["numberMatched"] == n, when
+    # collections without a main date are not filtered by datetime
+    assert (
+        client.get(
+            "/collections/admin_area/items", params={"datetime": "2024-01-01"}, headers=viewer
+        ).status_code
+        == 200
+    )
+    capped = client.get(url, params={"limit": 10**9}, headers=viewer)
+    assert capped.status_code == 200 and capped.json()["numberReturned"] == 12
+    page = client.get(url, params={"limit": 5, "status": "suspected"}, headers=viewer).json()
+    nxt = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    assert "status=suspected" in nxt and "offset=5" in nxt and "limit=5" in nxt
+    one = client.get(f"{url}/{late_id}", headers=viewer)
+    rels = {link["rel"]: link["href"] for link in one.json()["links"]}
+    assert rels["self"].endswith(f"/collections/structure/items/{late_id}")
+    assert rels["collection"].endswith("/collections/structure")
+    assert one.headers["content-crs"].startswith("<http://www.opengis.net/def/crs/OGC")
+    assert client.get(f"{url}/abc", headers=viewer).status_code == 404
+    assert client.get(f"{url}/{late_id}", params={"x": 1}, headers=viewer).status_code == 400
+
+
+def test_labels_travel_with_codes(client, seeded, sessions):
+    viewer, _ = seeded
+    from geo_enforce.storage import models as m
+    from tests.support.mapdata import mp
+
+    with transaction(sessions, "t") as s:
+        s.add(m.AdminArea(code="V1", name="东村", level="village", geom=mp(X0, Y0, X0 + 1, Y0 + 1)))
+        s.add(
+            m.ChangePatch(
+                code="CP-1",
+                village_code="V2",
+                rule_hits=[{"code": "x", "label": "占用耕地", "area_m2": 12.5}, "basic_farmland"],
+                suggested_ruling="illegal",
+                geom=mp(X0, Y0, X0 + 0.001, Y0 + 0.001),
+            )
+        )
+    props = client.get(
+        "/collections/structure/items", params={"status": "demolished"}, headers=viewer
+    ).json()["features"][0]["properties"]
+    assert props["status_label"] == "已拆除" and props["category_label"] == "彩钢房"
+    assert props["village_name"] == "东村"
+    patch = client.get("/collections/change_patch/items", headers=viewer).json()["features"][0]
+    p = patch["properties"]
+    assert p["suggested_ruling_label"] == "违法" and p["ruling_label"] is None
+    assert p["village_name"] is None  # V2 is not a stored village
+    assert p["rule_hits_text"] == "占用耕地 12.5 m²；basic_farmland"
+    admin = client.get("/collections/admin_area/items", headers=viewer).json()["features"][0]
+    assert admin["properties"]["level_label"] == "行政村"
