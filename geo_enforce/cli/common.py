@@ -7,9 +7,11 @@ import getpass
 import os
 import sys
 from functools import lru_cache
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from geo_enforce.errors import GeoEnforceError, InvalidInput
@@ -21,11 +23,31 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+class CliConsole(Console):
+    """A rich console whose tables are printed whole when the output is not a terminal.
+
+    On a terminal a table fits the window (rich folds or elides cells); piped into a file, a
+    ticket or another program it is laid out at its natural width, whatever ``COLUMNS`` says, so
+    no value is cut to "…".
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not self.is_terminal and any(isinstance(o, Table) for o in objects):
+            wide = self.options.update_width(100_000)
+            need = max(self.measure(o, options=wide).maximum for o in objects)
+            if need > self.width:  # rich caps print(width=…) at the console's own width
+                Console(file=self.file, width=need, soft_wrap=True).print(*objects, **kwargs)
+                return
+        super().print(*objects, **kwargs)
+
+
 # soft_wrap: messages and machine-readable lines are never cut at the console width (a path or
 # an error copied into a ticket, grepped in a log or read by a script stays whole); tables and
-# progress bars still lay themselves out to the width.
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# progress bars still lay themselves out to the width on a terminal.
+console = CliConsole(stderr=True, soft_wrap=True)
+out = CliConsole(soft_wrap=True)
 
 
 @lru_cache(maxsize=1)
