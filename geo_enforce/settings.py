@@ -63,6 +63,15 @@ class MapSettings(BaseModel):
     osm_basemap: bool = False
 
 
+class TileSettings(BaseModel):
+    """The vector-tile cache (``GEO_ENFORCE_TILES__CACHE_DIR=/var/cache/geo-enforce``)."""
+
+    #: memory per API worker for cached tiles (MB); 0 turns the cache off
+    cache_mb: int = Field(default=128, ge=0)
+    #: optional directory shared by the workers of one machine (second level)
+    cache_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GEO_ENFORCE_", env_nested_delimiter="__", extra="ignore"
@@ -80,6 +89,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     map: MapSettings = MapSettings()
     public: PublicSettings = PublicSettings()
+    tiles: TileSettings = TileSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -110,6 +110,13 @@ def landing(request: Request, _: Viewer) -> dict[str, Any]:
     }
 
 
+@router.get("/api", summary="Service description (the OpenAPI document, as /openapi.json)")
+def service_description(request: Request, _: Viewer) -> JSONResponse:
+    doc = request.app.openapi()
+    version = ".".join(str(doc.get("openapi", "3.1.0")).split(".")[:2])
+    return JSONResponse(doc, media_type=f"application/vnd.oai.openapi+json;version={version}")
+
+
 @router.get("/conformance", summary="Conformance classes")
 def conformance(_: Viewer) -> dict[str, list[str]]:
     return {"conformsTo": CONFORMANCE}

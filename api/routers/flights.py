@@ -17,6 +17,7 @@ from geo_enforce.detection import service
 from geo_enforce.imagery.flights import flight_summary, get_flight, list_flights
 from geo_enforce.imagery.flights import register_flight as _register
 from geo_enforce.imagery.flights import retire_flight as _retire
+from geo_enforce.imagery.stac import item as stac_item
 from geo_enforce.io.uploads import check_content, read_limited
 from geo_enforce.storage.engine import transaction
 
@@ -72,11 +73,16 @@ RUN_STATUS = {
 }
 
 
-def _flight_out(f, *, stac: bool = False) -> FlightOut:
+def _flight_out(f, *, base: str | None = None) -> FlightOut:
+    """The flight; with ``base`` (the API's URL) its STAC item, asset hrefs served by the API
+    (never the stored paths)."""
     s = flight_summary(f)
-    return FlightOut(
-        **{k: v for k, v in s.items() if k in FlightOut.model_fields}, stac=f.stac if stac else None
-    )
+    item = stac_item(f, base) if base is not None and f.retired_at is None else None
+    return FlightOut(**{k: v for k, v in s.items() if k in FlightOut.model_fields}, stac=item)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
 
 
 def _run_out(r) -> RunOut:
@@ -96,13 +102,18 @@ def _run_out(r) -> RunOut:
 
 
 @router.get("/flights", response_model=list[FlightOut])
-def flights(session: ReadDB, _: Viewer, include_retired: bool = False) -> list[FlightOut]:
-    return [_flight_out(f) for f in list_flights(session, include_retired=include_retired)]
+def flights(
+    request: Request, session: ReadDB, _: Viewer, include_retired: bool = False
+) -> list[FlightOut]:
+    base = _base(request)
+    return [
+        _flight_out(f, base=base) for f in list_flights(session, include_retired=include_retired)
+    ]
 
 
 @router.get("/flights/{ref}", response_model=FlightOut)
-def flight(ref: str, session: ReadDB, _: Viewer) -> FlightOut:
-    return _flight_out(get_flight(session, ref), stac=True)
+def flight(ref: str, request: Request, session: ReadDB, _: Viewer) -> FlightOut:
+    return _flight_out(get_flight(session, ref), base=_base(request))
 
 
 def _save_upload(upload: UploadFile, folder: Path, stem: str, max_bytes: int) -> Path:
@@ -145,7 +156,7 @@ def register_flight(
                 data_dir=settings.data_dir,
                 copy_cog=True,
             )
-            return _flight_out(f, stac=True)
+            return _flight_out(f, base=_base(request))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

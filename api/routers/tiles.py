@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.deps import ReadDB, Viewer, get_settings
 from geo_enforce.settings import Settings
 from geo_enforce.tiles import flight_image, render_mvt, render_ortho_tile
+from geo_enforce.tiles.cache import CachedTile, TileCache, layer_versions, version_key
+from geo_enforce.tiles.mvt import check_layer, check_tile
 from geo_enforce.tiles.ortho import FORMATS
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -30,16 +32,61 @@ def _cached(request: Request, body: bytes, media_type: str, cache_control: str) 
     return Response(content=body, media_type=media_type, headers=headers)
 
 
+def _tile_cache(request: Request) -> TileCache | None:
+    state = request.app.state
+    cache = getattr(state, "tile_cache", None)
+    if cache is None:
+        cfg = state.settings.tiles
+        if cfg.cache_mb <= 0 and cfg.cache_dir is None:
+            return None
+        cache = state.tile_cache = TileCache(cfg.cache_mb * 1024 * 1024, cfg.cache_dir)
+    return cache
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        name, _, q = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return q.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 @router.get(
     "/{layer}/{z}/{x}/{y}.pbf",
     response_class=Response,
     responses={200: {"content": {MVT_TYPE: {}}}},
     summary="Vector tile (MVT) of a ledger layer",
 )
-def vector_tile(
-    layer: str, z: int, x: int, y: int, request: Request, session: ReadDB, _: Viewer
-) -> Response:
-    return _cached(request, render_mvt(session, layer, z, x, y), MVT_TYPE, MVT_CACHE)
+def vector_tile(layer: str, z: int, x: int, y: int, request: Request, _: Viewer) -> Response:
+    """gzip-encoded when the client accepts it; served from the tile cache when no committed
+    write has touched the layer (or the village names it shows) since the tile was drawn."""
+    check_layer(layer)
+    check_tile(z, x, y)
+    cache = _tile_cache(request)
+    key = (layer, z, x, y)
+    status = "off"
+    with request.app.state.engine.connect() as conn:
+        if cache is None:
+            tile = CachedTile.of(render_mvt(conn, layer, z, x, y))
+        else:
+            version = version_key(layer, layer_versions(conn))
+            hit = cache.get(key, version)
+            status = "hit" if hit is not None else "miss"
+            tile = hit or cache.put(key, version, render_mvt(conn, layer, z, x, y))
+        conn.rollback()
+    gz = _accepts_gzip(request)
+    etag = f'"{tile.etag}-gz"' if gz else f'"{tile.etag}"'
+    headers = {
+        "Cache-Control": MVT_CACHE,
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+        "X-Tile-Cache": status,
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return Response(content=tile.gz if gz else tile.raw, media_type=MVT_TYPE, headers=headers)
 
 
 @router.get(

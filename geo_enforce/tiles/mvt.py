@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
@@ -74,11 +75,43 @@ _PROPERTIES: dict[str, tuple[str, str]] = {
 MAX_ZOOM = 24
 
 
+def layer_dependencies(layer: str) -> tuple[str, ...]:
+    """The tables a tile of ``layer`` is drawn from: its own and, when its features carry their
+    village's name, ``admin_area`` (an edit to either changes the tile)."""
+    check_layer(layer)
+    join = _PROPERTIES[layer][1]
+    return (layer, "admin_area") if "admin_area" in join and layer != "admin_area" else (layer,)
+
+
 @cache
 def _sql(layer: str) -> str:
     template = resources.files("geo_enforce.tiles").joinpath("sql", "layer_tile.sql")
     properties, join = _PROPERTIES[layer]
     return template.read_text("utf-8").format(layer=layer, properties=properties, join=join)
+
+
+def tile_fields(layer: str) -> list[str]:
+    """The property names of ``layer``'s tile features (for TileJSON ``vector_layers``)."""
+    check_layer(layer)
+    items, depth, cur = [], 0, ""
+    for ch in _PROPERTIES[layer][0]:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    # "t.status" → status; "… AS village_name" → village_name
+    return [item.split()[-1].split(".")[-1] for item in items]
+
+
+def check_layer(layer: str) -> None:
+    """Raise :class:`NotFound` unless ``layer`` is served as vector tiles."""
+    if layer not in MVT_LAYERS:
+        raise NotFound(
+            f"no vector-tile layer '{layer}': choose one of {', '.join(sorted(MVT_LAYERS))}"
+        )
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -90,16 +123,13 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise InvalidInput(f"tile {z}/{x}/{y} does not exist: x and y must be in 0..{n - 1}")
 
 
-def render_mvt(session: Session, layer: str, z: int, x: int, y: int) -> bytes:
+def render_mvt(session: Session | Connection, layer: str, z: int, x: int, y: int) -> bytes:
     """The MVT (protobuf bytes) of ``layer`` for XYZ tile z/x/y; empty bytes when no feature.
 
     Feature ids are the records' ids; properties carry the fields the map's popups show, areas
     in m² and mu (ellipsoidal, CGCS2000, as stored by the database trigger).
     """
-    if layer not in MVT_LAYERS:
-        raise NotFound(
-            f"no vector-tile layer '{layer}': choose one of {', '.join(sorted(MVT_LAYERS))}"
-        )
+    check_layer(layer)
     check_tile(z, x, y)
     data = session.execute(text(_sql(layer)), {"z": z, "x": x, "y": y}).scalar()
     return bytes(data) if data else b""

@@ -1,0 +1,156 @@
+"""A vector-tile cache that is never stale: entries are keyed by the layer versions they were
+rendered from.
+
+Every write to a layer's table bumps its row of ``layer_version`` (a statement trigger,
+migration ``0004_layer_versions``); the new number is visible exactly when the write commits.
+Each tile request reads the current versions (one indexed lookup, far cheaper than
+``ST_AsMVT``) and is answered from the cache only when the entry was rendered from those very
+versions, so an edit is never served stale, whichever API worker (process) made it and
+whichever serves the tile. A tile depends on its own layer and on the layers it joins (the
+village names come from ``admin_area``).
+
+Two levels: memory (LRU, bounded in bytes, per process) and an optional directory shared by the
+workers of one machine. Each entry holds the MVT bytes and their gzip encoding, compressed once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from geo_enforce.tiles.mvt import MVT_LAYERS, layer_dependencies
+
+Key = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class CachedTile:
+    """A rendered tile: raw MVT bytes, their gzip encoding and an ETag of the content."""
+
+    raw: bytes
+    gz: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, raw: bytes) -> CachedTile:
+        """A cached tile of ``raw`` bytes with its ETag and compressed copy."""
+        return cls(
+            raw=raw,
+            gz=gzip.compress(raw, compresslevel=6, mtime=0),
+            etag=hashlib.blake2b(raw, digest_size=12).hexdigest(),
+        )
+
+    @property
+    def size(self) -> int:
+        """The bytes the entry holds."""
+        return len(self.raw) + len(self.gz) + 100
+
+
+def layer_versions(conn: Connection) -> dict[str, int]:
+    """The committed version of every tiled layer (``layer_version``)."""
+    rows = conn.execute(text("SELECT layer, version FROM layer_version")).all()
+    return {layer: version for layer, version in rows}
+
+
+def version_key(layer: str, versions: dict[str, int]) -> str:
+    """The versions ``layer``'s tiles are rendered from, as one short string (``12.3``)."""
+    return ".".join(str(versions.get(dep, 0)) for dep in layer_dependencies(layer))
+
+
+class TileCache:
+    """Tiles by (layer, z, x, y) and version key; memory LRU over an optional directory."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, directory: Path | None = None):
+        self.max_bytes = max_bytes
+        self.directory = Path(directory) if directory else None
+        self._mem: OrderedDict[Key, tuple[str, CachedTile]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Key, version: str) -> CachedTile | None:
+        """The tile cached for ``key`` at data ``version``, or None."""
+        with self._lock:
+            entry = self._mem.get(key)
+            if entry is not None and entry[0] == version:
+                self._mem.move_to_end(key)
+                self.hits += 1
+                return entry[1]
+        tile = self._disk_get(key, version)
+        if tile is not None:
+            self._mem_put(key, version, tile)
+            with self._lock:
+                self.hits += 1
+            return tile
+        with self._lock:
+            self.misses += 1
+        return None
+
+    def put(self, key: Key, version: str, raw: bytes) -> CachedTile:
+        """Cache ``raw`` for ``key`` at data ``version``; returns the entry."""
+        tile = CachedTile.of(raw)
+        self._mem_put(key, version, tile)
+        self._disk_put(key, version, tile)
+        return tile
+
+    def clear(self) -> None:
+        """Forget every cached tile."""
+        with self._lock:
+            self._mem.clear()
+            self._bytes = 0
+
+    def _mem_put(self, key: Key, version: str, tile: CachedTile) -> None:
+        if tile.size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._mem.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1].size
+            self._mem[key] = (version, tile)
+            self._bytes += tile.size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._mem.popitem(last=False)
+                self._bytes -= dropped.size
+
+    def _path(self, key: Key, version: str) -> Path:
+        assert self.directory is not None
+        layer, z, x, y = key
+        return self.directory / layer / str(z) / str(x) / f"{y}@{version}.mvt.gz"
+
+    def _disk_get(self, key: Key, version: str) -> CachedTile | None:
+        if self.directory is None:
+            return None
+        try:
+            gz = self._path(key, version).read_bytes()
+        except OSError:
+            return None
+        try:
+            raw = gzip.decompress(gz)
+        except (OSError, EOFError):  # a torn file: render again
+            return None
+        return CachedTile(raw, gz, hashlib.blake2b(raw, digest_size=12).hexdigest())
+
+    def _disk_put(self, key: Key, version: str, tile: CachedTile) -> None:
+        if self.directory is None:
+            return
+        path = self._path(key, version)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in path.parent.glob(f"{key[3]}@*.mvt.gz"):
+                stale.unlink(missing_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(tile.gz)
+            tmp.replace(path)  # atomic: readers see the whole file or none
+        except OSError:
+            pass  # the disk level is an optimisation; memory still serves
+
+
+__all__ = ["MVT_LAYERS", "CachedTile", "TileCache", "layer_versions", "version_key"]
