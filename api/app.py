@@ -7,11 +7,12 @@ import logging
 import pkgutil
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import routers
-from api.errors import install_error_handlers
-from api.guards import install_guards
+from api.deps import enforce_policy
+from api.errors import document_errors, install_error_handlers
+from api.guards import install_guards, refuse_control_characters
 from geo_enforce import __version__
 from geo_enforce.settings import Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, resolve_database_url
@@ -47,10 +48,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="违法建设台账、变化图斑与面积统计 API (township enforcement ledger)",
         lifespan=lifespan,
+        # Swagger UI and ReDoc are served by api.routers.docs from local files, not a CDN
+        docs_url=None,
+        redoc_url=None,
+        # every route: the role the route-policy table gives it, then no control characters
+        # in the JSON/form body it parsed (api.guards)
+        dependencies=[Depends(enforce_policy), Depends(refuse_control_characters)],
     )
     app.state.settings = settings
     install_error_handlers(app)
-    install_guards(app, settings)
+    install_guards(app)
     for router in _routers():
-        app.include_router(router)
+        # the error statuses each route can answer go into its OpenAPI responses before the
+        # router is included (FastAPI copies them at inclusion)
+        app.include_router(document_errors(router))
     return app

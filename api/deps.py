@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from geo_enforce.access import policy
 from geo_enforce.access.auth import ROLE_RANK, Principal, authenticate
 from geo_enforce.errors import AuthenticationFailed, PermissionDenied
 from geo_enforce.settings import Settings
@@ -23,6 +24,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def _token(request: Request) -> str | None:
+    """The caller's token: the Bearer header, or (reads only) the ``ge_token`` cookie."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -49,6 +51,30 @@ def get_principal(request: Request) -> Principal:
             principal = authenticate(session, token)
     request.state.principal = principal
     return principal
+
+
+def route_role(request: Request) -> str:
+    """The least role of the matched route from the route-policy table (deny by default)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or request.url.path
+    role = policy.required_role(request.method, path)
+    if role is None:
+        raise PermissionDenied(
+            f"route {request.method} {path} is not in the route-policy table "
+            "(geo_enforce/access/policy.py); add it with its least role"
+        )
+    return role
+
+
+def enforce_policy(request: Request) -> None:
+    """Installed on every route by ``create_app``: the caller must hold the role the
+    route-policy table gives the matched route (``geo_enforce.access.policy``)."""
+    role = route_role(request)
+    if role == policy.PUBLIC:
+        return
+    principal = get_principal(request)
+    if not principal.has(role):
+        raise PermissionDenied(f"需要 {role} 权限 (role '{role}' required)")
 
 
 def require_role(role: str):

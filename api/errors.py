@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_enforce import errors as e
+from geo_enforce.access import policy
+from geo_enforce.storage.locking import PreconditionRequired
 
 log = logging.getLogger("geo_enforce.api")
 
@@ -25,6 +28,7 @@ STATUS: dict[type[Exception], int] = {
     e.NotFound: 404,
     e.Conflict: 409,
     e.IllegalTransition: 409,
+    PreconditionRequired: 428,
     e.TooLarge: 413,
     e.BadQuery: 400,
     e.CRSError: 422,
@@ -36,16 +40,79 @@ STATUS: dict[type[Exception], int] = {
 }
 
 
-#: OpenAPI description of the error responses (pass as ``responses=`` to a router).
-ERROR_RESPONSES: dict[int | str, dict] = {
-    401: {"description": "no valid token"},
-    403: {"description": "role too low"},
-    404: {"description": "not found"},
-    409: {"description": "conflict or stale version (body carries current_version)"},
-    413: {"description": "upload too large"},
-    422: {"description": "invalid input"},
-    503: {"description": "database unavailable; retry"},
+#: JSON schema of every error body (``error_body``).
+ERROR_SCHEMA: dict = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+            },
+        }
+    },
 }
+
+_DESCRIPTIONS: dict[int, str] = {
+    400: "malformed request (e.g. Content-Length) or a library error without a finer status",
+    401: "no valid token",
+    403: "role too low (see the route-policy table)",
+    404: "not found (or retired)",
+    409: "conflict: duplicate, illegal transition or stale version (body carries current_version)",
+    413: "request body or upload too large",
+    422: "invalid input (the message names the field)",
+    428: "the write needs the version you read: send If-Match",
+    503: "database unavailable; retry (Retry-After)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries for error statuses, all with the one error body schema."""
+    return {
+        s: {
+            "description": _DESCRIPTIONS[s],
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for s in statuses
+    }
+
+
+#: OpenAPI description of the error responses (pass as ``responses=`` to a router).
+ERROR_RESPONSES: dict[int | str, dict] = error_responses(401, 403, 404, 409, 413, 422, 503)
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def route_error_statuses(route: APIRoute) -> list[int]:
+    """The error statuses ``route`` can answer, from what it is: every route 400 (malformed
+    request), 422 (guards and validation) and 503 (database); 401/403 unless the route-policy
+    table opens it; 404 with path parameters; 409 and 413 for writes and bodies; 428 when it
+    takes If-Match (versioned writes)."""
+    statuses = {400, 422, 503}
+    methods = route.methods or {"GET"}
+    if any(policy.required_role(m, route.path) != policy.PUBLIC for m in methods):
+        statuses |= {401, 403}
+    if route.dependant.path_params:
+        statuses.add(404)
+    if methods & _BODY_METHODS or route.body_field is not None:
+        statuses |= {409, 413}
+    if any(p.name == "if_match" for p in route.dependant.header_params):
+        statuses |= {409, 428}
+    return sorted(statuses)
+
+
+def document_errors(router: APIRouter) -> APIRouter:
+    """Add to each route's OpenAPI ``responses`` the error statuses it can answer (declared
+    ones are kept), so the schema lists every status a client may see."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for status, spec in error_responses(*route_error_statuses(route)).items():
+                route.responses.setdefault(status, spec)
+    return router
 
 
 def status_for(exc: Exception) -> int:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install Leaflet and the map plugins from the npm registry into geo_enforce/web/static/vendor/
-# (gitignored, served by the API at /static/vendor/, inlined by the offline map export).
+# Install Leaflet and the map plugins, and Swagger UI and ReDoc for the API's /docs and /redoc,
+# from the npm registry into geo_enforce/web/static/vendor/ (gitignored, served by the API at
+# /static/vendor/; the map's files are inlined by the offline map export).
 # The page never fetches from the internet: folium's CDN URLs are rewritten to these files.
 # Idempotent: a stamp naming the pinned versions skips the work when nothing changed.
 set -euo pipefail
@@ -14,6 +15,8 @@ PKGS=(
   leaflet.fullscreen@3.0.2
   leaflet.locatecontrol@0.79.0
   proj4@2.12.1
+  swagger-ui-dist@5.35.0
+  redoc@2.5.4
 )
 stamp="$DEST/.installed-$(printf '%s\n' "${PKGS[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
@@ -35,9 +38,11 @@ unpack "${PKGS[2]}" sidebyside
 unpack "${PKGS[3]}" fullscreen
 unpack "${PKGS[4]}" locate
 unpack "${PKGS[5]}" proj4
+unpack "${PKGS[6]}" swagger-ui
+unpack "${PKGS[7]}" redoc
 
 rm -rf "$DEST.tmp"
-mkdir -p "$DEST.tmp"/{leaflet/images,vectorgrid,sidebyside,fullscreen,locate,proj4}
+mkdir -p "$DEST.tmp"/{leaflet/images,vectorgrid,sidebyside,fullscreen,locate,proj4,swagger-ui,redoc}
 cp "$work"/leaflet/dist/leaflet.js "$work"/leaflet/dist/leaflet.css "$DEST.tmp/leaflet/"
 cp "$work"/leaflet/dist/images/*.png "$DEST.tmp/leaflet/images/"
 cp "$work"/vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js "$DEST.tmp/vectorgrid/"
@@ -46,6 +51,9 @@ cp "$work"/fullscreen/Control.FullScreen.js "$work"/fullscreen/Control.FullScree
 cp "$work"/locate/dist/L.Control.Locate.min.js "$work"/locate/dist/L.Control.Locate.min.css \
   "$DEST.tmp/locate/"
 cp "$work"/proj4/dist/proj4.js "$DEST.tmp/proj4/"
+cp "$work"/swagger-ui/swagger-ui-bundle.js "$work"/swagger-ui/swagger-ui.css \
+  "$work"/swagger-ui/favicon-32x32.png "$DEST.tmp/swagger-ui/"
+cp "$work"/redoc/bundles/redoc.standalone.js "$DEST.tmp/redoc/"
 # leaflet-side-by-side ships only its CommonJS source: wrap it for the browser's global L.
 # (Its range.css points at an image the package does not contain; the thumb is styled in
 # geo_enforce/webmap/static/geoenforce.css instead.)
@@ -58,7 +66,7 @@ cp "$work"/proj4/dist/proj4.js "$DEST.tmp/proj4/"
 } > "$DEST.tmp/sidebyside/leaflet-side-by-side.js"
 cp "$work"/sidebyside/layout.css "$DEST.tmp/sidebyside/"
 for lic in leaflet/LICENSE vectorgrid/LICENSE sidebyside/LICENSE fullscreen/LICENSE \
-  locate/LICENSE proj4/LICENSE.md; do
+  locate/LICENSE proj4/LICENSE.md swagger-ui/LICENSE swagger-ui/NOTICE redoc/LICENSE; do
   [ -f "$work/$lic" ] && cp "$work/$lic" "$DEST.tmp/${lic%%/*}/" || true
 done
 

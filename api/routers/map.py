@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
 from api.deps import ReadDB, Viewer, get_settings
+from api.guards import page_csp
 from geo_enforce.errors import NotFound
 from geo_enforce.settings import Settings
 from geo_enforce.webmap import served_map_html
@@ -43,7 +44,19 @@ def map_page(
     html = served_map_html(
         session, village=village, data_dir=Path(settings.data_dir), map_settings=settings.map
     )
-    return HTMLResponse(html, headers={"Cache-Control": "private, no-cache"})
+    # only this origin and the page's own inline scripts; basemap tiles only when configured
+    tiles = []
+    if settings.map.osm_basemap:
+        tiles.append("https://*.tile.openstreetmap.org")
+    if settings.map.tianditu_key is not None:
+        tiles.append("https://*.tianditu.gov.cn")
+    return HTMLResponse(
+        html,
+        headers={
+            "Cache-Control": "private, no-cache",
+            "Content-Security-Policy": page_csp(html, img_src=tiles),
+        },
+    )
 
 
 @router.get("/map/search", response_model=list[SearchHit], summary="Search case numbers, villages")

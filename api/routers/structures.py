@@ -1,11 +1,17 @@
-"""Structure cases: register, edit (optimistic locking), lifecycle transitions, retire."""
+"""Structure cases: register, edit, lifecycle transitions, retire, all with optimistic locking.
+
+Reads of one case send its version as ``ETag``; every write to an existing case (edit,
+transition, retire) needs that version back as ``If-Match`` (or a ``version`` field): without
+it the write is refused with 428, with an older one with 409 (``current_version`` in the body),
+so two editors can never both move a case from the same state.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
@@ -14,7 +20,8 @@ from geo_enforce.errors import InvalidInput
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.ledger import features, lifecycle
 from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
-from geo_enforce.storage.locking import expected_version
+from geo_enforce.storage.locking import etag, expected_version, lock_for_update
+from geo_enforce.storage.models import Structure
 
 router = APIRouter(prefix="/structures", tags=["structures"])
 
@@ -47,7 +54,9 @@ class StructureCreate(StructureFields):
 
 
 class StructureUpdate(StructureFields):
-    version: int | None = Field(None, description="version the edit is based on (or If-Match)")
+    version: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="version the edit is based on (or If-Match)"
+    )
     geometry: GeoJSONGeometry | None = None
 
 
@@ -55,7 +64,7 @@ class TransitionIn(BaseModel):
     to_status: str = Field(description=", ".join(f"{k} {v}" for k, v in STRUCTURE_STATUSES.items()))
     reason: str = Field(min_length=1, max_length=2000)
     effective_on: dt.date | None = None
-    version: int | None = None
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
 
 
 class TransitionOut(BaseModel):
@@ -71,7 +80,7 @@ class TransitionOut(BaseModel):
 
 class RetireIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
-    version: int | None = None
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
 
 
 def _geom(g: GeoJSONGeometry | None):
@@ -96,27 +105,42 @@ def _out(t) -> TransitionOut:
     )
 
 
-@router.get("/by-case/{case_no}", summary="Find a structure by case number (案件编号)")
-def by_case(case_no: str, session: ReadDB, principal: Viewer) -> dict:
+def _read(session, st: Structure, response: Response, *, personal: bool) -> dict:
+    """One case as a GeoJSON feature with its ``version``; the version also as ``ETag``."""
+    response.headers["ETag"] = etag(st.version)
+    out = features.item(session, "structure", st.id, personal=personal)
+    out.setdefault("properties", {})["version"] = st.version
+    return out
+
+
+@router.get("/by-case/{case_no}", summary="Find a structure by case number (案件编号), with ETag")
+def by_case(case_no: str, session: ReadDB, principal: Viewer, response: Response) -> dict:
     st = lifecycle.find_structure(session, case_no=case_no)
-    return features.item(session, "structure", st.id, personal=principal.has("editor"))
+    return _read(session, st, response, personal=principal.has("editor"))
+
+
+@router.get("/{structure_id}", summary="One structure case, with its version as ETag")
+def get_one(structure_id: int, session: ReadDB, principal: Viewer, response: Response) -> dict:
+    st = lifecycle.find_structure(session, structure_id=structure_id)
+    return _read(session, st, response, personal=principal.has("editor"))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a structure case")
-def create(body: StructureCreate, session: WriteDB, _: Editor) -> dict:
+def create(body: StructureCreate, session: WriteDB, _: Editor, response: Response) -> dict:
     values = body.model_dump(exclude={"case_no", "geometry"}, exclude_none=True)
     st = ledger.create_structure(
         session, case_no=body.case_no, geometry=_geom(body.geometry), **values
     )
-    return features.item(session, "structure", st.id, personal=True)
+    return _read(session, st, response, personal=True)
 
 
-@router.patch("/{structure_id}", summary="Edit a structure (send its version or If-Match)")
+@router.patch("/{structure_id}", summary="Edit a structure (If-Match: its ETag)")
 def update(
     structure_id: int,
     body: StructureUpdate,
     session: WriteDB,
     _: Editor,
+    response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict:
     st = lifecycle.find_structure(session, structure_id=structure_id)
@@ -128,23 +152,27 @@ def update(
         geometry=_geom(body.geometry),
         expected_version=expected_version(if_match, body.version),
     )
-    return features.item(session, "structure", st.id, personal=True)
+    return _read(session, st, response, personal=True)
 
 
 @router.post(
     "/{structure_id}/transitions",
     status_code=status.HTTP_201_CREATED,
     response_model=TransitionOut,
-    summary="Change the case status (with a reason)",
+    summary="Change the case status (with a reason; If-Match: its ETag)",
 )
 def add_transition(
     structure_id: int,
     body: TransitionIn,
     session: WriteDB,
     principal: Editor,
+    response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> TransitionOut:
-    st = lifecycle.find_structure(session, structure_id=structure_id)
+    expected = expected_version(if_match, body.version)
+    # the row stays locked to the end of the transaction: a concurrent transition from the
+    # same version waits, then finds the version moved on and gets 409
+    st = lock_for_update(session, Structure, structure_id, expected)
     rec = lifecycle.transition(
         session,
         st,
@@ -152,8 +180,9 @@ def add_transition(
         actor=f"api:{principal.name}",
         reason=body.reason,
         effective_on=body.effective_on,
-        expected_version=expected_version(if_match, body.version, required=False),
+        expected_version=expected,
     )
+    response.headers["ETag"] = etag(st.version)
     return _out(rec)
 
 
@@ -167,7 +196,7 @@ def list_transitions(structure_id: int, session: ReadDB, _: Viewer) -> list[Tran
     return [_out(t) for t in lifecycle.history(session, structure_id)]
 
 
-@router.post("/{structure_id}/retire", summary="Retire a case (never deleted)")
+@router.post("/{structure_id}/retire", summary="Retire a case (never deleted; If-Match: its ETag)")
 def retire(
     structure_id: int,
     body: RetireIn,
@@ -181,6 +210,6 @@ def retire(
         structure_id,
         actor=f"api:{principal.name}",
         reason=body.reason,
-        expected_version=expected_version(if_match, body.version, required=False),
+        expected_version=expected_version(if_match, body.version),
     )
     return {"id": rec.id, "retired_at": rec.retired_at.isoformat(), "version": rec.version}

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from shapely.geometry.base import BaseGeometry
 
-from api.deps import Liaison, ReadDB, Viewer, WriteDB, get_settings
+from api.deps import Editor, Liaison, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.farmland import lookup, photos, verify
 from geo_enforce.io import uploads
@@ -197,10 +197,10 @@ def get_photo(
 @router.post(
     "/{verification_id}/structure-case",
     status_code=status.HTTP_201_CREATED,
-    summary="Open a structure case (违法建设) from a parcel found occupied",
+    summary="Open a structure case (违法建设) from a parcel found occupied (editor)",
 )
 def structure_case(
-    verification_id: int, body: StructureCaseIn, session: WriteDB, principal: Liaison
+    verification_id: int, body: StructureCaseIn, session: WriteDB, principal: Editor
 ) -> dict[str, Any]:
     footprint: BaseGeometry | None = None
     if body.footprint is not None:

@@ -44,6 +44,10 @@ class StaleVersion(Conflict):
         self.current_version = current
 
 
+class PreconditionRequired(InvalidInput):
+    """A versioned write sent without the version it is based on (HTTP 428)."""
+
+
 def etag(version: int) -> str:
     """The ETag of a record version: ``"7"`` (a strong validator)."""
     return f'"{int(version)}"'
@@ -72,7 +76,7 @@ def expected_version(
     """The version the caller edits from: If-Match header or ``version`` body field.
 
     When both are given they must agree. With ``required`` a write without either is refused
-    (HTTP 428-like, reported as InvalidInput) so no client can write blind.
+    with :class:`PreconditionRequired` (HTTP 428) so no client can write blind.
     """
     header_version = parse_if_match(if_match)
     if header_version is not None and body_version is not None and header_version != body_version:
@@ -81,15 +85,24 @@ def expected_version(
         )
     version = header_version if header_version is not None else body_version
     if version is None and required:
-        raise InvalidInput(
-            "this edit needs the version you read: send If-Match: \"<version>\" or a 'version' "
-            "field (GET the record first)"
+        raise PreconditionRequired(
+            'this edit needs the version you read: send If-Match: "<version>" (the ETag of '
+            "the record) or a 'version' field (GET the record first)"
         )
     return version
 
 
 def _label(model: type) -> str:
     return getattr(model, "__tablename__", model.__name__)
+
+
+def check_version(record: Any, expected_version: int | None, what: str) -> None:
+    """The one optimistic-locking check: refuse a write based on a stale version (409).
+
+    ``expected_version`` None means the caller did not say which version it read: no check.
+    """
+    if expected_version is not None and expected_version != record.version:
+        raise StaleVersion(what, record.id, expected_version, record.version)
 
 
 def lock_for_update(session: Session, model: type[T], record_id: int, expected: int | None) -> T:
@@ -107,9 +120,7 @@ def lock_for_update(session: Session, model: type[T], record_id: int, expected: 
     )
     if row is None or getattr(row, "retired_at", None) is not None:
         raise NotFound(f"{_label(model)} {record_id} does not exist (or was retired)")
-    current = row.version  # type: ignore[attr-defined]
-    if expected is not None and current != expected:
-        raise StaleVersion(_label(model), record_id, expected, current)
+    check_version(row, expected, _label(model))
     return row
 
 

@@ -1,8 +1,11 @@
-"""Every route declares its least role (or is explicitly public), and the role is enforced.
+"""The route-policy table lists every route and nothing else, and its roles are enforced.
 
 The routes are read from ``create_app(...)`` at collection time, so endpoints other engineers
-add later are covered without touching this file: each one gets a request with a role just too
-low (403, or 401 without a token) and one with its declared role (neither 401 nor 403).
+add later are covered without touching this file: a route missing from
+``geo_enforce/access/policy.py`` fails here (and is refused for everyone at run time); each route
+gets a request with a role just too low (403, or 401 without a token) and one with its role
+from the table (neither 401 nor 403); the handler's own Viewer/Liaison/Editor/Admin declaration
+must agree with the table; and docs/security.md carries the table as generated.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
 import fastapi.routing
 import pytest
@@ -19,22 +23,16 @@ from sqlalchemy import update
 
 from api import create_app
 from api.deps import write_session
-from geo_enforce.access import auth
+from geo_enforce.access import auth, policy
 from geo_enforce.settings import ROLES, Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.storage.models import ApiToken
 
-#: Open to everyone: health, the 公示 disclosure views, the API's own docs. Nothing else.
-PUBLIC_PATHS = {
-    "/health",
-    "/openapi.json",
-    "/docs",
-    "/docs/oauth2-redirect",
-    "/redoc",
-}
-#: 公示 views, and the map's static JS/CSS (no data in them).
+#: Open to everyone: health, the 公示 disclosure views, the API's own docs, static files.
+#: The table may open nothing else.
+PUBLIC_PATHS = {"/health", "/openapi.json", "/docs", "/redoc"}
 PUBLIC_PREFIXES = ("/public/", "/static/")
-PUBLIC_MOUNTS = ("/static",)
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Dummy values for path parameters, by name (others: 1 for ints, "x" for strings).
 PATH_VALUES = {
@@ -65,8 +63,8 @@ def _all_routes(app):
     return list(it(app.routes)) if it else list(app.routes)
 
 
-def _required_role(route: APIRoute) -> str | None:
-    """The strongest role any dependency of the route requires (None: no role dependency)."""
+def _declared_role(route: APIRoute) -> str | None:
+    """The strongest role any dependency of the handler declares (None: no role dependency)."""
     found: list[str] = []
 
     def walk(dep) -> None:
@@ -98,17 +96,98 @@ def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+def _required_role(route: APIRoute, method: str) -> str | None:
+    """The route's least role from the route-policy table (None: public)."""
+    role = policy.required_role(method, route.path)
+    assert role is not None, f"{method} {route.path} is not in geo_enforce/access/policy.py"
+    return None if role == policy.PUBLIC else role
+
+
+def _app():
+    return create_app(Settings(database_url="postgresql://u@127.0.0.1:1/none"))
+
+
 def _routes():
-    app = create_app(Settings(database_url="postgresql://u@127.0.0.1:1/none"))
     out = []
-    for route in _all_routes(app):
+    for route in _all_routes(_app()):
         if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD"}):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
                 out.append(pytest.param(route, method, id=f"{method} {route.path}"))
     return out
 
 
 ROUTES = _routes()
+
+
+def _app_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route of the app, API routes and the framework's own."""
+    out = set()
+    for route in _all_routes(_app()):
+        for method in (getattr(route, "methods", None) or {"GET"}) - {"HEAD"}:
+            out.add((method, route.path))
+    return out
+
+
+def test_policy_table_lists_every_route_and_nothing_else():
+    table = set(policy.POLICY)
+    routes = _app_routes()
+    assert not routes - table, f"routes missing from the policy table: {sorted(routes - table)}"
+    assert not table - routes, f"policy rows for no route: {sorted(table - routes)}"
+
+
+def test_handler_declarations_agree_with_the_table():
+    for p in ROUTES:
+        route, method = p.values
+        assert _declared_role(route) == _required_role(route, method), (
+            f"{method} {route.path}: the handler declares {_declared_role(route)}, the policy "
+            f"table says {_required_role(route, method)}"
+        )
+
+
+def test_only_health_public_views_docs_and_static_files_are_public():
+    for (method, path), role in policy.POLICY.items():
+        if role == policy.PUBLIC:
+            assert method == "GET" and _is_public(path), f"{method} {path} must not be public"
+
+
+def test_decided_roles():
+    """Flights are admin's, opening a case is editor's (issue 13, item 9)."""
+    assert policy.required_role("POST", "/flights") == "admin"
+    assert policy.required_role("POST", "/flights/{ref}/retire") == "admin"
+    assert policy.required_role("POST", "/verifications/{verification_id}/structure-case") == (
+        "editor"
+    )
+    assert policy.required_role("POST", "/structures") == "editor"
+
+
+def test_security_doc_carries_the_generated_table():
+    doc = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    start, end = "<!-- route-policy:start -->", "<!-- route-policy:end -->"
+    assert start in doc and end in doc, "docs/security.md lost its route-policy markers"
+    block = doc.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == policy.markdown_table(), (
+        "docs/security.md's route table differs from geo_enforce/access/policy.py: paste the "
+        "output of `python -m geo_enforce.access.policy` between the markers"
+    )
+
+
+def test_unlisted_route_is_refused_for_everyone(module_db_url: str, tmp_path: Path):
+    """Deny by default: a route someone adds without a policy row answers 403, even to admin."""
+    app = create_app(Settings(database_url=module_db_url, data_dir=tmp_path / "var"))
+
+    @app.get("/unlisted-probe")
+    def probe() -> dict:
+        return {"ok": True}
+
+    engine = make_engine(module_db_url)
+    with transaction(make_sessionmaker(engine), "test:roles") as s:
+        auth.create_user(s, "t_unlisted", "admin")
+        token, _ = auth.issue_token(s, "t_unlisted", ttl_days=1)
+    engine.dispose()
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/unlisted-probe", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    assert "policy.py" in r.json()["error"]["message"]
 
 
 def _url(route: APIRoute) -> str:
@@ -152,8 +231,8 @@ def role_client(module_db_url: str, tmp_path_factory):
 
 def _call(client: TestClient, route: APIRoute, method: str, token: str | None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    kwargs = {"json": {}} if method in WRITE_METHODS else {}
-    return client.request(method, _url(route), headers=headers, **kwargs)
+    body: dict[str, Any] | None = {} if method in WRITE_METHODS else None
+    return client.request(method, _url(route), headers=headers, json=body)
 
 
 def test_routes_were_found():
@@ -163,7 +242,7 @@ def test_routes_were_found():
 
 @pytest.mark.parametrize(("route", "method"), ROUTES)
 def test_route_declares_role_or_is_public(route: APIRoute, method: str):
-    role = _required_role(route)
+    role = _required_role(route, method)
     if role is None:
         assert _is_public(route.path), (
             f"{method} {route.path} declares no role: add Viewer/Liaison/Editor/Admin from "
@@ -180,7 +259,7 @@ def test_route_declares_role_or_is_public(route: APIRoute, method: str):
 @pytest.mark.parametrize(("route", "method"), ROUTES)
 def test_role_is_enforced(route: APIRoute, method: str, role_client):
     client, tokens = role_client
-    role = _required_role(route)
+    role = _required_role(route, method)
     if role is None:
         r = _call(client, route, method, None)
         assert r.status_code not in (401, 403), f"public {route.path} refused: {r.text[:200]}"
@@ -207,14 +286,13 @@ def test_role_is_enforced(route: APIRoute, method: str, role_client):
 
 
 def test_non_api_routes_are_known():
-    app = create_app(Settings(database_url="postgresql://u@127.0.0.1:1/none"))
-    for route in _all_routes(app):
+    for route in _all_routes(_app()):
         if isinstance(route, APIRoute):
             continue
         path = getattr(route, "path", "")
-        assert path in PUBLIC_PATHS or path.startswith(PUBLIC_MOUNTS), (
+        assert policy.required_role("GET", path) == policy.PUBLIC and _is_public(path), (
             f"route {path} ({type(route).__name__}) is neither an API route with a role nor an "
-            "allowed public mount"
+            "allowed public page"
         )
 
 

@@ -225,7 +225,8 @@ def test_user_edit_conflict_over_http(client, tokens):
     assert r2.status_code == 409
     assert r2.json()["error"]["current_version"] == 2
     r3 = client.patch("/users/li.ming", json={"role": "editor"}, headers=h)
-    assert r3.status_code == 422  # no version: no blind writes
+    assert r3.status_code == 428  # no version: no blind writes (Precondition Required)
+    assert r3.json()["error"]["code"] == "PreconditionRequired"
     r4 = client.patch("/users/li.ming", json={"role": "editor", "version": 2}, headers=h)
     assert r4.status_code == 200 and r4.json()["role"] == "editor"
 
@@ -399,9 +400,15 @@ def test_cli_audit(db_url, sessions):
     assert r.returncode == 2 and "not audited" in r.stderr
 
 
-def test_database_constraint_errors_map_to_clean_statuses(client, sessions):
+def test_database_constraint_errors_map_to_clean_statuses(client, sessions, monkeypatch):
     """Unique violations → 409, check violations → 422, out-of-range → 422: never the SQL."""
     from fastapi import Depends
+
+    from geo_enforce.access import policy
+
+    # the probe routes get rows in the route-policy table (unlisted routes are refused)
+    for path in ("/_test/dup", "/_test/check", "/_test/range"):
+        monkeypatch.setitem(policy.POLICY, ("POST", path), "admin")
 
     from api.deps import write_session
 

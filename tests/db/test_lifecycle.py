@@ -130,16 +130,18 @@ def test_api_create_edit_transition_with_locking(client, editor_headers):
     stale = client.patch(f"/structures/{sid}", json={"floors": 4, "version": version}, headers=ed)
     assert stale.status_code == 409
     assert stale.json()["error"]["current_version"] == version + 1
+    current = client.get(f"/structures/{sid}", headers=vw).headers["ETag"]
+    assert current == f'"{version + 1}"'
     r = client.post(
         f"/structures/{sid}/transitions",
         json={"to_status": "demolished", "reason": "x"},
-        headers=ed,
+        headers={**ed, "If-Match": current},
     )
     assert r.status_code == 409 and "cannot go from suspected" in r.json()["error"]["message"]
     r = client.post(
         f"/structures/{sid}/transitions",
         json={"to_status": "verified", "reason": "现场核实", "effective_on": "2024-02-03"},
-        headers=ed,
+        headers={**ed, "If-Match": current},
     )
     assert r.status_code == 201 and r.json()["to_status_label"] == "已核实"
     hist = client.get(f"/structures/{sid}/transitions", headers=vw).json()

@@ -1,0 +1,160 @@
+"""The route-policy table: every HTTP route of the API and the least role it needs.
+
+One table, three uses:
+
+- ``api.deps.enforce_policy`` (installed on every route by ``create_app``) looks the matched
+  route up here and refuses a caller below its role; a route missing from the table is refused
+  for everyone (deny by default) until it is added;
+- ``tests/api/test_roles.py`` checks the table lists every route of the app and nothing else,
+  that each handler's own ``Viewer``/``Liaison``/``Editor``/``Admin`` declaration agrees, and
+  sends every route each role;
+- the route table in ``docs/security.md`` is :func:`markdown_table` (a test compares them;
+  ``python -m geo_enforce.access.policy`` prints it).
+
+Decisions recorded here: registering and retiring flights is ``admin`` (a flight is reference
+imagery every later detection run and report depends on); opening a structure case from a field
+verification is ``editor`` (registering a case is enforcement staff's decision, the liaison
+records what they saw). No web framework is imported: paths are the route templates as written
+in the routers (``{name}`` and ``{name:path}`` placeholders).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geo_enforce.settings import ROLES
+
+#: Marker for routes open without a token (health, 公示 views, API docs, static assets).
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table: ``method path`` needs at least ``role``."""
+
+    method: str
+    path: str
+    role: str
+    note: str = ""
+
+
+def _rules(role: str, *routes: tuple[str, str] | tuple[str, str, str]) -> list[Rule]:
+    return [Rule(r[0], r[1], role, r[2] if len(r) > 2 else "") for r in routes]
+
+
+#: Every route of the API, grouped by least role.
+RULES: tuple[Rule, ...] = tuple(
+    _rules(
+        PUBLIC,
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs", "Swagger UI, assets served locally"),
+        ("GET", "/redoc", "ReDoc, assets served locally"),
+        ("GET", "/public/cases", "公示: decided cases, no personal data"),
+        ("GET", "/public/cases.geojson", "公示 as GeoJSON points"),
+        ("GET", "/static/vendor/{path:path}", "Leaflet, Swagger UI, ReDoc files (no data)"),
+        ("GET", "/static/webmap/{path:path}", "the map's own script and style (no data)"),
+    )
+    + _rules(
+        "viewer",
+        ("GET", "/me"),
+        ("GET", "/"),
+        ("GET", "/conformance"),
+        ("GET", "/collections"),
+        ("GET", "/collections/{collection_id}"),
+        ("GET", "/collections/{collection_id}/items"),
+        ("GET", "/collections/{collection_id}/items/{item_id}"),
+        ("GET", "/flights"),
+        ("GET", "/flights/{ref}"),
+        ("GET", "/detection-runs"),
+        ("GET", "/detection-runs/{run_id}"),
+        ("GET", "/map"),
+        ("GET", "/map/search"),
+        ("GET", "/map/chips/{patch_id}/{which}"),
+        ("GET", "/parcels/at"),
+        ("GET", "/parcels/{patch_code}"),
+        ("GET", "/parcels/{patch_code}/report"),
+        ("GET", "/parcels/{patch_code}/sheet"),
+        ("GET", "/patches"),
+        ("GET", "/patches/{patch_id}"),
+        ("GET", "/patches/{patch_id}/chips/{which}"),
+        ("GET", "/reports/areas"),
+        ("GET", "/reports/cleared-parcels"),
+        ("GET", "/reports/change-patches"),
+        ("GET", "/reports/annual"),
+        ("GET", "/rulings/summary"),
+        ("GET", "/rulings/farmland-share"),
+        ("GET", "/rulings/{patch_code}"),
+        ("GET", "/structures/by-case/{case_no}", "sends ETag"),
+        ("GET", "/structures/{structure_id}", "sends ETag"),
+        ("GET", "/structures/{structure_id}/transitions"),
+        ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"),
+        ("GET", "/tiles/ortho/{flight_id}/{z}/{x}/{y}.{fmt}"),
+        ("GET", "/verifications"),
+        ("GET", "/verifications/photo-points"),
+        ("GET", "/verifications/{verification_id}"),
+        ("GET", "/verifications/{verification_id}/photos/{photo_id}"),
+    )
+    + _rules(
+        "liaison",
+        ("POST", "/parcels/search", "read-only query"),
+        ("POST", "/parcels/overlay", "read-only query"),
+        ("POST", "/parcels/overlay/sheet", "read-only query"),
+        ("POST", "/rulings/{patch_code}"),
+        ("POST", "/verifications"),
+        ("POST", "/verifications/{verification_id}/status"),
+        ("POST", "/verifications/{verification_id}/photos"),
+    )
+    + _rules(
+        "editor",
+        ("GET", "/audit"),
+        ("GET", "/audit/{table}/{record_id}"),
+        ("POST", "/detection-runs"),
+        ("POST", "/structures"),
+        ("PATCH", "/structures/{structure_id}", "If-Match required"),
+        ("POST", "/structures/{structure_id}/transitions", "If-Match required"),
+        ("POST", "/verifications/{verification_id}/structure-case", "opens a case"),
+    )
+    + _rules(
+        "admin",
+        ("POST", "/flights"),
+        ("POST", "/flights/{ref}/retire"),
+        ("POST", "/structures/{structure_id}/retire", "If-Match required"),
+        ("GET", "/users"),
+        ("GET", "/users/{name}"),
+        ("POST", "/users"),
+        ("PATCH", "/users/{name}", "If-Match required"),
+        ("POST", "/users/{name}/retire"),
+        ("POST", "/users/{name}/tokens"),
+        ("POST", "/tokens/{token_id}/revoke"),
+    )
+)
+
+POLICY: dict[tuple[str, str], str] = {(r.method, r.path): r.role for r in RULES}
+
+if len(POLICY) != len(RULES):  # pragma: no cover - a duplicated row is a programming error
+    raise RuntimeError("geo_enforce.access.policy lists a route twice")
+if not {r.role for r in RULES} <= {PUBLIC, *ROLES}:  # pragma: no cover
+    raise RuntimeError("geo_enforce.access.policy names an unknown role")
+
+
+def required_role(method: str, path: str) -> str | None:
+    """The least role for ``method path`` (a route template); PUBLIC for open routes, None for a
+    route the table does not know (callers refuse those)."""
+    if method == "HEAD":
+        method = "GET"
+    return POLICY.get((method.upper(), path))
+
+
+def markdown_table() -> str:
+    """The route table of docs/security.md, generated from :data:`RULES`."""
+    order = {PUBLIC: 0, **{r: i + 1 for i, r in enumerate(ROLES)}}
+    lines = ["| least role | method | route | note |", "| --- | --- | --- | --- |"]
+    for r in sorted(RULES, key=lambda r: (order[r.role], r.path, r.method)):
+        role = "none (public)" if r.role == PUBLIC else f"`{r.role}`"
+        lines.append(f"| {role} | {r.method} | `{r.path}` | {r.note} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())
