@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.deps import ReadDB, Viewer
+from geo_enforce.reports.console import report_csv
 from geo_enforce.reports.query import LIST_FILTERS, AreaQuery, area_totals, parse_list
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -66,6 +67,27 @@ def _query(layer: str, **kw: Any) -> AreaQuery:
     return AreaQuery(layer=layer, **kw)
 
 
+CSV_TYPE = "text/csv; charset=utf-8"
+#: the totals routes answer JSON, or CSV with ``format=csv``
+_TOTALS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {}}}
+}
+Format = Annotated[
+    Literal["json", "csv"], Query(description="json, or csv (UTF-8 with BOM, for Excel)")
+]
+
+
+def _totals(session, q: AreaQuery, format: str) -> Any:
+    rep = area_totals(session, q)
+    if format == "json":
+        return rep.as_dict()
+    body = ("\ufeff" + report_csv(rep)).encode("utf-8")  # the BOM makes Excel read UTF-8
+    name = f"{q.layer}-totals.csv"
+    return Response(
+        body, media_type=CSV_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
 def _common_filters(
     year: int | None = None,
     date_from: dt.date | None = None,
@@ -89,7 +111,9 @@ def _common_filters(
     }
 
 
-@router.get("/areas", response_model=AreaReportOut, summary="违法建设面积统计")
+@router.get(
+    "/areas", response_model=AreaReportOut, responses=_TOTALS_RESPONSES, summary="违法建设面积统计"
+)
 def structure_areas(
     session: ReadDB,
     _: Viewer,
@@ -98,27 +122,39 @@ def structure_areas(
     status: ListParam = None,
     category: ListParam = None,
     measure: Literal["footprint", "floor"] = "footprint",
-) -> dict[str, Any]:
+    format: Format = "json",
+) -> Any:
     """Structures (违法建设): count, households (违建别墅 户), m², mu, dissolved footprint."""
     q = _query(
         "structure", **common, date_by=date_by, status=status, category=category, measure=measure
     )
-    return area_totals(session, q).as_dict()
+    return _totals(session, q, format)
 
 
-@router.get("/cleared-parcels", response_model=AreaReportOut, summary="治理违法占地统计")
+@router.get(
+    "/cleared-parcels",
+    response_model=AreaReportOut,
+    responses=_TOTALS_RESPONSES,
+    summary="治理违法占地统计",
+)
 def cleared_parcel_areas(
     session: ReadDB,
     _: Viewer,
     common: Annotated[dict[str, Any], Depends(_common_filters)],
     restored_use: ListParam = None,
-) -> dict[str, Any]:
+    format: Format = "json",
+) -> Any:
     """Cleared parcels (治理违法占地): 宗数, m², mu, dissolved footprint, by cleared date."""
     q = _query("cleared_parcel", **common, restored_use=restored_use)
-    return area_totals(session, q).as_dict()
+    return _totals(session, q, format)
 
 
-@router.get("/change-patches", response_model=AreaReportOut, summary="变化图斑统计")
+@router.get(
+    "/change-patches",
+    response_model=AreaReportOut,
+    responses=_TOTALS_RESPONSES,
+    summary="变化图斑统计",
+)
 def change_patch_areas(
     session: ReadDB,
     _: Viewer,
@@ -126,11 +162,12 @@ def change_patch_areas(
     ruling: ListParam = None,
     status: ListParam = None,
     change_kind: ListParam = None,
-) -> dict[str, Any]:
+    format: Format = "json",
+) -> Any:
     """Change patches (变化图斑): new building detected etc. (``change_kind``), by ruling,
     status, village, date."""
     q = _query("change_patch", **common, ruling=ruling, status=status, change_kind=change_kind)
-    return area_totals(session, q).as_dict()
+    return _totals(session, q, format)
 
 
 _MEDIA = {

@@ -49,7 +49,9 @@ def test_qml_matches_the_map_style(client, viewer):
     patch = ET.fromstring(
         client.get("/styles/change_patch.qml", headers=viewer).content.decode().split("\n", 1)[1]
     )
-    assert patch.find("renderer-v2").get("attr") == 'coalesce("ruling", "suggested_ruling")'
+    patch_renderer = patch.find("renderer-v2")
+    assert patch_renderer is not None
+    assert patch_renderer.get("attr") == 'coalesce("ruling", "suggested_ruling")'
     assert client.get("/styles/nope.qml", headers=viewer).status_code == 404
     assert client.get("/styles/structure.qml").status_code == 401
 

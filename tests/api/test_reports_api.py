@@ -151,3 +151,20 @@ def test_annual_json_and_files(api):
     c = client.get("/reports/annual", params={"year": 2024, "format": "csv"})
     names = zipfile.ZipFile(io.BytesIO(c.content)).namelist()
     assert "2024_demolished_by_village.csv" in names and len(names) == len(body["tables"])
+
+
+@pytest.mark.parametrize("path", ["/reports/areas", "/reports/cleared-parcels"])
+def test_totals_as_csv_with_bom(api, path):
+    """format=csv: the same groups as the JSON, UTF-8 with a BOM so Excel shows the Chinese."""
+    import csv
+
+    client, _ = api
+    params = {"group_by": "village"}
+    body = client.get(path, params=params).json()
+    r = client.get(path, params={**params, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert len(rows) == 1 + len(body["groups"]) + 1  # header, groups, 合计
+    assert rows[-1][0] == "合计"
+    assert client.get(path, params={"format": "xml"}).status_code == 422
