@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.deps import Editor, ReadDB, Viewer
+from api.deps import Admin, Editor, ReadDB, Viewer
 from geo_enforce.detection import service
+from geo_enforce.errors import GeoEnforceError
 from geo_enforce.imagery.flights import flight_summary, get_flight, list_flights
 from geo_enforce.imagery.flights import register_flight as _register
 from geo_enforce.imagery.flights import retire_flight as _retire
@@ -133,7 +134,7 @@ def _save_upload(upload: UploadFile, folder: Path, stem: str, max_bytes: int) ->
 @router.post("/flights", response_model=FlightOut, status_code=status.HTTP_201_CREATED)
 def register_flight(
     request: Request,
-    principal: Editor,
+    principal: Admin,
     ortho: Annotated[UploadFile, File(description="orthophoto GeoTIFF")],
     flown_on: Annotated[dt.date, Form(description="flight date")],
     name: Annotated[str | None, Form()] = None,
@@ -157,8 +158,27 @@ def register_flight(
                 copy_cog=True,
             )
             return _flight_out(f, base=_base(request))
+    except GeoEnforceError as exc:
+        uploaded = {"ortho": ortho.filename, "dsm": dsm.filename if dsm is not None else None}
+        _hide_server_paths(exc, tmp, settings.data_dir, uploaded)
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hide_server_paths(
+    exc: Exception, tmp: Path, data_dir: Path, uploaded: dict[str, str | None]
+) -> None:
+    """Rewrite a refusal's message so it names the uploaded files, never a server path: the
+    temporary copies become the client's file names, anything else under the upload folder or
+    the data directory loses its folder."""
+    message = str(exc)
+    for stem, filename in uploaded.items():
+        shown = f"'{Path(filename).name}'" if filename else f"the {stem} upload"
+        message = message.replace(str(tmp / f"{stem}.tif"), shown)
+    for folder in (tmp, Path(data_dir).resolve(), Path(data_dir)):
+        message = message.replace(f"{folder}/", "").replace(str(folder), "")
+    exc.args = (message,)
 
 
 def _tmp_root(data_dir: Path) -> Path:
@@ -168,7 +188,7 @@ def _tmp_root(data_dir: Path) -> Path:
 
 
 @router.post("/flights/{ref}/retire", response_model=FlightOut)
-def retire_flight(ref: str, body: RetireIn, request: Request, principal: Editor) -> FlightOut:
+def retire_flight(ref: str, body: RetireIn, request: Request, principal: Admin) -> FlightOut:
     who = f"api:{principal.name}"
     with transaction(request.app.state.sessions, who) as session:
         return _flight_out(_retire(session, ref, actor=who, reason=body.reason))
