@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "GEO_ENFORCE_DATABASE_URL")
     )
+    #: The schema owner's URL (``OWNER_DATABASE_URL``) for migrations and restores; the API
+    #: and CLI use ``database_url`` (the app role). Unset: ``database_url`` is used for both.
+    owner_database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OWNER_DATABASE_URL", "GEO_ENFORCE_OWNER_DATABASE_URL"),
+    )
     local_db: LocalDbSettings = LocalDbSettings()
     #: Where stored files live: COGs, evidence chips, verification photos.
     data_dir: Path = Path("var")
@@ -91,7 +97,7 @@ class Settings(BaseSettings):
     public: PublicSettings = PublicSettings()
     tiles: TileSettings = TileSettings()
 
-    @field_validator("database_url")
+    @field_validator("database_url", "owner_database_url")
     @classmethod
     def _no_placeholder(cls, v: str | None) -> str | None:
         if v and ("changeme" in v or "CHANGE_ME" in v):

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from psycopg2 import sql
 
 from geo_enforce.settings import LocalDbSettings, Settings
 from geo_enforce.storage import localdb
@@ -24,7 +23,12 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def pg_port():
-    """The embedded cluster's port; a cluster the tests had to start is stopped afterwards."""
+    """The embedded cluster's port; a cluster the tests had to start is stopped afterwards.
+
+    ``localdb.start`` creates the roles ``ge_owner`` and ``ge_app`` idempotently over the
+    superuser's socket, so this works on a cluster an older version started (trusting TCP) as
+    well as on a new one (SCRAM passwords over TCP).
+    """
     cfg = LocalDbSettings(dir=Path(os.environ.get("GEO_ENFORCE_TEST_PGDATA", ROOT / ".pgdata")))
     was_running = localdb.status(cfg).running
     url = localdb.start(cfg, echo=lambda *_: None)
@@ -35,28 +39,26 @@ def pg_port():
 
 @pytest.fixture(scope="session")
 def template_db(pg_port: int):
+    """One migrated database (migrations as ``ge_owner``, then the app role's grants)."""
     from geo_enforce.storage.migrate import upgrade
 
     name = f"ge_tpl_{os.getpid()}"
-    url = localdb.ensure_database(pg_port, name, fresh=True)
-    upgrade(url)
+    owner_url = localdb.ensure_database(pg_port, name, fresh=True)
+    upgrade(owner_url)
     yield name
     localdb.drop_database(pg_port, name)
 
 
 def clone_database(port: int, template: str) -> str:
+    """A fresh copy of ``template``; its name (connect as the app role with ``url_for``)."""
     name = f"ge_t_{uuid.uuid4().hex[:12]}"
-    with localdb.superuser_cursor(port) as cur:
-        cur.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+    localdb.clone_database(port, template, name)
     return name
 
 
 @pytest.fixture
 def db_url(pg_port: int, template_db: str):
+    """A fresh migrated database, connected as the app role ``ge_app`` (never a superuser)."""
     name = clone_database(pg_port, template_db)
     yield localdb.url_for(pg_port, name)
     localdb.drop_database(pg_port, name)

@@ -61,7 +61,11 @@ def restore_cmd(
         False, "--force", help="replace the contents of a non-empty database and data_dir"
     ),
 ) -> None:
-    """Restore a backup archive into the database and data_dir, then verify it exactly."""
+    """Restore a backup archive into the database and data_dir, then verify it exactly.
+
+    Every file and the dump are checked (SHA-256) before the database is touched; the load
+    runs as the schema owner (OWNER_DATABASE_URL, or the embedded cluster's ge_owner).
+    """
     from geo_enforce.storage.backup import restore
     from geo_enforce.storage.engine import resolve_database_url
 
@@ -70,7 +74,7 @@ def restore_cmd(
         task = bar.add_task("files", total=None)
         m = restore(
             file,
-            resolve_database_url(s),
+            resolve_database_url(s, owner=True),
             s.data_dir,
             force=force,
             echo=console.print,

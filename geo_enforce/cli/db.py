@@ -24,8 +24,8 @@ def start(migrate: bool = typer.Option(True, help="apply migrations after starti
         from geo_enforce.storage.engine import resolve_database_url
         from geo_enforce.storage.migrate import upgrade
 
-        upgrade(resolve_database_url(s))
-    out.print(url)
+        upgrade(resolve_database_url(s, owner=True))
+    out.print(url, highlight=False)
 
 
 @db_app.command()
@@ -54,7 +54,7 @@ def status() -> None:
 
 @db_app.command()
 def url() -> None:
-    """Print the database URL in use."""
+    """Print the database URL the API and CLI use (the app role, with its password)."""
     from geo_enforce.storage.engine import resolve_database_url
 
     out.print(resolve_database_url(settings()), highlight=False)
@@ -62,9 +62,9 @@ def url() -> None:
 
 @db_app.command()
 def migrate() -> None:
-    """Apply all Alembic migrations."""
+    """Apply all Alembic migrations as the schema owner, then the app role's grants."""
     from geo_enforce.storage.engine import resolve_database_url
     from geo_enforce.storage.migrate import upgrade
 
-    upgrade(resolve_database_url(settings()))
+    upgrade(resolve_database_url(settings(), owner=True))
     console.print("schema up to date")

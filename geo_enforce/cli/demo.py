@@ -7,6 +7,7 @@ opens in a browser. Each step is idempotent: running the demo twice reuses what 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -20,6 +21,8 @@ def _step(n: int, total: int, text: str) -> None:
 
 
 DEMO_STEPS = 7
+#: where the demo admin token is kept: beside the project, never under the data directory
+DEMO_TOKEN_FILE = Path(".demo-token")
 
 
 @app.command()
@@ -30,6 +33,8 @@ def demo(
     out_dir: Path = typer.Option(Path("var/demo"), help="where the map and reports are written"),
 ) -> None:
     """Start PostGIS, load the sample township, detect, print totals, write the map, serve."""
+    from sqlalchemy.engine import make_url
+
     from geo_enforce.storage import localdb
     from geo_enforce.storage.engine import make_engine, make_sessionmaker, resolve_database_url
     from geo_enforce.storage.migrate import upgrade
@@ -42,11 +47,11 @@ def demo(
         console.print("DATABASE_URL is set: using it")
     else:
         localdb.start(s.local_db, echo=lambda m: console.print(m))
+    upgrade(resolve_database_url(s, owner=True))
     url = resolve_database_url(s)
-    upgrade(url)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
-    console.print(f"database: {url}")
+    console.print(f"database: {make_url(url).render_as_string(hide_password=True)}")
 
     _step(2, DEMO_STEPS, "示范镇: load the sample township")
     from geo_enforce.demo.sample import load_township
@@ -111,7 +116,10 @@ def demo(
 
 
 def _demo_token(factory) -> str:
-    """Create the 'demo-admin' user (once) and issue a fresh token, kept in var/demo-token."""
+    """Create the 'demo-admin' user (once) and issue a fresh token, kept in DEMO_TOKEN_FILE.
+
+    The file (0600) lies outside the data directory, so backups never carry the token.
+    """
     from sqlalchemy import select
 
     from geo_enforce.access.auth import create_user, issue_token
@@ -122,9 +130,10 @@ def _demo_token(factory) -> str:
         if session.scalar(select(AppUser).where(AppUser.name == "demo-admin")) is None:
             create_user(session, "demo-admin", "admin", display_name="演示管理员")
         token, _ = issue_token(session, "demo-admin", ttl_days=7, label="demo")
-    path = Path("var/demo-token")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(token + "\n")
+    path = DEMO_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
     path.chmod(0o600)
     return token
 

@@ -36,6 +36,7 @@ from geo_enforce.imagery.align import Alignment, align_flights, read_on_grid
 from geo_enforce.imagery.flights import get_flight
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import ChangePatch, DetectionRun, Flight
+from geo_enforce.storage.paths import resolve_stored
 
 DEFAULT_PARAMS = {
     "detector": "combined",
@@ -174,7 +175,13 @@ def execute_run(
             return dict(run.summary)
         fb, fa = s.get(Flight, run.before_flight_id), s.get(Flight, run.after_flight_id)
         assert fb is not None and fa is not None
-        paths = (fb.ortho_path, fa.ortho_path, fb.dsm_path, fa.dsm_path)
+        # stored relative to data_dir (geo_enforce.storage.paths)
+        paths = (
+            str(resolve_stored(fb.ortho_path, data_dir)),
+            str(resolve_stored(fa.ortho_path, data_dir)),
+            str(resolve_stored(fb.dsm_path, data_dir)) if fb.dsm_path else None,
+            str(resolve_stored(fa.dsm_path, data_dir)) if fa.dsm_path else None,
+        )
         dates = (fb.flown_on, fa.flown_on)
         params = dict(run.params)
         run.status = "running"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from geo_enforce.errors import Conflict, ImageryError, NotFound
 from geo_enforce.imagery import rasters
 from geo_enforce.storage.models import Flight
+from geo_enforce.storage.paths import to_stored
 
 _NAME_RE = re.compile(r"^[\w\-.]{1,120}$")
 
@@ -122,8 +123,9 @@ def register_flight(
             name=name,
             flown_on=flown_on,
             gsd_m=float(ortho.gsd_m or 0.0),
-            ortho_path=str(ortho_final),
-            dsm_path=str(dsm_final) if dsm_final else None,
+            # relative to data_dir when written there: a restore elsewhere still finds them
+            ortho_path=to_stored(ortho_final, data_dir),
+            dsm_path=to_stored(dsm_final, data_dir) if dsm_final else None,
             crs=ortho.crs.to_string() if ortho.crs else "",
             width=ortho.width,
             height=ortho.height,

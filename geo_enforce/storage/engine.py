@@ -19,23 +19,33 @@ from geo_enforce.errors import ConfigError, DatabaseUnavailable
 from geo_enforce.settings import Settings
 
 
-def resolve_database_url(settings: Settings, *, start_local: bool = False) -> str:
-    """DATABASE_URL when set; else the embedded cluster's URL (started when ``start_local``)."""
+def resolve_database_url(
+    settings: Settings, *, start_local: bool = False, owner: bool = False
+) -> str:
+    """The database URL as the app role, or as the schema owner when ``owner`` (migrations,
+    restores).
+
+    DATABASE_URL (and OWNER_DATABASE_URL) when set; else the embedded cluster's URL (started
+    when ``start_local``), as ``ge_app`` or ``ge_owner``.
+    """
     if settings.database_url:
-        url = settings.database_url
+        url = (owner and settings.owner_database_url) or settings.database_url
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
         return url
     from geo_enforce.storage import localdb
 
     if start_local:
-        return localdb.start(settings.local_db, echo=lambda *_: None)
+        localdb.start(settings.local_db, echo=lambda *_: None)
     st = localdb.status(settings.local_db)
-    if not st.url:
+    if not st.url or st.port is None:
         raise ConfigError(
-            f"no DATABASE_URL and the local PostGIS in {st.data_dir} is not running: "
-            "run 'geo-enforce db start' (or set DATABASE_URL)"
+            f"no DATABASE_URL and the local PostGIS in {st.data_dir} is not running (or was "
+            "started by an older version, before its roles existed): run 'geo-enforce db "
+            "start' (or set DATABASE_URL)"
         )
+    if owner:
+        return localdb.url_for(st.port, settings.local_db.dbname, localdb.OWNER_ROLE)
     return st.url
 
 

@@ -9,7 +9,10 @@ the ``postgres`` system user. Every step is idempotent: a second start reuses a 
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +32,59 @@ PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
 POSTGIS_CONTROL = Path(f"/usr/share/postgresql/{PG_VERSION}/extension/postgis.control")
 APT_PACKAGES = (f"postgresql-{PG_VERSION}", f"postgresql-{PG_VERSION}-postgis-3")
 SUPERUSER = "postgres"
+OWNER_ROLE = "ge_owner"
+APP_ROLE = "ge_app"
+AUTH_FILE = "geo_enforce.auth.json"
+PORT_FILE = "geo_enforce.port"
+#: pg_hba.conf of a geo-enforce cluster (see the module docstring)
+HBA = f"""# geo-enforce: the superuser only through the socket in this 0700 folder, never over TCP;
+# every other login by SCRAM-SHA-256 password.
+local   all   {SUPERUSER}   trust
+local   all   all           scram-sha-256
+host    all   all           127.0.0.1/32   scram-sha-256
+host    all   all           ::1/128        scram-sha-256
+"""
+
+
+def sql_file(name: str) -> str:
+    """A packaged SQL file of ``geo_enforce/storage/sql`` (roles.sql, database.sql, grants.sql)."""
+    return files("geo_enforce.storage").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def bind_psql_variables(sql_text: str, values: dict[str, str]) -> str:
+    """Replace psql's ``:'name'`` variables by quoted literals, as ``psql -v name=…`` does.
+
+    The role SQL is written for psql so that docker-compose's init script runs the very same
+    file; here the values are bound as properly quoted SQL string literals.
+    """
+    from psycopg2.extensions import QuotedString
+
+    out = sql_text
+    for name, value in values.items():
+        literal = QuotedString(value).getquoted().decode()
+        out = out.replace(f":'{name}'", literal)
+    left = re.search(r":'[A-Za-z_]+'", out)
+    if left:
+        raise ValueError(f"psql variable {left.group(0)} is not bound")
+    return out
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Passwords of the owner and app roles of one embedded cluster."""
+
+    owner: str
+    app: str
+
+
+#: clusters started or inspected in this process: port -> (cluster folder, credentials)
+_clusters: dict[int, tuple[Path, Credentials]] = {}
 
 
 @dataclass(frozen=True)
 class ClusterStatus:
+    """Whether the embedded cluster runs, and where."""
+
     running: bool
     port: int | None
     data_dir: Path
@@ -39,6 +92,7 @@ class ClusterStatus:
 
 
 def postgis_installed() -> bool:
+    """Whether the PostgreSQL server and PostGIS extension are installed."""
     return (PG_BIN / "pg_ctl").exists() and POSTGIS_CONTROL.exists()
 
 
@@ -88,7 +142,7 @@ def _free_port() -> int:
 
 
 def _port_file(data_dir: Path) -> Path:
-    return data_dir / "geo_enforce.port"
+    return data_dir / PORT_FILE
 
 
 def _read_port(data_dir: Path) -> int | None:
@@ -96,8 +150,57 @@ def _read_port(data_dir: Path) -> int | None:
     return int(f.read_text().strip()) if f.exists() else None
 
 
-def url_for(port: int, dbname: str) -> str:
-    return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
+def _auth_file(data_dir: Path) -> Path:
+    return data_dir / AUTH_FILE
+
+
+def _read_credentials(data_dir: Path) -> Credentials | None:
+    f = _auth_file(data_dir)
+    if not f.exists():
+        return None
+    raw = json.loads(f.read_text())
+    return Credentials(owner=raw[OWNER_ROLE], app=raw[APP_ROLE])
+
+
+def _credentials(data_dir: Path) -> Credentials:
+    """The cluster's role passwords, generated on first use into a 0600 file.
+
+    Created with O_EXCL, so two processes starting the same cluster agree on one file.
+    """
+    found = _read_credentials(data_dir)
+    if found is not None:
+        return found
+    creds = Credentials(owner=secrets.token_urlsafe(24), app=secrets.token_urlsafe(24))
+    try:
+        fd = os.open(_auth_file(data_dir), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        time.sleep(0.2)  # the other process is writing it
+        return _credentials(data_dir)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({OWNER_ROLE: creds.owner, APP_ROLE: creds.app}, fh)
+    return creds
+
+
+def _known(port: int) -> tuple[Path, Credentials]:
+    try:
+        return _clusters[port]
+    except KeyError:
+        raise DatabaseUnavailable(
+            f"no embedded cluster on port {port} is known to this process: call "
+            "localdb.start() or localdb.status() for its folder first"
+        ) from None
+
+
+def url_for(port: int, dbname: str, role: str = APP_ROLE) -> str:
+    """SQLAlchemy URL of ``dbname`` as ``ge_app`` (default) or ``ge_owner`` (migrations)."""
+    _, creds = _known(port)
+    if role == APP_ROLE:
+        password = creds.app
+    elif role == OWNER_ROLE:
+        password = creds.owner
+    else:
+        raise ValueError(f"role must be {APP_ROLE!r} or {OWNER_ROLE!r}, not {role!r}")
+    return f"postgresql+psycopg2://{role}:{password}@127.0.0.1:{port}/{dbname}"
 
 
 def _is_running(data_dir: Path) -> bool:
@@ -112,14 +215,19 @@ def _is_running(data_dir: Path) -> bool:
 
 
 def status(cfg: LocalDbSettings) -> ClusterStatus:
+    """Whether the cluster runs, its port and the app role's URL (None until first started
+    by this version, which creates the roles)."""
     data_dir = cfg.dir.resolve()
     running = postgis_installed() and _is_running(data_dir)
     port = _read_port(data_dir)
+    creds = _read_credentials(data_dir) if running else None
+    if running and port and creds:
+        _clusters[port] = (data_dir, creds)
     return ClusterStatus(
         running=running,
         port=port,
         data_dir=data_dir,
-        url=url_for(port, cfg.dbname) if running and port else None,
+        url=url_for(port, cfg.dbname) if running and port and creds else None,
     )
 
 
@@ -162,7 +270,8 @@ def start(cfg: LocalDbSettings, echo=print) -> str:
                 str(data_dir),
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-locale",
             ],
@@ -173,9 +282,8 @@ def start(cfg: LocalDbSettings, echo=print) -> str:
         if port is None:
             raise DatabaseUnavailable(f"cluster in {data_dir} runs but its port file is missing")
     else:
-        port = cfg.port or _read_port(data_dir) or _free_port()
-        if not cfg.port and not _port_free(port):
-            port = _free_port()
+        port = _choose_port(cfg, data_dir)
+        _write_hba(data_dir)
         log = data_dir / "server.log"
         _run(
             [
@@ -193,16 +301,41 @@ def start(cfg: LocalDbSettings, echo=print) -> str:
             ],
             "pg_ctl start",
         )
-        _port_file(data_dir).write_text(str(port))
-        if os.geteuid() == 0:
-            shutil.chown(_port_file(data_dir), SUPERUSER, SUPERUSER)
     _wait_ready(port)
+    _clusters[port] = (data_dir, _credentials(data_dir))
+    ensure_roles(port)
     ensure_database(port, cfg.dbname)
     return url_for(port, cfg.dbname)
 
 
+def _choose_port(cfg: LocalDbSettings, data_dir: Path) -> int:
+    """The configured port, else the remembered one, else a free one (then remembered).
+
+    A remembered port is reused even right after a stop, when the old server's connections
+    still sit in TIME_WAIT (PostgreSQL binds with SO_REUSEADDR, and so does the check here).
+    If something else listens there, starting elsewhere would strand every client holding the
+    old address, so the start fails and says how to choose.
+    """
+    port = cfg.port or _read_port(data_dir)
+    if port is None:
+        port = _free_port()
+    elif not _port_free(port):
+        where = "configured" if cfg.port else f"remembered in {_port_file(data_dir)}"
+        raise DatabaseUnavailable(
+            f"port {port} ({where}) is taken by another program on 127.0.0.1: stop it, or "
+            "set GEO_ENFORCE_LOCAL_DB__PORT to another port (clients must then use the new "
+            "URL from 'geo-enforce db url')"
+        )
+    _port_file(data_dir).write_text(str(port))
+    if os.geteuid() == 0:
+        shutil.chown(_port_file(data_dir), SUPERUSER, SUPERUSER)
+    return port
+
+
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` (TIME_WAIT leftovers allowed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -210,12 +343,43 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _write_hba(data_dir: Path) -> None:
+    """Write the cluster's pg_hba.conf (also upgrading one that trusted every TCP login)."""
+    hba = data_dir / "pg_hba.conf"
+    if hba.exists() and hba.read_text() == HBA:
+        return
+    hba.write_text(HBA)
+    hba.chmod(0o600)
+    if os.geteuid() == 0:
+        shutil.chown(hba, SUPERUSER, SUPERUSER)
+
+
+def ensure_roles(port: int) -> None:
+    """Create or update ``ge_owner`` and ``ge_app`` with the cluster's passwords (roles.sql)."""
+    _, creds = _known(port)
+    script = bind_psql_variables(
+        sql_file("roles.sql"), {"owner_password": creds.owner, "app_password": creds.app}
+    )
+    with superuser_cursor(port) as cur:
+        # several test sessions may start the same cluster at once
+        cur.execute("SELECT pg_advisory_lock(hashtext('geo_enforce.roles'))")
+        try:
+            cur.execute(script)
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext('geo_enforce.roles'))")
+
+
 @contextmanager
 def superuser_cursor(port: int, dbname: str = "postgres") -> Iterator[Any]:
-    """A psycopg2 cursor as the superuser on an autocommit connection, closed afterwards."""
+    """A psycopg2 cursor as the superuser on an autocommit connection, closed afterwards.
+
+    It connects through the Unix socket in the cluster folder (the only way the superuser is
+    let in), or over TCP for a cluster this process has not started (one still trusting TCP).
+    """
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname)
+    host = str(_clusters[port][0]) if port in _clusters else "127.0.0.1"
+    conn = psycopg2.connect(host=host, port=port, user=SUPERUSER, dbname=dbname)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -225,7 +389,8 @@ def superuser_cursor(port: int, dbname: str = "postgres") -> Iterator[Any]:
 
 
 def ensure_database(port: int, dbname: str, *, fresh: bool = False) -> str:
-    """Create ``dbname`` with the postgis extension (dropping it first when ``fresh``)."""
+    """Create ``dbname`` owned by ``ge_owner`` with the postgis extension (dropping it first
+    when ``fresh``); return the owner's URL, the one migrations and restores need."""
     from psycopg2 import sql
 
     with superuser_cursor(port) as cur:
@@ -235,13 +400,33 @@ def ensure_database(port: int, dbname: str, *, fresh: bool = False) -> str:
             )
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
         if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(dbname), sql.Identifier(OWNER_ROLE)
+                )
+            )
     with superuser_cursor(port, dbname) as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    return url_for(port, dbname)
+        cur.execute(sql_file("database.sql"))
+    return url_for(port, dbname, OWNER_ROLE)
+
+
+def clone_database(port: int, template: str, name: str) -> str:
+    """Create ``name`` as a copy of ``template`` (CREATE DATABASE … TEMPLATE), owned by
+    ``ge_owner``; return the app role's URL."""
+    from psycopg2 import sql
+
+    with superuser_cursor(port) as cur:
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(template), sql.Identifier(OWNER_ROLE)
+            )
+        )
+    return url_for(port, name)
 
 
 def drop_database(port: int, dbname: str) -> None:
+    """Drop database ``dbname`` of the local cluster on ``port``."""
     from psycopg2 import sql
 
     with superuser_cursor(port) as cur:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import ImageryError, InvalidInput, NotFound
 from geo_enforce.storage.models import Flight
+from geo_enforce.storage.paths import resolve_stored
 from geo_enforce.tiles.mvt import check_tile
 
 WEB_MERCATOR = CRS.from_epsg(3857)
@@ -46,14 +47,8 @@ class FlightImage:
 
 
 def _resolve(path: str, data_dir: Path | None) -> Path:
-    """A stored orthophoto path: absolute; relative to ``data_dir``; or, as the flight
-    catalogue writes it under a relative ``data_dir`` (``var/flights/…``), relative to the
-    working directory."""
-    p = Path(path)
-    if p.is_absolute() or data_dir is None:
-        return p
-    under = Path(data_dir) / p
-    return under if under.is_file() or not p.is_file() else p
+    """A stored orthophoto path (:func:`geo_enforce.storage.paths.resolve_stored`)."""
+    return resolve_stored(path, data_dir)
 
 
 def flight_image(session: Session, flight_id: int, *, data_dir: Path | None = None) -> FlightImage:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from geo_enforce.errors import Conflict, InvalidInput
+from geo_enforce.errors import ConfigError, Conflict, InvalidInput
 from geo_enforce.storage import backup, localdb
 from tests.support.trust_seed import seed_ledger
 
@@ -71,16 +76,161 @@ def test_round_trip_reproduces_database_and_files(db_url, sessions, tmp_path, em
     eng.dispose()
 
 
-def test_restore_refuses_a_non_empty_database_unless_forced(db_url, sessions, tmp_path):
+def _owner(url: str, pg_port: int) -> str:
+    database = make_url(url).database
+    assert database is not None
+    return localdb.url_for(pg_port, database, localdb.OWNER_ROLE)
+
+
+def test_restore_refuses_a_non_empty_database_unless_forced(db_url, sessions, tmp_path, pg_port):
     seed_ledger(sessions)
     archive = backup.backup(db_url, tmp_path / "none", tmp_path / "b.tar").path
+    owner = _owner(db_url, pg_port)
     with pytest.raises(Conflict, match="not empty"):
-        backup.restore(archive, db_url, tmp_path / "var")
+        backup.restore(archive, owner, tmp_path / "var")
     # forced: emptied and reloaded, and still identical
     before = backup.database_summary(db_url)
     sessions.kw["bind"].dispose()  # the restore drops the schema under open connections
-    backup.restore(archive, db_url, tmp_path / "var", force=True)
+    backup.restore(archive, owner, tmp_path / "var", force=True)
     assert backup.database_summary(db_url) == before
+    # the app role can write the reloaded tables (grants applied again after the load)
+    from geo_enforce.access.auth import create_user
+    from geo_enforce.storage.engine import transaction
+
+    with transaction(sessions, "cli:after-restore") as s:
+        create_user(s, "after_restore", "viewer")
+
+
+def test_restore_needs_the_schema_owner(db_url, sessions, tmp_path):
+    seed_ledger(sessions)
+    archive = backup.backup(db_url, tmp_path / "none", tmp_path / "b.tar").path
+    with pytest.raises(ConfigError, match="needs the schema owner"):
+        backup.restore(archive, db_url, tmp_path / "var", force=True)
+
+
+def test_archive_is_private_and_holds_no_plaintext_token(db_url, sessions, tmp_path, monkeypatch):
+    """The demo admin token is kept outside the data directory (0600), a token file an older
+    demo left in the data directory is not archived, and the archive is 0600."""
+    from geo_enforce.cli import demo
+
+    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "var"
+    _files(data_dir)
+    token = demo._demo_token(sessions)
+    token_file = tmp_path / demo.DEMO_TOKEN_FILE
+    assert token_file.read_text().strip() == token
+    assert not token_file.resolve().is_relative_to(data_dir.resolve())
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    (data_dir / "demo-token").write_text(token + "\n")  # as older versions left it
+    archive = tmp_path / "out" / "b.tar"
+    archive.parent.mkdir()
+    archive.write_bytes(b"")  # an existing file with the default mode is made private too
+    archive.chmod(0o644)
+    notes: list[str] = []
+    result = backup.backup(db_url, data_dir, archive, echo=notes.append)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
+    assert any("demo-token" in n and "secret" in n for n in notes)
+    with tarfile.open(result.path) as tar:
+        assert "files/demo-token" not in tar.getnames()
+        blobs = [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    assert blobs and not any(token.encode() in b for b in blobs)
+
+
+def test_manifest_describes_the_dump_under_concurrent_writes(db_url, sessions, tmp_path, empty_db):
+    """Summary and dump read one exported snapshot: with writes landing all through the backup,
+    the restored database still matches the manifest exactly."""
+    from geo_enforce.access.auth import create_user
+    from geo_enforce.storage.engine import transaction
+
+    seed_ledger(sessions)
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        while not stop.is_set():
+            with transaction(sessions, "cli:writer") as s:
+                create_user(s, f"w{written[0]}_{uuid.uuid4().hex[:6]}", "viewer")
+            written[0] += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while written[0] < 5:
+            time.sleep(0.01)
+        result = backup.backup(db_url, tmp_path / "none", tmp_path / "b.tar")
+        during = written[0]
+    finally:
+        stop.set()
+        thread.join(30)
+    assert during > 5, "no write landed during the backup"
+    backup.restore(result.path, empty_db, tmp_path / "var2")  # verify() compares with the manifest
+    assert backup.database_summary(empty_db)["row_counts"] == result.manifest["row_counts"]
+
+
+def _tamper(archive: Path, member_name: str, out: Path) -> None:
+    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None  # type: ignore[union-attr]
+            if m.name == member_name and data is not None:
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+
+
+@pytest.mark.parametrize(
+    "member", ["files/photos/0123456789abcdef0123456789abcdef.jpg", "database.dump"]
+)
+def test_a_tampered_archive_is_refused_before_the_database_is_touched(
+    db_url, sessions, tmp_path, empty_db, member
+):
+    seed_ledger(sessions)
+    _files(tmp_path / "var")
+    archive = backup.backup(db_url, tmp_path / "var", tmp_path / "b.tar").path
+    bad = tmp_path / "bad.tar"
+    _tamper(archive, member, bad)
+    out_dir = tmp_path / "restored"
+    with pytest.raises(backup.RestoreMismatch, match="damaged or was altered"):
+        backup.restore(bad, empty_db, out_dir)
+    assert backup.database_summary(empty_db)["row_counts"] == {}  # nothing loaded
+    assert not out_dir.exists() or not any(p.is_file() for p in out_dir.rglob("*"))
+
+
+def test_flight_files_restore_into_another_data_dir(db_url, sessions, tmp_path, empty_db):
+    """Paths under data_dir are stored relative to it: a restore elsewhere finds them."""
+    import datetime as dt
+
+    from geo_enforce.storage.engine import transaction
+    from geo_enforce.storage.models import Flight
+    from geo_enforce.storage.paths import resolve_stored, to_stored
+    from tests.support.trust_seed import square
+
+    src = tmp_path / "machine-a" / "var"
+    ortho = src / "flights" / "f1" / "ortho.tif"
+    ortho.parent.mkdir(parents=True)
+    ortho.write_bytes(b"II*\x00" + os.urandom(2000))
+    with transaction(sessions, "cli:test") as s:
+        s.add(
+            Flight(
+                name="f1",
+                flown_on=dt.date(2024, 5, 1),
+                gsd_m=0.05,
+                ortho_path=to_stored(ortho, src),
+                crs="EPSG:4548",
+                width=10,
+                height=10,
+                band_count=3,
+                footprint=square(0),
+            )
+        )
+    archive = backup.backup(db_url, src, tmp_path / "b.tar")
+    assert archive.manifest["external_files"] == []  # nothing outside data_dir
+    dst = tmp_path / "machine-b" / "data"
+    backup.restore(archive.path, empty_db, dst)
+    eng = create_engine(empty_db)
+    with eng.connect() as conn:
+        stored = conn.execute(text("SELECT ortho_path FROM flight")).scalar_one()
+    eng.dispose()
+    assert stored == "flights/f1/ortho.tif"
+    assert resolve_stored(stored, dst).read_bytes() == ortho.read_bytes()
 
 
 def test_damaged_or_foreign_archive_is_refused(tmp_path, db_url):
