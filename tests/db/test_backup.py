@@ -300,3 +300,58 @@ def test_orthophotos_outside_data_dir_are_archived_and_restored(
     outside.unlink()
     backup.restore(archive, empty_db, tmp_path / "var2")
     assert outside.read_bytes() == data
+
+
+def test_migration_makes_written_flight_paths_relative(pg_port):
+    """0011: paths the application wrote (…/flights/<name>/ortho.tif) become relative to the
+    data directory; a COG registered in place keeps its absolute path; each change audited."""
+    from geoalchemy2.shape import to_shape
+
+    from geo_enforce.storage.migrate import upgrade
+    from tests.support.trust_seed import square
+
+    name = f"ge_m_{uuid.uuid4().hex[:10]}"
+    owner = localdb.ensure_database(pg_port, name)
+    try:
+        upgrade(owner, "0004_layer_versions")
+        eng = create_engine(owner)
+        with eng.begin() as conn:
+            for fname, ortho, dsm in (
+                (
+                    "f1",
+                    "/old/machine/var/flights/f1/ortho.tif",
+                    "/old/machine/var/flights/f1/dsm.tif",
+                ),
+                ("f2", "var/flights/f2/ortho.tif", None),
+                ("f3", "/survey/2024/cog.tif", None),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO flight (name, flown_on, gsd_m, ortho_path, dsm_path, crs, "
+                        "width, height, band_count, footprint) VALUES (:n, '2024-05-01', 0.05, "
+                        ":o, :d, 'EPSG:4548', 10, 10, 3, ST_GeomFromEWKT(:g))"
+                    ),
+                    {"n": fname, "o": ortho, "d": dsm, "g": f"SRID=4490;{to_shape(square(0)).wkt}"},
+                )
+        upgrade(owner)
+        with eng.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, ortho_path, dsm_path FROM flight ORDER BY name")
+            ).all()
+            actors = set(
+                conn.execute(
+                    text(
+                        "SELECT actor FROM audit_log "
+                        "WHERE table_name = 'flight' AND action = 'update'"
+                    )
+                ).scalars()
+            )
+        eng.dispose()
+    finally:
+        localdb.drop_database(pg_port, name)
+    assert [tuple(r) for r in rows] == [
+        ("f1", "flights/f1/ortho.tif", "flights/f1/dsm.tif"),
+        ("f2", "flights/f2/ortho.tif", None),
+        ("f3", "/survey/2024/cog.tif", None),
+    ]
+    assert actors == {"migration:0011_relative_flight_paths"}
