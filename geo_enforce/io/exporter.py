@@ -3,7 +3,8 @@
 Exports carry the catalogue's fields plus the trigger-computed ``area_m2``/``area_mu`` of the
 current (not retired) records, in EPSG:4490 (KML: WGS 84, as the format requires; the two agree
 to centimetres). Field names are the identifiers (shapefiles: the catalogue's short names), so an
-export imports again unchanged.
+export imports again unchanged; next to each coded field is its Chinese label (``status_label``,
+shapefiles ``status_zh``) and next to ``village_code`` the village's name, which imports ignore.
 """
 
 from __future__ import annotations
@@ -82,6 +83,30 @@ def _iso_dates(frame: pd.DataFrame, spec: LayerSpec) -> None:
             frame[fld.name] = frame[fld.name].dt.strftime("%Y-%m-%d")
 
 
+def _with_labels(
+    session: Session, gdf: gpd.GeoDataFrame, spec: LayerSpec, *, short: bool
+) -> gpd.GeoDataFrame:
+    """Chinese labels next to coded fields (``status`` → ``status_label``, 已拆除) and the
+    village's name next to ``village_code``, for people reading the file in QGIS or Excel; an
+    import ignores them. Shapefile columns are at most 10 characters (``status_zh``)."""
+    out = gdf.copy()
+    for fld in spec.fields:
+        if fld.name not in out.columns:
+            continue
+        at = list(out.columns).index(fld.name) + 1
+        if fld.vocab:
+            labels = fld.values
+            name = f"{fld.shp_name[:7]}_zh" if short else f"{fld.name}_label"
+            out.insert(at, name, out[fld.name].map(lambda v, m=labels: m.get(v, v)))
+        elif fld.name == "village_code":
+            rows = session.execute(
+                text("SELECT code, name FROM admin_area WHERE retired_at IS NULL")
+            ).all()
+            names = {code: name for code, name in rows}
+            out.insert(at, "village_nm" if short else "village_name", out[fld.name].map(names))
+    return out
+
+
 def _shp_names(spec: LayerSpec) -> dict[str, str]:
     return {f.name: f.shp_name for f in spec.fields}
 
@@ -105,6 +130,7 @@ def export_layer(
     f = format_for(p, fmt)
     gdf = read_layer(session, layer, include_retired=include_retired, private=private)
     p.parent.mkdir(parents=True, exist_ok=True)
+    gdf = _with_labels(session, gdf, spec, short=f == "shp")
     if f == "csv":
         df = pd.DataFrame(gdf.drop(columns="geometry"))
         _iso_dates(df, spec)

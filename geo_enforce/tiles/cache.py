@@ -44,7 +44,7 @@ class CachedTile:
         """A cached tile of ``raw`` bytes with its ETag and compressed copy."""
         return cls(
             raw=raw,
-            gz=gzip.compress(raw, compresslevel=6, mtime=0),
+            gz=gzip.compress(raw, compresslevel=1, mtime=0),  # 3× faster than 6, 5 % larger
             etag=hashlib.blake2b(raw, digest_size=12).hexdigest(),
         )
 
