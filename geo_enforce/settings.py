@@ -25,8 +25,9 @@ class LocalDbSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    #: Role granted to requests without a token. None in production; the demo sets "viewer" so
-    #: the squad's map opens in a browser without a token. Never "editor" or "admin".
+    #: Role of requests without a token: None (refused with 401) or "public", which reaches only
+    #: what everyone may see (公示 views, health, docs). Never a user role: an anonymous caller
+    #: must not read party names, full addresses, notes or staff names.
     anonymous_role: str | None = None
     token_ttl_days: int = 180
 
@@ -35,8 +36,12 @@ class AuthSettings(BaseModel):
     def _read_only_anonymous(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        if v not in ("viewer",):
-            raise ValueError("anonymous_role may only be 'viewer' (or unset)")
+        if v != "public":
+            raise ValueError(
+                f"anonymous_role may only be 'public' (or unset), not {v!r}: callers without a "
+                "token see the 公示 views only; give the squad viewer tokens (a browser sends "
+                "one as the ge_token cookie)"
+            )
         return v
 
 
@@ -45,6 +50,9 @@ class LimitSettings(BaseModel):
     max_upload_pixels: int = 80_000_000
     max_import_features: int = 2_000_000
     max_page_size: int = 10_000
+    #: vertices of one feature (import, API writes, polygon queries); a 1e6-vertex polygon
+    #: would stall the service and bloat every page that lists it
+    max_vertices: int = 100_000
 
 
 class PublicSettings(BaseModel):

@@ -115,6 +115,17 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=db_url, data_dir=tmp_path / "var")
 
 
+def open_to_viewers(client) -> None:
+    """Let the client read as a viewer without an Authorization header: a viewer token in the
+    ``ge_token`` cookie (honoured for GET and HEAD), as a browser opening /map carries it.
+
+    Callers without any token never read as viewers (``auth.anonymous_role`` is 'public' or
+    unset), so this is how the map and tile tests stand in for the squad's browser.
+    """
+    (headers,) = bearer_headers(client.app.state.sessions, ("cookie-viewer", "viewer"))
+    client.cookies.set("ge_token", headers["Authorization"].removeprefix("Bearer "))
+
+
 @pytest.fixture
 def client(settings: Settings):
     from fastapi.testclient import TestClient

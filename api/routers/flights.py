@@ -156,6 +156,7 @@ def register_flight(
                 name=name,
                 data_dir=settings.data_dir,
                 copy_cog=True,
+                max_pixels=settings.limits.max_upload_pixels,
             )
             return _flight_out(f, base=_base(request))
     except GeoEnforceError as exc:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
-from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB
+from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce.errors import InvalidInput
+from geo_enforce.io.sanity import check_vertices
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.ledger import features, lifecycle
 from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
+from geo_enforce.settings import LimitSettings
 from geo_enforce.storage.locking import etag, expected_version, lock_for_update
 from geo_enforce.storage.models import Structure
 
@@ -83,13 +85,15 @@ class RetireIn(BaseModel):
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
 
 
-def _geom(g: GeoJSONGeometry | None):
+def _geom(g: GeoJSONGeometry | None, limits: LimitSettings):
     if g is None:
         return None
     try:
-        return shape(g.model_dump())
+        geom = shape(g.model_dump())
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise InvalidInput(f"geometry is not valid GeoJSON: {exc}") from None
+    check_vertices(geom, limits.max_vertices, "geometry")
+    return geom
 
 
 def _out(t) -> TransitionOut:
@@ -126,10 +130,15 @@ def get_one(structure_id: int, session: ReadDB, principal: Viewer, response: Res
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a structure case")
-def create(body: StructureCreate, session: WriteDB, _: Editor, response: Response) -> dict:
+def create(
+    body: StructureCreate, session: WriteDB, _: Editor, request: Request, response: Response
+) -> dict:
     values = body.model_dump(exclude={"case_no", "geometry"}, exclude_none=True)
     st = ledger.create_structure(
-        session, case_no=body.case_no, geometry=_geom(body.geometry), **values
+        session,
+        case_no=body.case_no,
+        geometry=_geom(body.geometry, get_settings(request).limits),
+        **values,
     )
     return _read(session, st, response, personal=True)
 
@@ -140,6 +149,7 @@ def update(
     body: StructureUpdate,
     session: WriteDB,
     _: Editor,
+    request: Request,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict:
@@ -149,7 +159,7 @@ def update(
         session,
         st,
         changes,
-        geometry=_geom(body.geometry),
+        geometry=_geom(body.geometry, get_settings(request).limits),
         expected_version=expected_version(if_match, body.version),
     )
     return _read(session, st, response, personal=True)

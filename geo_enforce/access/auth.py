@@ -19,7 +19,11 @@ from geo_enforce.errors import AuthenticationFailed, Conflict, InvalidInput, Not
 from geo_enforce.settings import ROLES
 from geo_enforce.storage.models import ApiToken, AppUser
 
-ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
+#: The role of a caller without a token when ``auth.anonymous_role = "public"``: below every
+#: user role, so it reaches only the routes open to everyone (公示, health, docs, static files).
+#: Never a user's role.
+PUBLIC_ROLE = "public"
+ROLE_RANK = {PUBLIC_ROLE: -1, **{r: i for i, r in enumerate(ROLES)}}
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def hash_token(token: str) -> str:
 
 
 def create_user(session: Session, name: str, role: str, display_name: str | None = None) -> AppUser:
-    if role not in ROLE_RANK:
+    if role not in ROLES:
         raise InvalidInput(f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
     if session.scalar(select(AppUser).where(AppUser.name == name)) is not None:
         raise Conflict(f"user '{name}' already exists")
@@ -142,7 +146,7 @@ def set_role(
     """Change a user's role; with ``expected_version`` a stale edit is refused (409)."""
     from geo_enforce.storage.locking import lock_for_update
 
-    if role not in ROLE_RANK:
+    if role not in ROLES:
         raise InvalidInput(f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
     user = lock_for_update(session, AppUser, get_user(session, name).id, expected_version)
     user.role = role

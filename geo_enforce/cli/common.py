@@ -74,11 +74,15 @@ def sessions():
 
 
 def parse_date(value: str, option: str) -> dt.date:
-    """``value`` (YYYY-MM-DD) as a date; InvalidInput naming ``option`` when it is not one."""
+    """``value`` (YYYY-MM-DD) as a date; InvalidInput naming ``option`` when it is not one or
+    lies outside the plausible range (1949-10-01 … a year from today)."""
+    from geo_enforce.io.sanity import check_date
+
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{option} '{value}' is not a date (YYYY-MM-DD)") from None
+    return check_date(day, option)
 
 
 def run_guarded(typer_app: typer.Typer, argv: list[str]) -> None:

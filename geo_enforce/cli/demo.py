@@ -1,8 +1,10 @@
 """``geo-enforce demo``: the whole job on the embedded default, start to finish.
 
 Starts the local PostGIS (or uses DATABASE_URL), migrates, loads the sample township, creates a
-demo admin with a token, then serves the API with anonymous read-only (viewer) access so the map
-opens in a browser. Each step is idempotent: running the demo twice reuses what is there.
+demo admin with a token, then serves the API. Callers without a token get the public view only
+(公示, ``anonymous_role='public'``); the squad's map needs a token (the Authorization header, or
+the ``ge_token`` cookie in a browser), and the offline map file opens anywhere. Each step is
+idempotent: running the demo twice reuses what is there.
 """
 
 from __future__ import annotations
@@ -94,8 +96,9 @@ def demo(
     out.print(
         Panel.fit(
             f"API:            {base}/docs\n"
-            f"Map (online):   {base}/map\n"
+            f"Map (online):   {base}/map  (token as the ge_token cookie)\n"
             f"Map (offline):  {map_path.resolve()}\n"
+            f"公示 (public):   {base}/public/cases\n"
             f"Admin token:    {token}\n"
             f"Area totals:    {base}/reports/areas?group_by=village",
             title="geo-enforce demo",
@@ -109,7 +112,7 @@ def demo(
         demo_settings = s.model_copy(
             update={
                 "database_url": url,
-                "auth": s.auth.model_copy(update={"anonymous_role": "viewer"}),
+                "auth": s.auth.model_copy(update={"anonymous_role": "public"}),
             }
         )
         uvicorn.run(create_app(demo_settings), host=host, port=port, log_level="info")

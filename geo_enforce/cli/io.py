@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, console, out, sessions
+from geo_enforce.cli.common import actor, app, console, out, sessions, settings
 
 
 def print_report(report) -> None:
@@ -71,6 +71,8 @@ def import_cmd(
                 from_bd09=from_bd09,
                 source_layer=source_layer,
                 encoding=encoding,
+                max_features=settings().limits.max_import_features,
+                max_vertices=settings().limits.max_vertices,
             )
         except BaseException:
             session.rollback()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import CRSError, InvalidInput, NotFound
 from geo_enforce.geometry import crs as gcrs
+from geo_enforce.io.sanity import check_vertices
 from geo_enforce.storage.models import FarmlandParcel
 
 SRID = 4490
@@ -87,13 +88,16 @@ def parse_point(x: float, y: float, crs: int | str | None = None) -> Located:
     return Located(_to_storage(pt, code, f"point ({x}, {y})"), code)
 
 
-def parse_polygon(data: str | dict | BaseGeometry, crs: int | str | None = None) -> Located:
+def parse_polygon(
+    data: str | dict | BaseGeometry, crs: int | str | None = None, max_vertices: int | None = None
+) -> Located:
     """A polygon from WKT, GeoJSON (geometry, Feature or one-feature FeatureCollection) or shapely.
 
     Refuses anything that is not a valid, non-empty (multi)polygon, naming the defect (for
     example a self-intersection and where it is), so the user can redraw it.
     """
     geom = _read_geometry(data)
+    check_vertices(geom, max_vertices, "polygon")
     if geom.is_empty:
         raise InvalidInput("polygon: the geometry is empty; draw or upload a polygon")
     if not isinstance(geom, Polygon | MultiPolygon):

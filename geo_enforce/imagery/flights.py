@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import Conflict, ImageryError, NotFound
 from geo_enforce.imagery import rasters
+from geo_enforce.io import sanity, uploads
 from geo_enforce.storage.models import Flight
 from geo_enforce.storage.paths import to_stored
 
@@ -84,6 +85,7 @@ def register_flight(
     name: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     copy_cog: bool = False,
+    max_pixels: int | None = None,
 ) -> Flight:
     """Validate an orthophoto (and DSM), convert to COG when needed, store the flight record.
 
@@ -91,7 +93,11 @@ def register_flight(
     corrupt or truncated TIFF, a DSM that does not overlap its orthophoto. A duplicate name is a
     :class:`Conflict`. COGs are written under ``data_dir/flights/<name>/``; an input that is
     already a COG is referenced where it is, or copied there with ``copy_cog`` (uploads).
+    ``max_pixels`` (uploads: ``limits.max_upload_pixels``) is checked on width × height from the
+    header, before any pixel is read, so a sparse or tiny file cannot declare a huge raster;
+    ``flown_on`` must be a plausible date (:mod:`geo_enforce.io.sanity`).
     """
+    sanity.check_date(flown_on, "flown_on")
     ortho_path = Path(ortho_path)
     name = name or f"{ortho_path.stem}-{flown_on:%Y%m%d}"
     if not _NAME_RE.match(name):
@@ -102,11 +108,19 @@ def register_flight(
         raise Conflict(f"a flight named {name!r} already exists; choose another --name")
 
     ortho = rasters.inspect(ortho_path)
+    if max_pixels is not None:
+        uploads.check_pixels(
+            ortho.width, ortho.height, max_pixels, what=f"orthophoto '{ortho_path.name}'"
+        )
     rasters.validate_ortho(ortho)
     rasters.check_readable(ortho_path, progress=_stage(progress, "ortho"))
     dsm = None
     if dsm_path is not None:
         dsm = rasters.inspect(dsm_path)
+        if max_pixels is not None:
+            uploads.check_pixels(
+                dsm.width, dsm.height, max_pixels, what=f"DSM '{Path(dsm_path).name}'"
+            )
         rasters.validate_dsm(dsm)
         rasters.check_readable(dsm_path, progress=_stage(progress, "dsm"))
 

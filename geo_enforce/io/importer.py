@@ -21,24 +21,28 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from pyproj import CRS
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo_enforce.errors import ConfigError, CRSError, InvalidInput, TooLarge
+from geo_enforce.errors import ConfigError, CRSError, InvalidInput
 from geo_enforce.geometry import crs as crs_mod
 from geo_enforce.geometry.areas import GEOD
+from geo_enforce.io import sanity
 from geo_enforce.io.catalogue import FieldSpec, LayerSpec, get_catalogue, parse_bool, parse_date
 from geo_enforce.io.reader import (
     _listing,
     check_degrees,
+    check_feature_vertices,
     feature_label,
     read_vector,
     repair_geometries,
     to_cgcs2000,
 )
+from geo_enforce.io.uploads import check_features
 from geo_enforce.storage.models import LAYER_MODELS, SRID
 
 #: Geometries closer than this (degrees, about 0.01 mm) count as unchanged on re-import: KML and
@@ -207,6 +211,11 @@ def _convert(f: FieldSpec, v: Any, max_len: int | None) -> tuple[Any, str | None
         d = parse_date(v)
         if d is None:
             return None, f"value {v!r} is not a date (use 2024-03-05)"
+        if not sanity.is_plausible(d):
+            return None, (
+                f"date {d.isoformat()} is outside the plausible range "
+                f"{sanity.EARLIEST_DATE.isoformat()} … {sanity.latest_date().isoformat()}"
+            )
         return d, None
     b = parse_bool(v)
     if b is None:
@@ -458,6 +467,7 @@ def import_frame(
     source: str | None = None,
     check_offset: bool = True,
     max_features: int | None = None,
+    max_vertices: int | None = None,
 ) -> ImportReport:
     """Upsert a GeoDataFrame into ``layer`` by its natural key, in the caller's transaction.
 
@@ -465,6 +475,8 @@ def import_frame(
     to the catalogue's fields by name, Chinese name or alias unless ``field_map`` says otherwise.
     Returns counts of inserted, updated and unchanged rows, repairs and warnings. Raises
     :class:`~geo_enforce.errors.InvalidInput` (naming feature and field) before any write.
+    ``max_features`` and ``max_vertices`` (per feature, default 100 000) are the limits of
+    ``Settings.limits``; over them, :class:`~geo_enforce.errors.TooLarge`.
     """
     spec = get_catalogue().layer(layer)
     src = source or str(gdf.attrs.get("source", "<data frame>"))
@@ -473,8 +485,8 @@ def import_frame(
     report.warnings = list(gdf.attrs.get("warnings", []))
     if len(gdf) == 0:
         raise InvalidInput(f"{src}: no features to import")
-    if max_features is not None and len(gdf) > max_features:
-        raise TooLarge(f"{src}: {len(gdf)} features, at most {max_features} per import")
+    if max_features is not None:
+        check_features(len(gdf), max_features, what=src)
     if gdf.crs is None:
         raise CRSError(f"{src}: the data has no CRS; declare it (e.g. --crs EPSG:4490)")
     was_repaired = "repaired" in gdf.attrs
@@ -489,6 +501,7 @@ def import_frame(
     )
     report.columns = dict(mapping)
     key_col = next(c for c, f in mapping.items() if f == spec.key)
+    check_feature_vertices(gdf, src, max_vertices, key_col)
     if not was_repaired:
         report.repaired = repair_geometries(gdf, src, key_col)
     values = coerce_values(
@@ -563,12 +576,15 @@ def import_layer(
     encoding: str | None = None,
     check_offset: bool = True,
     max_features: int | None = None,
+    max_vertices: int | None = None,
 ) -> ImportReport:
     """Read ``path`` (any supported format, see :func:`read_vector`) and upsert it into ``layer``.
 
     Runs in the caller's transaction: commit to keep it, roll back (e.g. a dry run) to discard.
     """
     get_catalogue().layer(layer)  # unknown layer: refuse before reading
+    if max_features is not None:
+        _precheck_features(Path(path), source_layer, max_features)
     gdf = read_vector(
         path,
         crs=crs,
@@ -576,6 +592,7 @@ def import_layer(
         encoding=encoding,
         from_gcj02=from_gcj02,
         from_bd09=from_bd09,
+        max_vertices=max_vertices,
     )
     return import_frame(
         session,
@@ -585,4 +602,21 @@ def import_layer(
         source=str(path),
         check_offset=check_offset,
         max_features=max_features,
+        max_vertices=max_vertices,
     )
+
+
+def _precheck_features(path: Path, layer: str | int | None, max_features: int) -> None:
+    """Refuse a file over the feature limit from its header, before reading any feature.
+
+    Only where the driver knows the count cheaply (shapefile, GeoPackage); other files are
+    counted after reading (:func:`import_frame`). Unreadable files are left to the reader.
+    """
+    if path.suffix.lower() not in (".shp", ".gpkg"):
+        return
+    try:
+        n = int(pyogrio.read_info(path, layer=layer)["features"])
+    except Exception:  # the reader reports unreadable files with their own message
+        return
+    if n >= 0:
+        check_features(n, max_features, what=str(path))

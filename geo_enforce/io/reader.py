@@ -26,8 +26,9 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo_enforce.errors import CRSError, InvalidInput, NotFound
+from geo_enforce.errors import CRSError, InvalidInput, NotFound, TooLarge
 from geo_enforce.geometry import crs as crs_mod
+from geo_enforce.io.sanity import DEFAULT_MAX_VERTICES
 
 #: Column names taken as the WKT geometry of a CSV (case-insensitive).
 WKT_COLUMNS = ("wkt", "geometry", "geom", "shape", "the_geom", "几何", "坐标串", "wkt_geom")
@@ -162,7 +163,44 @@ def _read_csv(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index), crs=declared)
 
 
+def _sidecar(path: Path, suffix: str) -> Path | None:
+    return next(
+        (p for p in (path.with_suffix(suffix), path.with_suffix(suffix.upper())) if p.exists()),
+        None,
+    )
+
+
+def check_shapefile_counts(path: Path) -> None:
+    """Refuse a shapefile whose .dbf holds more or fewer records than its .shp has shapes.
+
+    GDAL pairs shapes and attribute rows by position and silently drops (or invents) the
+    difference, so a truncated .dbf would import only some polygons. The shape count comes
+    from the index (.shx: 100-byte header, 8 bytes per record), the record count from the
+    .dbf header (bytes 4-7, little-endian).
+    """
+    shx, dbf = _sidecar(path, ".shx"), _sidecar(path, ".dbf")
+    if shx is None or dbf is None:
+        return
+    shx_size = shx.stat().st_size
+    with dbf.open("rb") as f:
+        head = f.read(8)
+    if shx_size < 100 or (shx_size - 100) % 8 or len(head) < 8:
+        raise InvalidInput(
+            f"{path}: the shapefile's {'.shx' if len(head) == 8 else '.dbf'} is truncated or "
+            "damaged; export the layer again"
+        )
+    shapes = (shx_size - 100) // 8
+    records = int.from_bytes(head[4:8], "little")
+    if shapes != records:
+        raise InvalidInput(
+            f"{path}: the .shp has {shapes} shapes but the .dbf has {records} attribute records; "
+            "the files do not belong together or one is truncated: export the layer again"
+        )
+
+
 def _read_ogr(path: Path, layer: str | int | None, encoding: str | None) -> gpd.GeoDataFrame:
+    if path.suffix.lower() == ".shp":
+        check_shapefile_counts(path)
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
@@ -219,6 +257,24 @@ def polygonal_part(geom: BaseGeometry) -> BaseGeometry:
         polys = [p for p in parts if not p.is_empty]
         return shapely.union_all(polys) if polys else Polygon()
     return Polygon()
+
+
+def check_feature_vertices(
+    gdf: gpd.GeoDataFrame, source: str, max_vertices: int | None, key_col: str | None = None
+) -> None:
+    """Refuse features with more than ``max_vertices`` vertices (default 100 000), by name."""
+    limit = DEFAULT_MAX_VERTICES if max_vertices is None else max_vertices
+    counts = shapely.get_num_coordinates(np.asarray(gdf.geometry.values))
+    over = np.flatnonzero(counts > limit)
+    if len(over):
+        raise TooLarge(
+            f"{source}: {len(over)} feature(s) have more than {limit:,} vertices: "
+            + _listing(
+                [f"{feature_label(gdf, int(i), key_col)} has {int(counts[i]):,}" for i in over]
+            )
+            + "; simplify them (e.g. to 0.1 m) or ask an admin to raise "
+            "GEO_ENFORCE_LIMITS__MAX_VERTICES"
+        )
 
 
 def repair_geometries(gdf: gpd.GeoDataFrame, source: str, key_col: str | None = None) -> list[str]:
@@ -386,6 +442,7 @@ def read_vector(
     encoding: str | None = None,
     from_gcj02: bool = False,
     from_bd09: bool = False,
+    max_vertices: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector file into a GeoDataFrame in EPSG:4490 (lon/lat degrees, CGCS2000).
 
@@ -394,7 +451,9 @@ def read_vector(
     repaired with ``make_valid`` and listed in ``gdf.attrs["repaired"]``; notes in
     ``gdf.attrs["warnings"]``. Refuses (:class:`~geo_enforce.errors.InvalidInput` /
     :class:`~geo_enforce.errors.CRSError`) files without CRS, implausible coordinates, empty or
-    corrupt files and features without geometry, naming file, feature and problem.
+    corrupt files and features without geometry, naming file, feature and problem; a shapefile
+    whose .dbf and .shp counts differ; features over ``max_vertices`` vertices (default
+    100 000; :class:`~geo_enforce.errors.TooLarge`).
     """
     p = Path(path)
     source = str(p)
@@ -418,6 +477,7 @@ def read_vector(
             f"{source}: {len(missing)} feature(s) have no geometry: "
             f"{_listing([feature_label(gdf, int(i)) for i in missing])}"
         )
+    check_feature_vertices(gdf, source, max_vertices)
     gdf = to_cgcs2000(gdf, source, crs=crs, from_gcj02=from_gcj02, from_bd09=from_bd09)
     gdf.attrs["source"] = source
     gdf.attrs["repaired"] = repair_geometries(gdf, source)

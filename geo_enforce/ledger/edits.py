@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import Conflict, InvalidInput, NotFound
 from geo_enforce.geometry.crs import check_geographic_bounds
+from geo_enforce.io import sanity
 from geo_enforce.ledger.vocab import STRUCTURE_CATEGORIES
 from geo_enforce.storage.locking import StaleVersion
 from geo_enforce.storage.models import LAYER_MODELS, Structure
@@ -39,10 +40,16 @@ STRUCTURE_EDITABLE = frozenset(
 )
 
 
-def polygon_for_storage(geom: BaseGeometry, what: str) -> MultiPolygon:
-    """Check a lon/lat (EPSG:4490) polygon for storage and return it as a MultiPolygon."""
+def polygon_for_storage(
+    geom: BaseGeometry, what: str, max_vertices: int | None = None
+) -> MultiPolygon:
+    """Check a lon/lat (EPSG:4490) polygon for storage and return it as a MultiPolygon.
+
+    More than ``max_vertices`` vertices (default 100 000) is refused before any other check.
+    """
     if geom is None or geom.is_empty:
         raise InvalidInput(f"{what}: geometry is empty")
+    sanity.check_vertices(geom, max_vertices, what)
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInput(
             f"{what}: geometry must be a Polygon or MultiPolygon, not {geom.geom_type}"
@@ -72,6 +79,8 @@ def _check_structure_fields(values: dict[str, Any], what: str) -> None:
     floors = values.get("floors")
     if floors is not None and not 1 <= int(floors) <= 100:
         raise InvalidInput(f"{what}: floors must be between 1 and 100, got {floors}")
+    if values.get("discovered_on") is not None:
+        sanity.check_date(values["discovered_on"], f"{what}: discovered_on")
 
 
 def create_structure(
@@ -138,9 +147,29 @@ def retire(
     rec: Any = session.get(model, record_id)
     if rec is None or rec.retired_at is not None:
         raise NotFound(f"{layer} {record_id} does not exist or is already retired")
+    return retire_record(
+        session,
+        rec,
+        actor=actor,
+        reason=reason,
+        expected_version=expected_version,
+        what=f"{layer} {record_id}",
+    )
+
+
+def retire_record(
+    session: Session,
+    rec: Any,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+    what: str,
+):
+    """Retire a loaded, current ledger record: who, when, why (the audit trigger records it)."""
     if not reason or not reason.strip():
-        raise InvalidInput("retiring a record needs a reason")
-    check_version(rec, expected_version, f"{layer} {record_id}")
+        raise InvalidInput(f"retiring {what} needs a reason")
+    check_version(rec, expected_version, what)
     rec.retired_at = dt.datetime.now(dt.UTC)
     rec.retired_by = actor
     rec.retire_reason = reason.strip()

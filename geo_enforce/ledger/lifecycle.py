@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import IllegalTransition, InvalidInput, NotFound
+from geo_enforce.io import sanity
 from geo_enforce.ledger.edits import check_version
 from geo_enforce.ledger.vocab import CLOSED_STATUSES, STRUCTURE_STATUSES, label
 from geo_enforce.storage.models import Structure, StructureTransition
@@ -81,7 +82,7 @@ def transition(
             f"({label(STRUCTURE_STATUSES, current)}) to {to_status} "
             f"({label(STRUCTURE_STATUSES, to_status)}); allowed: {allowed}"
         )
-    day = effective_on or dt.date.today()
+    day = sanity.check_date(effective_on, "effective_on") if effective_on else dt.date.today()
     if structure.discovered_on and day < structure.discovered_on:
         raise InvalidInput(
             f"effective date {day} is before the case was discovered ({structure.discovered_on})"

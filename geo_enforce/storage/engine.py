@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_enforce.errors import ConfigError, DatabaseUnavailable
 from geo_enforce.settings import Settings
+from geo_enforce.storage import safe_types
 
 
 def resolve_database_url(
@@ -50,6 +51,8 @@ def resolve_database_url(
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # stored dates Python cannot hold are read as NULL and logged, never a failed query
+    safe_types.install()
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -24,7 +24,7 @@ from sqlalchemy import update
 from api import create_app
 from api.deps import write_session
 from geo_enforce.access import auth, policy
-from geo_enforce.settings import ROLES, Settings
+from geo_enforce.settings import ROLES, AuthSettings, Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.storage.models import ApiToken
 
@@ -296,12 +296,15 @@ def test_non_api_routes_are_known():
         )
 
 
-def test_anonymous_viewer_cannot_write(module_db_url: str, tmp_path: Path):
-    """The demo's anonymous_role='viewer' opens the map read-only: writes still need a token."""
-    settings = Settings(database_url=module_db_url, data_dir=tmp_path / "var")
-    settings.auth.anonymous_role = "viewer"
+def test_anonymous_public_cannot_write(module_db_url: str, tmp_path: Path):
+    """anonymous_role='public' opens the 公示 views only: writes (and reads) need a token."""
+    settings = Settings(
+        database_url=module_db_url,
+        data_dir=tmp_path / "var",
+        auth=AuthSettings(anonymous_role="public"),
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        assert c.get("/me").json() == {"name": "anonymous", "role": "viewer"}
+        assert c.get("/me").status_code == 403
         for p in ROUTES:
             route, method = p.values
             if _writes(route, method):
@@ -309,6 +312,7 @@ def test_anonymous_viewer_cannot_write(module_db_url: str, tmp_path: Path):
                 assert r.status_code == 403, f"anonymous {method} {route.path}: {r.status_code}"
 
 
-def test_anonymous_role_cannot_be_editor():
-    with pytest.raises(ValueError, match="anonymous_role"):
-        Settings(auth={"anonymous_role": "editor"})
+@pytest.mark.parametrize("role", ["viewer", "liaison", "editor", "admin"])
+def test_anonymous_role_cannot_be_a_user_role(role: str):
+    with pytest.raises(ValueError, match="anonymous_role may only be 'public'"):
+        Settings(auth={"anonymous_role": role})  # type: ignore[arg-type]  # validated from a dict

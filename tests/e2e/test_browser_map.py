@@ -22,8 +22,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from geo_enforce.settings import AuthSettings, Settings
+from geo_enforce.settings import Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker
+from tests.conftest import bearer_headers
 from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -66,6 +67,7 @@ class Server:
     factory: object
     seeded: object
     area: dict = field(default_factory=dict)
+    token: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +77,12 @@ def server(module_db_url: str, tmp_path_factory) -> Iterator[Server]:
     from api import create_app
 
     data_dir = tmp_path_factory.mktemp("mapvar")
-    settings = Settings(
-        database_url=module_db_url, data_dir=data_dir, auth=AuthSettings(anonymous_role="viewer")
-    )
+    settings = Settings(database_url=module_db_url, data_dir=data_dir)
     engine = make_engine(module_db_url)
     factory = make_sessionmaker(engine)
     seeded = seed_ledger(factory, data_dir)
+    # the squad's browser carries a viewer token as the ge_token cookie (no anonymous viewers)
+    (headers,) = bearer_headers(factory, ("map-viewer", "viewer"))
     with factory() as s:
         row = s.execute(
             text("SELECT area_m2, area_mu FROM structure WHERE case_no = :c"), {"c": CLICK_CASE}
@@ -101,6 +103,7 @@ def server(module_db_url: str, tmp_path_factory) -> Iterator[Server]:
         factory,
         seeded,
         {"m2": float(row.area_m2), "mu": float(row.area_mu)},
+        headers["Authorization"].removeprefix("Bearer "),
     )
     srv.should_exit = True
     thread.join(timeout=10)
@@ -124,9 +127,12 @@ def browser():
         b.close()
 
 
-def open_page(browser, allowed: tuple[str, ...]):
-    """A page whose requests outside ``allowed`` schemes/hosts are aborted and recorded."""
+def open_page(browser, allowed: tuple[str, ...], server: Server | None = None):
+    """A page whose requests outside ``allowed`` schemes/hosts are aborted and recorded; with
+    ``server``, it carries the server's viewer token as the ge_token cookie."""
     page = browser.new_page(viewport={"width": 1200, "height": 800})
+    if server is not None:
+        page.context.add_cookies([{"name": "ge_token", "value": server.token, "url": server.url}])
     net = Net()
 
     def route(r):
@@ -272,7 +278,7 @@ def shots(artifacts: Path) -> Path:
 
 
 def test_served_page_draws_every_layer_and_opens_popups(browser, server, shots):
-    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page, net = open_page(browser, allowed=("127.0.0.1",), server=server)
     page.goto(server.url + "/map", wait_until="load")
     assert page.evaluate("typeof L.vectorGrid.protobuf") == "function"
     check_layers_and_popup(page, net, server, shots, "served")
@@ -280,7 +286,7 @@ def test_served_page_draws_every_layer_and_opens_popups(browser, server, shots):
 
 
 def test_swipe_moves_between_flights(browser, server, shots):
-    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page, net = open_page(browser, allowed=("127.0.0.1",), server=server)
     page.goto(server.url + "/map", wait_until="load")
     wait_drawn(page, ["structure"])
     divider = page.locator(".leaflet-sbs-divider")
@@ -315,7 +321,7 @@ def test_swipe_moves_between_flights(browser, server, shots):
 
 
 def test_search_filters_and_measure(browser, server, shots):
-    page, net = open_page(browser, allowed=("127.0.0.1",))
+    page, net = open_page(browser, allowed=("127.0.0.1",), server=server)
     page.goto(server.url + "/map", wait_until="load")
     wait_drawn(page, ["structure"])
     page.fill("#ge-search", "0007")
