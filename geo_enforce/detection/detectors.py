@@ -11,7 +11,7 @@ runner handles reading, overlap, Dask and merging; a learned model only has to i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -101,12 +101,20 @@ class WindowPair:
 
 @dataclass
 class ChangeResult:
-    """Per-pixel outcome for one window: masks (bool), score 0–1, height change (m or None)."""
+    """Per-pixel outcome for one window: masks (bool), score 0–1, height change (m or None).
+
+    ``evidence`` holds per-pixel maps (float32, window-shaped) that the runner sums over each
+    region: a key is averaged over the region's pixels, or over the weights in ``key + "_w"``
+    when that map exists (see :mod:`geo_enforce.detection.height`). ``barrier`` marks pixels
+    the height analysis rejected (canopy, the gap between two objects): nothing may add them.
+    """
 
     gain: np.ndarray
     loss: np.ndarray
     score: np.ndarray
     height_change: np.ndarray | None = None
+    evidence: dict[str, np.ndarray] = field(default_factory=dict)
+    barrier: np.ndarray | None = None
 
 
 class Detector(ABC):
@@ -276,56 +284,118 @@ class RgbChangeDetector(Detector):
 
 
 class DsmHeightDetector(Detector):
-    """Height gain (new or higher object) and loss (removed) from two DSMs.
+    """New (or higher) and removed buildings from two DSMs: height change of a storey whose
+    surface is made of roof planes, not canopy (:mod:`geo_enforce.detection.height`).
 
-    ``min_height_m`` (default 2.2 m, one storey) is the smallest change kept. Gains where the
-    after image is vegetation (trees growing) and losses where the before image was vegetation
-    (trees cut) are not building change.
+    ``min_height_m`` (default 2.2 m, one storey) is the smallest change kept. Candidates are
+    split into building parts by roughness (trees are rough, roofs planar), joined or kept
+    apart by the step and contact between them, and carry their evidence (roughness,
+    planarity, edge step, colour when the orthophoto has it). Vegetation colour (excess green,
+    NDVI on 4-band images) removes candidates: trees growing (gain, after image) or cut (loss,
+    before image).
     """
 
     name = "dsm"
     needs_dsm = True
 
     def __init__(
-        self, *, min_height_m: float = 2.2, veg_exg: float = 0.15, min_width_m: float = 1.0
+        self,
+        *,
+        min_height_m: float = 2.2,
+        veg_exg: float = 0.15,
+        max_roughness_m: float = 0.25,
+        split_contact: float = 0.2,
+        bridge_m: float = 1.0,
     ) -> None:
+        self.bridge_m = bridge_m
         self.min_height_m = min_height_m
         self.veg_exg = veg_exg
-        self.min_width_m = min_width_m
+        self.max_roughness_m = max_roughness_m
+        self.split_contact = split_contact
+
+    def cues(self):
+        """The cues this detector combines."""
+        from geo_enforce.detection.height import HeightCues
+
+        return HeightCues(
+            min_height_m=self.min_height_m,
+            veg_exg=self.veg_exg,
+            max_roughness_m=self.max_roughness_m,
+            split_contact=self.split_contact,
+            bridge_m=self.bridge_m,
+        )
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
+        """Detect the changes between the two windows of ``pair``."""
+        from geo_enforce.detection.height import context_px, segment_buildings, vegetation
+
         if not pair.has_dsm:
             raise InvalidInput(
-                "the DSM detector needs a DSM for both dates: in pair mode give both "
-                "--dsm-before and --dsm-after (geo-enforce change), for flights register each "
-                "with geo-enforce flight add ORTHO --dsm DSM"
+                "the DSM detector needs a DSM for both flights "
+                "(--dsm-before and --dsm-after in pair mode, --dsm when a flight is added)"
             )
         assert pair.dsm_before is not None and pair.dsm_after is not None
+        cues = self.cues()
         dh = pair.dsm_after - pair.dsm_before  # a new array: changed in place below
         valid = pair.valid & np.isfinite(dh)
         dh = dh.astype(np.float32, copy=False)
         np.copyto(dh, np.float32(0), where=~valid)
-        r = round(self.min_width_m / pair.gsd_m / 2)
-        gain = (dh >= self.min_height_m) & valid
-        loss = (dh <= -self.min_height_m) & valid
-        # trees growing or cut are not buildings: test vegetation on the candidates only
-        for cand, which in ((gain, "after"), (loss, "before")):
-            if cand.any():
-                idx = np.nonzero(cand)
-                cand[idx] = excess_green(pair.pixels(which, idx)[:3]) <= self.veg_exg
-        gain, loss = clean_mask(gain, r), clean_mask(loss, r)
+        shape = dh.shape
+        gain = np.zeros(shape, bool)
+        loss = np.zeros(shape, bool)
+        barrier = np.zeros(shape, bool)
+        # np.zeros is lazily allocated: pages never written (no change there) cost no memory
+        evidence: dict[str, np.ndarray] = {}
+        margin = context_px(pair.gsd_m, cues)
+        h = np.float32(self.min_height_m)
+        for out, sign, which, surface in (
+            (gain, 1.0, "after", pair.dsm_after),
+            (loss, -1.0, "before", pair.dsm_before),
+        ):
+            # invalid pixels hold dh = 0: never a candidate
+            cand = dh >= h if sign > 0 else dh <= -h
+            if not cand.any():
+                continue
+            # everything below works on the boxes around the candidates: cost follows change
+            for box in _boxes(cand, margin):
+                up = dh[box] if sign > 0 else -dh[box]
+                low = up >= h / 2
+                sub = cand[box]
+                # trees growing or cut are not buildings: colour of the raised pixels only
+                idx = np.nonzero(low)
+                gidx = (idx[0] + box[0].start, idx[1] + box[1].start)
+                pix = pair.pixels(which, gidx)
+                veg, ndvi = vegetation(pix, cues)
+                for key, values in (("exg", excess_green(pix[:3])), ("ndvi", ndvi)):
+                    if values is not None:
+                        evidence.setdefault(key, np.zeros(shape, np.float32))[gidx] = values
+                low[idx] = ~veg
+                sub &= low
+                barrier[gidx] |= veg
+                labels, ev = segment_buildings(surface[box], up, sub, pair.gsd_m, cues, low=low)
+                on = labels > 0
+                out[box] |= on
+                barrier[box] |= sub & ~on
+                for key, m in ev.items():
+                    if key not in evidence:
+                        evidence[key] = np.zeros(shape, np.float32)
+                    evidence[key][box] += m
         score = np.abs(dh)
         score /= np.float32(2 * self.min_height_m)
         np.clip(score, 0, 1, out=score)
-        return ChangeResult(gain=gain, loss=loss, score=score, height_change=dh)
+        return ChangeResult(
+            gain=gain, loss=loss, score=score, height_change=dh, evidence=evidence, barrier=barrier
+        )
 
 
 class CombinedDetector(Detector):
     """DSM height change where both DSMs exist, RGB change otherwise and in addition.
 
-    With DSMs, a region is change when the height changes by a storey; the colour change raises
-    its score (and catches flat new structures such as walls when ``rgb_adds`` is on and the
-    height gain is at least half a storey). Without DSMs, the RGB detector decides alone.
+    With DSMs, a region is change when the height changes by a storey and its surface is a
+    building's (:class:`DsmHeightDetector`); the colour change raises its score (and catches flat
+    new structures such as walls when ``rgb_adds`` is on and the height gain is at least half a
+    storey, never on pixels the height analysis rejected as canopy or as the gap between two
+    objects). Without DSMs, the RGB detector decides alone.
     """
 
     name = "combined"
@@ -343,26 +413,44 @@ class CombinedDetector(Detector):
         self.halo_px = max(self.dsm.halo_px, self.rgb.halo_px)
 
     def params(self) -> dict:
+        """The detector's parameters, as recorded with a run."""
         return {"dsm": self.dsm.params(), "rgb": self.rgb.params(), "rgb_adds": self.rgb_adds}
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
+        """Detect the changes between the two windows of ``pair``."""
         if not pair.has_dsm:
             return self.rgb(pair)
         height = self.dsm(pair)
         dh = height.height_change
         assert dh is not None
         half = dh >= self.dsm.min_height_m / 2
+        if height.barrier is not None:
+            half &= ~height.barrier
         gain = height.gain  # the DSM result is ours: added to in place
         score = height.score
-        # colour only where the height rose at least half a storey: cost follows the change
-        for box in _boxes(half, 2 * self.rgb.halo_px):
+        # colour only where the height rose at least half a storey and the height analysis
+        # found no building (buildings take their confidence from their own evidence): the
+        # cost follows that remainder, not all of the change
+        half &= ~gain
+        # what the colour detector's cleaning would drop anyway (thinner than its minimum
+        # width, e.g. the transition ring along every wall) needs no colour
+        r = max(1, round(self.rgb.min_width_m / pair.gsd_m / 2))
+        seeds = ndi.binary_erosion(half, np.ones((2 * r + 1, 2 * r + 1), bool))
+        for box in _boxes(seeds, 2 * self.rgb.halo_px + r):
             sub = pair.crop(box)
             sub.dsm_before = sub.dsm_after = None  # the colour detector on its own
             colour = self.rgb(sub)
             if self.rgb_adds:
                 gain[box] |= colour.gain & half[box]
             score[box] = np.maximum(score[box], 0.5 * score[box] + 0.5 * colour.score)
-        return ChangeResult(gain=gain, loss=height.loss, score=score, height_change=dh)
+        return ChangeResult(
+            gain=gain,
+            loss=height.loss,
+            score=score,
+            height_change=dh,
+            evidence=height.evidence,
+            barrier=height.barrier,
+        )
 
 
 class RegionalChangeDetector(Detector):

@@ -9,13 +9,14 @@ mu (ellipsoidal when georeferenced, planar on a plain pixel grid), mean and extr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import shapely
 from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from geo_enforce.detection.height import building_confidence, regularise
 from geo_enforce.geometry.areas import ellipsoidal_area_m2, m2_to_mu
 from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Grid
@@ -35,6 +36,10 @@ class ChangeRegion:
     confidence: float
     height_gain_mean_m: float | None
     height_gain_max_m: float | None
+    #: what the region rests on (keys of :data:`geo_enforce.detection.height.EVIDENCE_KEYS`,
+    #: absent when unknown): height_gain_m, planarity_rmse_m, roughness_m, edge_step_m,
+    #: area_m2, compactness, rectangularity, ndvi, exg
+    evidence: dict[str, float] = field(default_factory=dict)
 
     @property
     def area_mu(self) -> float:
@@ -92,9 +97,41 @@ def merge_fragments(fragments: list[dict]) -> list[dict]:
                         if has_dh
                         else None
                     ),
+                    "ev": _sum_evidence(parts),
                 }
             )
     return out
+
+
+def _sum_evidence(parts: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in parts:
+        for key, v in p.get("ev", {}).items():
+            out[key] = out.get(key, 0.0) + v
+    return out
+
+
+def region_evidence(m: dict, geom_px: BaseGeometry, area_m2: float) -> dict[str, float]:
+    """Evidence of a merged region: summed maps averaged (over pixels or their ``_w`` weights),
+    height gain, area and shape. Empty for regions without height evidence (colour only)."""
+    from geo_enforce.detection.height import shape_evidence
+
+    sums = m.get("ev") or {}
+    if "roughness_m" not in sums:
+        return {}
+    pix = m["pixels"] or 1.0
+    ev: dict[str, float] = {}
+    if m.get("dh_sum") is not None:
+        ev["height_gain_m"] = round(m["dh_sum"] / pix, 2)
+    for key, total in sums.items():
+        if key.endswith("_w"):
+            continue
+        w = sums.get(key + "_w", pix)
+        if w > 0:
+            ev[key] = round(total / w, 3)
+    ev["area_m2"] = round(area_m2, 2)
+    ev.update(shape_evidence(geom_px))
+    return ev
 
 
 def fill_small_holes(geom: BaseGeometry, max_hole_px: float) -> BaseGeometry:
@@ -127,7 +164,11 @@ def clean_regions(
         geom = fill_small_holes(m["geom"], max_hole_px)
         if geom.area * px_area < min_area_m2:
             continue
-        geom = shapely.make_valid(geom.simplify(simplify_px, preserve_topology=True))
+        building = "roughness_m" in (m.get("ev") or {})
+        if building:  # a building's outline: rectilinear, as the report's areas need
+            geom = shapely.make_valid(regularise(geom, px=simplify_px))
+        else:
+            geom = shapely.make_valid(geom.simplify(simplify_px, preserve_topology=True))
         geom = _polygonal(geom)
         if geom is None or geom.area * px_area < min_area_m2:
             continue
@@ -139,6 +180,10 @@ def clean_regions(
         else:
             area = geom.area * px_area
         pix = m["pixels"]
+        evidence = region_evidence(m, geom, area) if building else {}
+        confidence = round(m["score_sum"] / pix, 3) if pix else 0.0
+        if evidence:
+            confidence = building_confidence(evidence)
         regions.append(
             ChangeRegion(
                 kind=m["kind"],
@@ -147,9 +192,10 @@ def clean_regions(
                 geom_4490=g4490,
                 area_m2=area,
                 pixels=pix,
-                confidence=round(m["score_sum"] / pix, 3) if pix else 0.0,
+                confidence=confidence,
                 height_gain_mean_m=round(m["dh_sum"] / pix, 2) if m["dh_sum"] is not None else None,
                 height_gain_max_m=round(m["dh_ext"], 2) if m["dh_ext"] is not None else None,
+                evidence=evidence,
             )
         )
     regions.sort(key=lambda r: (-r.area_m2, r.geom_px.bounds))

@@ -243,6 +243,18 @@ def _label_stats(labels, n, score, dh, use_max: bool):
     return count, ssum, hsum, hext
 
 
+def _evidence_sums(labels, n, evidence, core, box) -> dict[str, np.ndarray]:
+    """Per-label sums of each evidence map (over the core window's change box)."""
+    if not evidence:
+        return {}
+    where = labels > 0
+    lab = labels[where]
+    return {
+        key: np.bincount(lab, weights=m[core][box][where], minlength=n + 1)[1:]
+        for key, m in evidence.items()
+    }
+
+
 def process_window(spec: RunSpec, job: WindowJob) -> int:
     """Run the detector on one window and store its result; skipped when already stored.
 
@@ -277,6 +289,7 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
         count, ssum, hsum, hext = _label_stats(
             labels, n, score[box], dh[box] if dh is not None else None, code == 1
         )
+        ev_sums = _evidence_sums(labels, n, res.evidence, sl, box)
         # polygonise each region on its own bounding box: the cost follows the regions'
         # extent, not the (possibly window-wide) box of all change
         for k, (rs, cs) in zip(idx, ndi.find_objects(labels), strict=True):
@@ -292,6 +305,7 @@ def process_window(spec: RunSpec, job: WindowJob) -> int:
                     "score_sum": float(ssum[k - 1]),
                     "dh_sum": float(hsum[k - 1]) if dh is not None else None,
                     "dh_ext": float(hext[k - 1]) if dh is not None else None,
+                    "ev": {key: float(v[k - 1]) for key, v in ev_sums.items()},
                 }
             )
     tmp = out.with_suffix(f".tmp{os.getpid()}")

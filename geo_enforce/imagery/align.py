@@ -81,7 +81,8 @@ class Alignment:
     dsm_after: Source | None = None
     #: residual shift of the after flight (grid pixels) that was corrected
     shift_px: tuple[float, float] = (0.0, 0.0)
-    #: median DSM difference (after − before) on unchanged ground, metres, subtracted
+    #: DSM difference (after − before) of unchanged ground, metres, subtracted
+    #: (:func:`geo_enforce.detection.height.vertical_offset`)
     dz_offset_m: float = 0.0
     #: per-band (gain, offset) mapping the after image onto the before image's radiometry
     radiometry: tuple[tuple[float, float], ...] = field(default_factory=tuple)
@@ -455,7 +456,10 @@ def _radiometry_and_dz(grid, before, after, dsm_before, dsm_after, window):
             da, dav = read_on_grid(dsm_after, grid, w)
             dv = dbv & dav & valid
             if dv.sum() > 100:
-                dzs = (da[0] - db[0])[dv][::7]
+                from geo_enforce.detection.height import ground_dz_samples
+
+                # unchanged ground only: smooth on both dates and not vegetation
+                dzs = ground_dz_samples(db[0], da[0], dv, grid.gsd, rgb_after=a)[::7]
         return pairs, dzs
 
     for got in _map_threads(one_window, _sample_windows(grid, window, 9)):
@@ -467,7 +471,9 @@ def _radiometry_and_dz(grid, before, after, dsm_before, dsm_after, window):
         if got[1] is not None:
             dz.append(got[1])
     radiometry = _invariant_fit(pb, pa, qs)
-    dz_off = float(np.median(np.concatenate(dz))) if dz else 0.0
+    from geo_enforce.detection.height import vertical_offset
+
+    dz_off = vertical_offset(np.concatenate(dz)) if dz else 0.0
     return tuple(radiometry), dz_off
 
 
