@@ -116,7 +116,7 @@ def write_session(
     The audit actor is the authenticated user, so every API write is attributed.
     """
     with request.app.state.sessions() as session, session.begin():
-        set_actor(session, f"api:{principal.name}")
+        set_actor(session, principal.actor)
         yield session
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("viewer", "liaison", "editor", "admin")
@@ -19,12 +19,18 @@ ROLES = ("viewer", "liaison", "editor", "admin")
 class LocalDbSettings(BaseModel):
     """The embedded PostGIS cluster used when no DATABASE_URL is given."""
 
+    model_config = ConfigDict(frozen=True)
+
     dir: Path = Path(".pgdata")
     dbname: str = "geo_enforce"
     port: int | None = None  # None: pick a free loopback port on first start
 
 
 class AuthSettings(BaseModel):
+    """Tokens and the role of requests without one."""
+
+    model_config = ConfigDict(frozen=True)
+
     #: Role of requests without a token: None (refused with 401) or "public", which reaches only
     #: what everyone may see (公示 views, health, docs). Never a user role: an anonymous caller
     #: must not read party names, full addresses, notes or staff names.
@@ -46,6 +52,10 @@ class AuthSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
+    """Upper bounds of uploads, imports and pages."""
+
+    model_config = ConfigDict(frozen=True)
+
     max_upload_bytes: int = 50 * 1024 * 1024
     max_upload_pixels: int = 80_000_000
     max_import_features: int = 2_000_000
@@ -58,6 +68,8 @@ class LimitSettings(BaseModel):
 class PublicSettings(BaseModel):
     """The public disclosure (公示) views: decided cases without the parties' personal data."""
 
+    model_config = ConfigDict(frozen=True)
+
     #: replace house/door numbers in addresses (12号, 3排, 5栋 …) with ＊
     mask_house_numbers: bool = True
     #: statuses published as decided cases
@@ -67,12 +79,29 @@ class PublicSettings(BaseModel):
 
 
 class MapSettings(BaseModel):
+    """The web map's base layers."""
+
+    model_config = ConfigDict(frozen=True)
+
     tianditu_key: SecretStr | None = None
     osm_basemap: bool = False
 
 
+class FarmlandSettings(BaseModel):
+    """Thresholds of the farmland verification (``GEO_ENFORCE_FARMLAND__FAR_PHOTO_M=150``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: A photo taken farther than this from the checked parcel (metres, geodesic) is flagged.
+    far_photo_m: float = Field(default=100.0, gt=0)
+    #: Overlaps smaller than this (m²) are slivers from shared edges and are left out.
+    sliver_m2: float = Field(default=0.01, ge=0)
+
+
 class TileSettings(BaseModel):
     """The vector-tile cache (``GEO_ENFORCE_TILES__CACHE_DIR=/var/cache/geo-enforce``)."""
+
+    model_config = ConfigDict(frozen=True)
 
     #: memory per API worker for cached tiles (MB); 0 turns the cache off
     cache_mb: int = Field(default=128, ge=0)
@@ -81,8 +110,14 @@ class TileSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    """Every setting of the application, read once from the environment and then frozen.
+
+    The CLI and ``create_app`` build it and pass it (or the part a call needs) down; library
+    functions take values as arguments and never read the environment themselves.
+    """
+
     model_config = SettingsConfigDict(
-        env_prefix="GEO_ENFORCE_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="GEO_ENFORCE_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
     database_url: str | None = Field(
@@ -103,7 +138,13 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     map: MapSettings = MapSettings()
     public: PublicSettings = PublicSettings()
+    farmland: FarmlandSettings = FarmlandSettings()
     tiles: TileSettings = TileSettings()
+    #: The layer catalogue (``GEO_ENFORCE_CATALOGUE``); None: the packaged
+    #: ``geo_enforce/layers/catalogue.yaml``.
+    catalogue: Path | None = None
+    #: Audit actor of CLI writes (``GEO_ENFORCE_ACTOR``); None: ``cli:<login>``.
+    actor: str | None = None
 
     @field_validator("database_url", "owner_database_url")
     @classmethod

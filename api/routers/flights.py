@@ -147,7 +147,7 @@ def register_flight(
     try:
         ortho_path = _save_upload(ortho, tmp, "ortho", limit)
         dsm_path = _save_upload(dsm, tmp, "dsm", limit) if dsm is not None else None
-        with transaction(request.app.state.sessions, f"api:{principal.name}") as session:
+        with transaction(request.app.state.sessions, principal.actor) as session:
             f = _register(
                 session,
                 ortho_path=ortho_path,
@@ -190,7 +190,7 @@ def _tmp_root(data_dir: Path) -> Path:
 
 @router.post("/flights/{ref}/retire", response_model=FlightOut)
 def retire_flight(ref: str, body: RetireIn, request: Request, principal: Admin) -> FlightOut:
-    who = f"api:{principal.name}"
+    who = principal.actor
     with transaction(request.app.state.sessions, who) as session:
         return _flight_out(_retire(session, ref, actor=who, reason=body.reason))
 
@@ -200,7 +200,7 @@ def start_run(
     body: RunIn, request: Request, principal: Editor, background: BackgroundTasks
 ) -> RunOut:
     """Create a detection run and start it in the background; poll its status."""
-    who = f"api:{principal.name}"
+    who = principal.actor
     factory = request.app.state.sessions
     settings = request.app.state.settings
     with transaction(factory, who) as session:

@@ -18,13 +18,22 @@ from api.deps import ReadDB, Viewer, get_settings
 from api.guards import page_csp
 from geo_enforce.errors import NotFound
 from geo_enforce.settings import Settings
-from geo_enforce.webmap import served_map_html
+from geo_enforce.webmap import MapRoutes, served_map_html
 from geo_enforce.webmap.assets import OWN_DIR, VENDOR_DIR
 from geo_enforce.webmap.data import chip_file, search
 
 router = APIRouter(tags=["map"])
 
 ASSET_CACHE = "public, max-age=86400"
+
+#: Where the served map page fetches its data: this router's chips and search, and the tiles
+#: router's vector and orthophoto tiles (``api/routers/tiles.py``).
+MAP_ROUTES = MapRoutes(
+    tile="/tiles/{layer}/{z}/{x}/{y}.pbf",
+    ortho="/tiles/ortho/{flight}/{z}/{x}/{y}.png",
+    chip="/map/chips/{id}/{which}",
+    search="/map/search",
+)
 
 
 class SearchHit(BaseModel):
@@ -42,7 +51,12 @@ def map_page(
     village: Annotated[str | None, Query(description="village code or name")] = None,
 ) -> HTMLResponse:
     html = served_map_html(
-        session, village=village, data_dir=Path(settings.data_dir), map_settings=settings.map
+        session,
+        village=village,
+        data_dir=Path(settings.data_dir),
+        map_settings=settings.map,
+        catalogue=settings.catalogue,
+        routes=MAP_ROUTES,
     )
     # only this origin and the page's own inline scripts; basemap tiles only when configured
     tiles = []

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import Liaison, ReadDB, Viewer
+from api.deps import Liaison, ReadDB, Viewer, get_settings
+from api.farmland_out import OverlayOut, ParcelOut
 from geo_enforce.farmland import lookup, sheet
 from geo_enforce.farmland.overlay import overlay_report
+from geo_enforce.farmland.results import OverlayReport, ParcelInfo
 
 router = APIRouter(prefix="/parcels", tags=["farmland"])
 
@@ -26,18 +28,6 @@ MEDIA = {
 }
 
 
-class ParcelOut(BaseModel):
-    id: int
-    patch_code: str
-    land_class: str
-    land_class_label: str
-    is_permanent_basic: bool
-    village_code: str | None
-    owner_collective: str | None
-    area_m2: float
-    area_mu: float
-
-
 class PolygonIn(BaseModel):
     geometry: dict[str, Any] | str = Field(
         description="GeoJSON geometry/Feature, or WKT text; lon/lat or Gauss-Krüger zone 39"
@@ -45,7 +35,7 @@ class PolygonIn(BaseModel):
     crs: str | None = Field(None, description=CRS_HELP)
 
 
-def _sheet(session, report: dict, fmt: str) -> Response:
+def _sheet(session, report: OverlayReport, fmt: str) -> Response:
     data = sheet.render_sheet(session, report, fmt)
     name = sheet.sheet_filename(report, fmt)
     return Response(
@@ -62,47 +52,53 @@ def at_point(
     x: float = Query(description="longitude, or Gauss-Krüger easting"),
     y: float = Query(description="latitude, or Gauss-Krüger northing"),
     crs: str | None = Query(None, description=CRS_HELP),
-) -> list[dict]:
-    return [lookup.parcel_summary(p) for p in lookup.at_point(session, x, y, crs)]
+) -> list[ParcelOut]:
+    return [ParcelOut.of(ParcelInfo.of(p)) for p in lookup.at_point(session, x, y, crs)]
 
 
 @router.post("/search", response_model=list[ParcelOut], summary="Parcels overlapping a polygon")
-def search(body: PolygonIn, session: ReadDB, _: Liaison) -> list[dict]:
-    return [lookup.parcel_summary(p) for p in lookup.in_polygon(session, body.geometry, body.crs)]
+def search(body: PolygonIn, session: ReadDB, _: Liaison) -> list[ParcelOut]:
+    found = lookup.in_polygon(session, body.geometry, body.crs)
+    return [ParcelOut.of(ParcelInfo.of(p)) for p in found]
 
 
 @router.post("/overlay", summary="Overlay report of a drawn or uploaded polygon")
-def overlay_polygon(body: PolygonIn, session: ReadDB, _: Liaison) -> dict[str, Any]:
-    return overlay_report(session, polygon=body.geometry, crs=body.crs)
+def overlay_polygon(body: PolygonIn, request: Request, session: ReadDB, _: Liaison) -> OverlayOut:
+    cfg = get_settings(request).farmland
+    return OverlayOut.of(overlay_report(session, polygon=body.geometry, crs=body.crs, config=cfg))
 
 
 @router.post("/overlay/sheet", summary="Printable sheet (PDF/DOCX) of a polygon")
 def overlay_polygon_sheet(
     body: PolygonIn,
+    request: Request,
     session: ReadDB,
     _: Liaison,
     format: Literal["pdf", "docx"] = "pdf",
 ) -> Response:
-    rep = overlay_report(session, polygon=body.geometry, crs=body.crs)
+    cfg = get_settings(request).farmland
+    rep = overlay_report(session, polygon=body.geometry, crs=body.crs, config=cfg)
     return _sheet(session, rep, format)
 
 
 @router.get("/{patch_code}", response_model=ParcelOut, summary="A parcel by survey patch code")
-def by_code(patch_code: str, session: ReadDB, _: Viewer) -> dict:
-    return lookup.parcel_summary(lookup.by_code(session, patch_code))
+def by_code(patch_code: str, session: ReadDB, _: Viewer) -> ParcelOut:
+    return ParcelOut.of(ParcelInfo.of(lookup.by_code(session, patch_code)))
 
 
 @router.get("/{patch_code}/report", summary="Overlay report of a parcel (JSON)")
-def parcel_report(patch_code: str, session: ReadDB, _: Viewer) -> dict[str, Any]:
-    return overlay_report(session, patch_code=patch_code)
+def parcel_report(patch_code: str, request: Request, session: ReadDB, _: Viewer) -> OverlayOut:
+    cfg = get_settings(request).farmland
+    return OverlayOut.of(overlay_report(session, patch_code=patch_code, config=cfg))
 
 
 @router.get("/{patch_code}/sheet", summary="Printable verification sheet (PDF or DOCX)")
 def parcel_sheet(
     patch_code: str,
+    request: Request,
     session: ReadDB,
     _: Viewer,
     format: Literal["pdf", "docx"] = "pdf",
 ) -> Response:
-    rep = overlay_report(session, patch_code=patch_code)
+    rep = overlay_report(session, patch_code=patch_code, config=get_settings(request).farmland)
     return _sheet(session, rep, format)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -11,23 +10,12 @@ from fastapi.responses import FileResponse
 from api.deps import ReadDB, Viewer
 from geo_enforce.detection.chips import chip_path
 from geo_enforce.detection.patches import get_patch, list_patches, patch_feature
-from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.errors import NotFound
+from geo_enforce.ledger.features import parse_bbox
 
 router = APIRouter(prefix="/patches", tags=["patches"])
 
 CHIP_URL = "/patches/{id}/chips/{which}"
-
-
-def _bbox(value: str | None):
-    if not value:
-        return None
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat") from None
-    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
-        raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat")
-    return parts
 
 
 @router.get("")
@@ -49,7 +37,7 @@ def patches(
         run_id=run_id,
         status=status,
         suggested_ruling=suggested_ruling,
-        bbox=_bbox(bbox),
+        bbox=parse_bbox(bbox),
         limit=limit,
         offset=offset,
     )

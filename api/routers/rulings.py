@@ -7,13 +7,15 @@ Liaison rules a patch; Viewer reads the counts, areas and the illegal share of f
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Liaison, ReadDB, Viewer, WriteDB
+from api.deps import Liaison, ReadDB, Viewer, WriteDB, get_settings
+from api.farmland_out import PatchRulingOut, SummaryRow
 from geo_enforce.farmland import rulings
+from geo_enforce.farmland.results import FarmlandShare
 from geo_enforce.ledger.vocab import RULINGS
 
 router = APIRouter(prefix="/rulings", tags=["farmland"])
@@ -26,28 +28,6 @@ class RulingIn(BaseModel):
     evidence_verification_ids: list[int] = Field(default_factory=list)
 
 
-class SummaryRow(BaseModel):
-    ruling: str
-    label: str
-    count: int
-    area_m2: float
-    area_mu: float
-    farmland_m2: float
-    farmland_mu: float
-
-
-class ShareRow(BaseModel):
-    period: str
-    construction_patches: int
-    pending_patches: int
-    farmland_taken_m2: float
-    farmland_taken_mu: float
-    legal_farmland_m2: float
-    illegal_farmland_m2: float
-    illegal_farmland_mu: float
-    illegal_share_pct: float | None
-
-
 @router.get("/summary", response_model=list[SummaryRow], summary="Counts and areas by ruling")
 def summary(
     session: ReadDB,
@@ -55,13 +35,14 @@ def summary(
     since: dt.date | None = None,
     until: dt.date | None = None,
     village_code: str | None = None,
-) -> list[dict]:
-    return rulings.ruling_summary(session, since=since, until=until, village_code=village_code)
+) -> list[SummaryRow]:
+    totals = rulings.ruling_summary(session, since=since, until=until, village_code=village_code)
+    return [SummaryRow.of(t) for t in totals]
 
 
 @router.get(
     "/farmland-share",
-    response_model=list[ShareRow],
+    response_model=list[FarmlandShare],
     summary="Share of farmland taken by new construction that was taken illegally, per period",
 )
 def farmland_share(
@@ -71,26 +52,33 @@ def farmland_share(
     since: dt.date | None = None,
     until: dt.date | None = None,
     village_code: str | None = None,
-) -> list[dict]:
+) -> list[FarmlandShare]:
     return rulings.farmland_share(
         session, period=period, since=since, until=until, village_code=village_code
     )
 
 
 @router.get("/{patch_code}", summary="A patch's ruling with its evidence")
-def get(patch_code: str, session: ReadDB, _: Viewer) -> dict[str, Any]:
-    return rulings.patch_ruling_dict(session, rulings.get_patch(session, code=patch_code))
+def get(patch_code: str, request: Request, session: ReadDB, _: Viewer) -> PatchRulingOut:
+    patch = rulings.get_patch(session, code=patch_code)
+    return PatchRulingOut.of(
+        rulings.patch_ruling(session, patch, config=get_settings(request).farmland)
+    )
 
 
 @router.post("/{patch_code}", summary="Rule a change patch (legal needs an approval number)")
-def rule(patch_code: str, body: RulingIn, session: WriteDB, principal: Liaison) -> dict[str, Any]:
+def rule(
+    patch_code: str, body: RulingIn, request: Request, session: WriteDB, principal: Liaison
+) -> PatchRulingOut:
     p = rulings.rule_patch(
         session,
         code=patch_code,
         ruling=body.ruling,
-        actor=principal.name,
+        actor=principal.actor,
         note=body.note,
         approval_no=body.approval_no,
         evidence_verification_ids=body.evidence_verification_ids,
     )
-    return rulings.patch_ruling_dict(session, p)
+    return PatchRulingOut.of(
+        rulings.patch_ruling(session, p, config=get_settings(request).farmland)
+    )

@@ -187,7 +187,7 @@ def add_transition(
         session,
         st,
         body.to_status,
-        actor=f"api:{principal.name}",
+        actor=principal.actor,
         reason=body.reason,
         effective_on=body.effective_on,
         expected_version=expected,
@@ -218,7 +218,7 @@ def retire(
         session,
         "structure",
         structure_id,
-        actor=f"api:{principal.name}",
+        actor=principal.actor,
         reason=body.reason,
         expected_version=expected_version(if_match, body.version),
     )

@@ -120,7 +120,7 @@ def retire_user(
     name: Annotated[str, NAME], body: RetireIn, session: WriteDB, principal: Admin
 ) -> UserOut:
     u = auth.get_user(session, name)
-    auth.retire_user(session, name, actor=f"api:{principal.name}", reason=body.reason)
+    auth.retire_user(session, name, actor=principal.actor, reason=body.reason)
     return _user_out(u)
 
 
@@ -145,5 +145,5 @@ def issue_token(
 def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=2**62)], session: WriteDB, principal: Admin
 ) -> Response:
-    auth.revoke_token(session, token_id, actor=f"api:{principal.name}")
+    auth.revoke_token(session, token_id, actor=principal.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

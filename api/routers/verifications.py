@@ -9,16 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from shapely.geometry.base import BaseGeometry
 
-from api.deps import Editor, Liaison, ReadDB, Viewer, WriteDB, get_settings
+from api.deps import Admin, Editor, Liaison, ReadDB, Viewer, WriteDB, get_settings
+from api.farmland_out import PhotoOut, VerificationOut, photo_points_out
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.farmland import lookup, photos, verify
 from geo_enforce.io import uploads
+from geo_enforce.ledger.features import parse_bbox
 from geo_enforce.ledger.vocab import VERIFICATION_RESULTS
+from geo_enforce.storage.locking import etag, expected_version
 
 router = APIRouter(prefix="/verifications", tags=["farmland"])
 
@@ -49,19 +52,27 @@ class StructureCaseIn(BaseModel):
     floors: int = Field(1, ge=1, le=100)
 
 
-class PhotoOut(BaseModel):
+class RetireIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="why (作废原因)")
+    version: int | None = Field(None, description="version read (or send If-Match)")
+
+
+class RetiredOut(BaseModel):
     id: int
-    verification_id: int
-    original_name: str | None
-    size_bytes: int
-    sha256: str
-    taken_at: str | None
-    heading_deg: float | None
-    lon: float | None
-    lat: float | None
-    distance_to_target_m: float | None
-    far: bool
-    url: str
+    retired_at: str | None
+    retired_by: str | None
+    retire_reason: str | None
+    version: int
+
+
+def _retired(rec) -> RetiredOut:
+    return RetiredOut(
+        id=rec.id,
+        retired_at=rec.retired_at.isoformat() if rec.retired_at else None,
+        retired_by=rec.retired_by,
+        retire_reason=rec.retire_reason,
+        version=rec.version,
+    )
 
 
 class PhotoUploadOut(BaseModel):
@@ -71,25 +82,32 @@ class PhotoUploadOut(BaseModel):
 
 @router.get("/photo-points", summary="Map layer: verification photo points (GeoJSON)")
 def photo_points(
+    request: Request,
     session: ReadDB,
     _: Viewer,
     verification_id: int | None = None,
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat"),
 ) -> dict[str, Any]:
-    box = None
-    if bbox:
-        try:
-            a, b, c, d = (float(v) for v in bbox.split(","))
-        except ValueError:
-            raise InvalidInput(
-                f"bbox '{bbox}' must be four numbers: minlon,minlat,maxlon,maxlat"
-            ) from None
-        box = (a, b, c, d)
-    return photos.photo_points_geojson(session, verification_id=verification_id, bbox=box)
+    points = photos.photo_points(
+        session,
+        verification_id=verification_id,
+        bbox=parse_bbox(bbox),
+        config=get_settings(request).farmland,
+    )
+    return photo_points_out(points)
+
+
+def _out(request: Request, session, v, *, history: bool = True) -> VerificationOut:
+    info = verify.verification_info(
+        session, v, config=get_settings(request).farmland, history=history
+    )
+    return VerificationOut.of(info)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Record a field verification")
-def create(body: VerificationIn, session: WriteDB, principal: Liaison) -> dict[str, Any]:
+def create(
+    body: VerificationIn, request: Request, session: WriteDB, principal: Liaison
+) -> VerificationOut:
     target_id = body.target_id
     if body.patch_code is not None:
         if body.target_kind != "farmland_parcel":
@@ -102,15 +120,16 @@ def create(body: VerificationIn, session: WriteDB, principal: Liaison) -> dict[s
         target_kind=body.target_kind,
         target_id=target_id,
         result=body.result,
-        actor=principal.name,
+        actor=principal.actor,
         notes=body.notes,
         verified_at=body.verified_at,
     )
-    return verify.verification_dict(session, v, history=True)
+    return _out(request, session, v)
 
 
 @router.get("", summary="Verification records, newest first")
 def list_(
+    request: Request,
     session: ReadDB,
     _: Viewer,
     target_kind: TargetKind | None = None,
@@ -118,33 +137,45 @@ def list_(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     status_: Annotated[str | None, Query(alias="status")] = None,
-) -> list[dict[str, Any]]:
+) -> list[VerificationOut]:
     targets = None
     if target_kind is not None and target_id is not None:
         targets = [(target_kind, target_id)]
     elif (target_kind is None) != (target_id is None):
         raise InvalidInput("give target_kind and target_id together")
-    return verify.list_verifications(
-        session, targets=targets, since=since, until=until, status=status_
+    found = verify.list_verifications(
+        session,
+        targets=targets,
+        since=since,
+        until=until,
+        status=status_,
+        config=get_settings(request).farmland,
     )
+    return [VerificationOut.of(v) for v in found]
 
 
-@router.get("/{verification_id}", summary="A verification with photos and status history")
-def get(verification_id: int, session: ReadDB, _: Viewer) -> dict[str, Any]:
+@router.get(
+    "/{verification_id}",
+    summary="A verification with photos and status history; its version as ETag (for retire)",
+)
+def get(
+    verification_id: int, request: Request, response: Response, session: ReadDB, _: Viewer
+) -> VerificationOut:
     v = verify.get_verification(session, verification_id)
-    return verify.verification_dict(session, v, history=True)
+    response.headers["ETag"] = etag(v.version)
+    return _out(request, session, v)
 
 
 @router.post(
     "/{verification_id}/status", summary="Move a verification (submitted/reviewed/returned)"
 )
 def set_status(
-    verification_id: int, body: StatusIn, session: WriteDB, principal: Liaison
-) -> dict[str, Any]:
+    verification_id: int, body: StatusIn, request: Request, session: WriteDB, principal: Liaison
+) -> VerificationOut:
     v = verify.set_status(
-        session, verification_id, body.status, actor=principal.name, reason=body.reason
+        session, verification_id, body.status, actor=principal.actor, reason=body.reason
     )
-    return verify.verification_dict(session, v, history=True)
+    return _out(request, session, v)
 
 
 @router.post(
@@ -176,7 +207,7 @@ def upload_photo(
         lon=lon,
         lat=lat,
     )
-    return {"photo": photos.photo_dict(res.photo), "warnings": res.warnings}
+    return {"photo": PhotoOut.of(res.photo), "warnings": res.warnings}
 
 
 @router.get(
@@ -208,7 +239,7 @@ def structure_case(
     st = verify.open_structure_case(
         session,
         verification_id,
-        actor=principal.name,
+        actor=principal.actor,
         category=body.category,
         case_no=body.case_no,
         footprint=footprint,  # type: ignore[arg-type]
@@ -222,3 +253,49 @@ def structure_case(
         "area_m2": round(st.area_m2, 2),
         "verification_id": verification_id,
     }
+
+
+@router.post(
+    "/{verification_id}/retire",
+    response_model=RetiredOut,
+    summary="Retire a verification (never deleted; audited)",
+)
+def retire(
+    verification_id: int,
+    body: RetireIn,
+    session: WriteDB,
+    principal: Admin,
+    if_match: Annotated[str | None, Header()] = None,
+) -> RetiredOut:
+    v = verify.retire_verification(
+        session,
+        verification_id,
+        actor=principal.actor,
+        reason=body.reason,
+        expected_version=expected_version(if_match, body.version),
+    )
+    return _retired(v)
+
+
+@router.post(
+    "/{verification_id}/photos/{photo_id}/retire",
+    response_model=RetiredOut,
+    summary="Retire a verification photo (never deleted; audited)",
+)
+def retire_photo(
+    verification_id: int,
+    photo_id: int,
+    body: RetireIn,
+    session: WriteDB,
+    principal: Admin,
+    if_match: Annotated[str | None, Header()] = None,
+) -> RetiredOut:
+    p = verify.retire_photo(
+        session,
+        verification_id,
+        photo_id,
+        actor=principal.actor,
+        reason=body.reason,
+        expected_version=expected_version(if_match, body.version),
+    )
+    return _retired(p)

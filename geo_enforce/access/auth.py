@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from geo_enforce.settings import ROLES
+from geo_enforce.storage.audit import api_actor
 from geo_enforce.storage.models import ApiToken, AppUser
 
 #: The role of a caller without a token when ``auth.anonymous_role = "public"``: below every
@@ -28,18 +29,28 @@ ROLE_RANK = {PUBLIC_ROLE: -1, **{r: i for i, r in enumerate(ROLES)}}
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated caller: user name and role."""
+
     name: str
     role: str
 
     def has(self, role: str) -> bool:
+        """Whether this caller holds ``role`` or a higher one."""
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail and the records' ``*_by`` fields name this caller."""
+        return api_actor(self.name)
 
 
 def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a token (only digests are stored)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_user(session: Session, name: str, role: str, display_name: str | None = None) -> AppUser:
+    """Create a user with ``role``; Conflict when the name is taken. Flushes."""
     if role not in ROLES:
         raise InvalidInput(f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
     if session.scalar(select(AppUser).where(AppUser.name == name)) is not None:
@@ -72,6 +83,7 @@ def issue_token(
 
 
 def revoke_token(session: Session, token_id: int, *, actor: str, reason: str = "revoked") -> None:
+    """Revoke one token now, recording who and why. Flushes."""
     tok = session.get(ApiToken, token_id)
     if tok is None:
         raise NotFound(f"token {token_id} does not exist")
@@ -109,6 +121,7 @@ def list_users(session: Session, *, include_retired: bool = False) -> list[AppUs
 
 
 def get_user(session: Session, name: str) -> AppUser:
+    """The user called ``name``; NotFound when there is none."""
     user = session.scalar(select(AppUser).where(AppUser.name == name))
     if user is None or user.retired_at is not None:
         raise NotFound(f"user '{name}' does not exist (see 'geo-enforce user list')")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 import sys
 from functools import lru_cache
 from typing import Any
@@ -16,6 +15,7 @@ from rich.text import Text
 
 from geo_enforce.errors import GeoEnforceError, InvalidInput
 from geo_enforce.settings import Settings
+from geo_enforce.storage.audit import cli_actor
 
 app = typer.Typer(
     name="geo-enforce",
@@ -56,8 +56,15 @@ def settings() -> Settings:
 
 
 def actor() -> str:
-    """Audit actor for CLI writes: GEO_ENFORCE_ACTOR, else 'cli:<login>'."""
-    return os.environ.get("GEO_ENFORCE_ACTOR") or f"cli:{getpass.getuser()}"
+    """Audit actor for CLI writes: ``Settings.actor`` (GEO_ENFORCE_ACTOR), else ``cli:<login>``."""
+    return settings().actor or cli_actor(getpass.getuser())
+
+
+def catalogue():
+    """The layer catalogue named by ``Settings.catalogue`` (the packaged one when unset)."""
+    from geo_enforce.io.catalogue import get_catalogue
+
+    return get_catalogue(settings().catalogue)
 
 
 @lru_cache(maxsize=1)

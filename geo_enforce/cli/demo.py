@@ -58,7 +58,7 @@ def demo(
     _step(2, DEMO_STEPS, "示范镇: load the sample township")
     from geo_enforce.demo.sample import load_township
 
-    counts = load_township(factory, actor="demo")
+    counts = load_township(factory, actor="cli:demo")
     console.print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
     _step(3, DEMO_STEPS, "用户: demo admin token")
@@ -129,7 +129,7 @@ def _demo_token(factory) -> str:
     from geo_enforce.storage.engine import transaction
     from geo_enforce.storage.models import AppUser
 
-    with transaction(factory, "demo") as session:
+    with transaction(factory, "cli:demo") as session:
         if session.scalar(select(AppUser).where(AppUser.name == "demo-admin")) is None:
             create_user(session, "demo-admin", "admin", display_name="演示管理员")
         token, _ = issue_token(session, "demo-admin", ttl_days=7, label="demo")

@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from geo_enforce.cli.common import actor, app, console, out, sessions, settings
+from geo_enforce.ledger import vocab
+
+if TYPE_CHECKING:
+    from geo_enforce.farmland.results import ParcelInfo
 
 farmland_app = typer.Typer(
     help="农用地核实: parcel look-up, overlay report/sheet, verifications, photos, rulings."
@@ -37,16 +42,16 @@ def _polygon_arg(polygon: str):
     return polygon
 
 
-def _parcel_table(parcels: list[dict]) -> Table:
+def _parcel_table(parcels: list[ParcelInfo]) -> Table:
     t = Table("图斑编号", "地类", "永久基本农田", "行政村", "面积(m²)", "面积(亩)")
     for p in parcels:
         t.add_row(
-            p["patch_code"],
-            f"{p['land_class']} {p['land_class_label']}",
-            "是" if p["is_permanent_basic"] else "否",
-            p["village_code"] or "",
-            f"{p['area_m2']:,.2f}",
-            f"{p['area_mu']:,.4f}",
+            p.patch_code,
+            f"{p.land_class} {vocab.label(vocab.LAND_CLASSES, p.land_class)}",
+            "是" if p.is_permanent_basic else "否",
+            p.village_code or "",
+            f"{p.area_m2:,.2f}",
+            f"{p.area_mu:,.4f}",
         )
     return t
 
@@ -61,6 +66,7 @@ def lookup_cmd(
     """Find parcels by patch code, by a point or by a polygon."""
     from geo_enforce.errors import InvalidInput
     from geo_enforce.farmland import lookup
+    from geo_enforce.farmland.results import ParcelInfo
 
     if sum(v is not None for v in (code, point, polygon)) != 1:
         raise InvalidInput("give exactly one of --code, --point or --polygon")
@@ -75,7 +81,7 @@ def lookup_cmd(
             found = lookup.at_point(session, x, y, crs)
         else:
             found = lookup.in_polygon(session, _polygon_arg(str(polygon)), crs)
-        rows = [lookup.parcel_summary(p) for p in found]
+        rows = [ParcelInfo.of(p) for p in found]
     if not rows:
         console.print("no farmland parcel there (该位置无农用地图斑)")
     out.print(_parcel_table(rows))
@@ -93,6 +99,7 @@ def report_cmd(
     """Overlay report of a parcel or polygon: areas (m², 亩, %), overlaps, history; sheet."""
     from geo_enforce.farmland import sheet
     from geo_enforce.farmland.overlay import overlay_report
+    from geo_enforce.farmland.results import plain
 
     with sessions()() as session:
         rep = overlay_report(
@@ -100,13 +107,14 @@ def report_cmd(
             patch_code=code,
             polygon=_polygon_arg(polygon) if polygon is not None else None,
             crs=crs,
+            config=settings().farmland,
         )
         for fmt, path in (("pdf", pdf), ("docx", docx)):
             if path is not None:
                 path.write_bytes(sheet.render_sheet(session, rep, fmt))
                 console.print(f"wrote {path}")
     if as_json:
-        typer.echo(json.dumps(rep, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(plain(rep), ensure_ascii=False, indent=2))
         return
     for title, header, rows in sheet.sections(rep):
         t = Table(*header, title=title)
@@ -157,16 +165,22 @@ def photo_cmd(
 ) -> None:
     """Attach a JPEG to a verification (position, heading, time from EXIF)."""
     from geo_enforce.farmland import photos
+    from geo_enforce.farmland.results import plain
     from geo_enforce.storage.engine import transaction
 
     s = settings()
     data = file.read_bytes()
     with transaction(sessions(), actor()) as session:
         res = photos.add_photo(
-            session, s, verification_id, data, filename=file.name, lon=lon, lat=lat
+            session,
+            s,
+            verification_id,
+            data,
+            filename=file.name,
+            lon=lon,
+            lat=lat,
         )
-        d = photos.photo_dict(res.photo)
-    out.print(json.dumps(d, ensure_ascii=False))
+    out.print(json.dumps(plain(res.photo), ensure_ascii=False))
     for w in res.warnings:
         console.print(f"[yellow]注意[/] {w}")
 
@@ -185,6 +199,31 @@ def status_cmd(
     with transaction(sessions(), who) as session:
         v = verify.set_status(session, verification_id, status, actor=who, reason=reason)
         out.print(f"verification {v.id}: {v.status}")
+
+
+@farmland_app.command("retire")
+def retire_cmd(
+    verification_id: int = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", "-r", help="why (作废原因), kept in the audit log"),
+    photo: int | None = typer.Option(None, "--photo", help="retire only this photo"),
+    version: int | None = typer.Option(None, "--version", help="refuse if it changed since"),
+) -> None:
+    """Retire a verification, or one of its photos (never deleted; audited)."""
+    from geo_enforce.farmland import verify
+    from geo_enforce.storage.engine import transaction
+
+    who = actor()
+    with transaction(sessions(), who) as session:
+        if photo is None:
+            verify.retire_verification(
+                session, verification_id, actor=who, reason=reason, expected_version=version
+            )
+            out.print(f"verification {verification_id} retired")
+        else:
+            verify.retire_photo(
+                session, verification_id, photo, actor=who, reason=reason, expected_version=version
+            )
+            out.print(f"photo {photo} of verification {verification_id} retired")
 
 
 @farmland_app.command("open-case")
@@ -254,11 +293,11 @@ def rulings_cmd(
     t = Table("认定", "图斑数", "面积(m²)", "面积(亩)", "占耕地(m²)", title="变化图斑认定情况")
     for r in summary:
         t.add_row(
-            r["label"],
-            str(r["count"]),
-            f"{r['area_m2']:,.2f}",
-            f"{r['area_mu']:,.4f}",
-            f"{r['farmland_m2']:,.2f}",
+            vocab.RULINGS.get(r.ruling, "未认定"),
+            str(r.count),
+            f"{r.area_m2:,.2f}",
+            f"{r.area_mu:,.4f}",
+            f"{r.farmland_m2:,.2f}",
         )
     out.print(t)
     t = Table(
@@ -269,14 +308,14 @@ def rulings_cmd(
         "未认定图斑",
         title="新增建设占用耕地中违法占用比例",
     )
-    for r in share:
-        pct = r["illegal_share_pct"]
+    for sh in share:
+        pct = sh.illegal_share_pct
         t.add_row(
-            r["period"],
-            f"{r['farmland_taken_mu']:,.4f}",
-            f"{r['illegal_farmland_mu']:,.4f}",
+            sh.period,
+            f"{sh.farmland_taken_mu:,.4f}",
+            f"{sh.illegal_farmland_mu:,.4f}",
             "—" if pct is None else f"{pct:.2f}",
-            str(r["pending_patches"]),
+            str(sh.pending_patches),
         )
     out.print(t)
 
@@ -286,10 +325,11 @@ def photo_points_cmd(
     output: Path | None = typer.Option(None, "--out", help="write GeoJSON here (else stdout)"),
 ) -> None:
     """Verification photo points as GeoJSON (map layer)."""
-    from geo_enforce.farmland.photos import photo_points_geojson
+    from geo_enforce.farmland.photos import photo_points
+    from geo_enforce.webmap.photos import photo_points_geojson
 
     with sessions()() as session:
-        fc = photo_points_geojson(session)
+        fc = photo_points_geojson(photo_points(session, config=settings().farmland))
     text = json.dumps(fc, ensure_ascii=False)
     if output is None:
         typer.echo(text)

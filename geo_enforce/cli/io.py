@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, console, out, sessions, settings
+from geo_enforce.cli.common import actor, app, catalogue, console, out, sessions, settings
 
 
 def print_report(report) -> None:
@@ -71,6 +71,7 @@ def import_cmd(
                 from_bd09=from_bd09,
                 source_layer=source_layer,
                 encoding=encoding,
+                catalogue=catalogue(),
                 max_features=settings().limits.max_import_features,
                 max_vertices=settings().limits.max_vertices,
             )
@@ -101,6 +102,12 @@ def export_cmd(
 
     with sessions()() as session:
         n = export_layer(
-            session, layer, file, fmt, include_retired=include_retired, private=not no_private
+            session,
+            layer,
+            file,
+            fmt,
+            include_retired=include_retired,
+            private=not no_private,
+            catalogue=catalogue(),
         )
     out.print(f"已导出 {n} 条 {layer} 记录 → {file}")

@@ -151,7 +151,7 @@ def run_demo_detection(
     data_dir: Path,
     *,
     seed: int = 2024,
-    actor: str = "demo",
+    actor: str = "cli:demo",
     dates: tuple[dt.date, dt.date] = (dt.date(2024, 4, 10), dt.date(2024, 9, 20)),
     scheduler=None,
 ) -> dict:

@@ -119,7 +119,7 @@ def demo_farmland(
     settings: Settings,
     *,
     out_dir: Path | None = None,
-    actor: str = "demo:liaison",
+    actor: str = "cli:demo",
 ) -> dict[str, Any]:
     """Verifications with photos, rulings and the sheets on a loaded township; returns a summary.
 
@@ -194,7 +194,7 @@ def demo_farmland(
     folder.mkdir(parents=True, exist_ok=True)
     sheets = []
     with factory() as session:
-        rep = overlay_report(session, patch_code=occ["patch_code"])
+        rep = overlay_report(session, patch_code=occ["patch_code"], config=settings.farmland)
         for fmt in ("pdf", "docx"):
             path = folder / sheet.sheet_filename(rep, fmt)
             path.write_bytes(sheet.render_sheet(session, rep, fmt))

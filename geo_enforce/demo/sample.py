@@ -171,7 +171,8 @@ def _village_core(unit) -> Polygon:
     return core if not core.is_empty else seed.buffer(150)
 
 
-def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
+def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:  # noqa: C901
+    # (one pass in RNG draw order: splitting it would change the seeded sample township)
     """All sample layers as GeoDataFrames in EPSG:4490, deterministic for a given ``seed``."""
     rng = np.random.default_rng(seed)
     town = _town_outline(rng)
@@ -471,7 +472,7 @@ def write_township(path: Path = SAMPLE_GPKG, seed: int = DEFAULT_SEED) -> Path:
     return path
 
 
-def load_township(factory, *, actor: str = "sample", seed: int = DEFAULT_SEED) -> dict[str, int]:
+def load_township(factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED) -> dict[str, int]:
     """Import every sample layer through the importer in one transaction; returns row counts."""
     from geo_enforce.io.importer import import_frame
     from geo_enforce.storage.engine import transaction

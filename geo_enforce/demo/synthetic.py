@@ -160,7 +160,7 @@ def enlarge(geom: Polygon, rng) -> Polygon:
     return shapely.convex_hull(grown) if grown.geom_type != "Polygon" else grown
 
 
-def make_scene(
+def make_scene(  # noqa: C901 (one pass in RNG draw order, like build_township)
     bounds: tuple[float, float, float, float],
     *,
     seed: int = 0,

@@ -23,6 +23,7 @@ _NAME_RE = re.compile(r"^[0-9a-f]{32}_(before|after)\.png$")
 
 
 def chips_dir(data_dir: Path) -> Path:
+    """Where evidence chips are stored: ``data_dir/chips``."""
     return Path(data_dir) / "chips"
 
 

@@ -10,6 +10,8 @@ from shapely.geometry.base import BaseGeometry
 
 @dataclass(frozen=True)
 class Scores:
+    """Precision, recall and F1 of detected against planted changes."""
+
     precision: float
     recall: float
     f1: float
@@ -19,6 +21,7 @@ class Scores:
 
     @classmethod
     def from_counts(cls, tp: int, fp: int, fn: int) -> Scores:
+        """Scores from true-positive, false-positive and false-negative counts."""
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0

@@ -40,6 +40,8 @@ MIN_HIT_M2 = 1.0
 
 @dataclass
 class RuleResult:
+    """The rule hits of one patch and the ruling they suggest."""
+
     hits: list[dict] = field(default_factory=list)
     structure_id: int | None = None
     change_kind: str = "new"

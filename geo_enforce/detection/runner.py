@@ -401,6 +401,7 @@ def run_windows(
 
 
 def iter_states(state_dir: str, jobs: list[WindowJob]) -> Iterator[dict]:
+    """The saved state of each finished window of ``jobs``."""
     for j in jobs:
         with open(_state_path(state_dir, j), "rb") as f:
             yield pickle.load(f)
@@ -414,10 +415,12 @@ def window_codes(state: dict) -> tuple[Window, np.ndarray]:
 
 
 def missing_windows(state_dir: str, jobs: list[WindowJob]) -> int:
+    """How many windows of ``jobs`` have no saved state yet."""
     return sum(1 for j in jobs if not _state_path(state_dir, j).exists())
 
 
 def save_alignment(state_dir: str | Path, alignment: Alignment, extra: dict | None = None) -> None:
+    """Keep the run's alignment (and ``extra`` values) in ``state_dir``."""
     p = Path(state_dir)
     p.mkdir(parents=True, exist_ok=True)
     body = {"alignment": asdict(alignment), **(extra or {})}
@@ -425,6 +428,7 @@ def save_alignment(state_dir: str | Path, alignment: Alignment, extra: dict | No
 
 
 def load_alignment(state_dir: str | Path) -> Alignment | None:
+    """The alignment kept in ``state_dir``, or None when there is none."""
     p = Path(state_dir) / "run.json"
     if not p.exists():
         return None

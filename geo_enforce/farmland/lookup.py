@@ -78,7 +78,7 @@ def _to_storage(geom: BaseGeometry, src: int, what: str) -> BaseGeometry:
 
 def parse_point(x: float, y: float, crs: int | str | None = None) -> Located:
     """A point from lon/lat or Gauss-Krüger zone 39 coordinates, returned in EPSG:4490."""
-    if 3 <= x <= 54 and 73 <= y <= 136:
+    if gcrs.looks_swapped(x, y):
         raise CRSError(
             f"point ({x}, {y}) looks like latitude, longitude with the axes swapped; "
             "give longitude first (x = lon ≈ 117.2, y = lat ≈ 39.0)"
@@ -182,6 +182,7 @@ def by_code(session: Session, patch_code: str) -> FarmlandParcel:
 
 
 def by_id(session: Session, parcel_id: int) -> FarmlandParcel:
+    """The current farmland parcel ``parcel_id``; NotFound otherwise."""
     parcel = session.scalar(_current().where(FarmlandParcel.id == parcel_id))
     if parcel is None:
         raise NotFound(f"farmland parcel {parcel_id} does not exist (or is retired)")
@@ -225,22 +226,6 @@ def in_polygon(
             .order_by(FarmlandParcel.patch_code)
         )
     )
-
-
-def parcel_summary(p: FarmlandParcel) -> dict:
-    from geo_enforce.ledger.vocab import LAND_CLASSES, label
-
-    return {
-        "id": p.id,
-        "patch_code": p.patch_code,
-        "land_class": p.land_class,
-        "land_class_label": label(LAND_CLASSES, p.land_class),
-        "is_permanent_basic": p.is_permanent_basic,
-        "village_code": p.village_code,
-        "owner_collective": p.owner_collective,
-        "area_m2": round(p.area_m2, 2),
-        "area_mu": round(p.area_mu, 4),
-    }
 
 
 def count_parcels(session: Session) -> int:

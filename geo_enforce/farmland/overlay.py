@@ -15,16 +15,34 @@ from typing import Any
 
 import shapely
 from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput
 from geo_enforce.farmland import lookup
-from geo_enforce.farmland.config import FarmlandSettings
+from geo_enforce.farmland.results import (
+    Approval,
+    ApprovedConstruction,
+    AreaShare,
+    ClearedOverlap,
+    LandClassShare,
+    Overlap,
+    Overlaps,
+    OverlayReport,
+    OverlayTarget,
+    ParcelInfo,
+    ParcelOverlap,
+    PatchOverlap,
+    RedLineOverlap,
+    RedLineShare,
+    StructureOverlap,
+    VerificationInfo,
+)
+from geo_enforce.farmland.verify import DEFAULT_FARMLAND, list_verifications
 from geo_enforce.geometry.areas import m2_to_mu
 from geo_enforce.ledger import vocab
+from geo_enforce.settings import FarmlandSettings
 from geo_enforce.storage.models import FarmlandParcel
 
 METHOD = (
@@ -35,15 +53,29 @@ METHOD = (
 _INTERSECTION = "ST_CollectionExtract(ST_Intersection(x.geom, t.g), 3)"
 _OVERLAP = f"ST_Area({_INTERSECTION}::geography)"
 
-#: table → columns selected besides id and areas
-_LAYERS: dict[str, str] = {
-    "farmland_parcel": "x.patch_code AS code, x.land_class, x.is_permanent_basic, x.village_code",
-    "structure": "x.case_no AS code, x.category, x.status, x.floors, x.village_code",
-    "change_patch": "x.code, x.change_kind, x.ruling, x.status, x.detected_on, x.village_code",
-    "cleared_parcel": (
-        "x.parcel_no AS code, x.prior_use, x.cleared_on, x.restored_use, x.village_code"
+#: table → (result type, columns selected besides id and areas; named as the type's fields)
+_LAYERS: dict[str, tuple[type[Overlap], str]] = {
+    "farmland_parcel": (
+        ParcelOverlap,
+        "x.patch_code AS code, x.land_class, x.is_permanent_basic, x.village_code",
     ),
-    "red_line": "x.code, x.kind, x.name, x.approval_no, x.valid_from, x.valid_to",
+    "structure": (
+        StructureOverlap,
+        "x.case_no AS code, x.category, x.status, x.floors, x.village_code",
+    ),
+    "change_patch": (
+        PatchOverlap,
+        "x.code, x.change_kind, x.ruling, x.status, x.detected_on, x.village_code",
+    ),
+    "cleared_parcel": (
+        ClearedOverlap,
+        "x.parcel_no AS code, x.prior_use, x.cleared_on, x.restored_use, x.village_code",
+    ),
+    "red_line": (
+        RedLineOverlap,
+        "x.code, x.kind, x.name, x.approval_no, x.valid_from, x.valid_to, "
+        "NULL::text AS village_code",
+    ),
 }
 
 
@@ -64,7 +96,7 @@ def _pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 2) if whole > 0 else 0.0
 
 
-def _area_block(m2: float, whole: float) -> dict[str, float]:
+def _area(m2: float, whole: float) -> dict[str, float]:
     return {
         "area_m2": round(m2, 2),
         "area_mu": round(m2_to_mu(m2), 4),
@@ -72,16 +104,10 @@ def _area_block(m2: float, whole: float) -> dict[str, float]:
     }
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, dt.date | dt.datetime):
-        return v.isoformat()
-    return v
-
-
 def _overlaps(
     session: Session, table: str, target: str, params: dict, whole: float, sliver: float
-) -> list[dict]:
-    cols = _LAYERS[table]
+) -> tuple[Any, ...]:
+    kind, cols = _LAYERS[table]
     exclude = " AND x.id <> :pid" if (table == "farmland_parcel" and "pid" in params) else ""
     sql = (
         f"WITH t AS ({target}) SELECT x.id, {cols}, x.area_m2 AS feature_area_m2, "
@@ -90,31 +116,18 @@ def _overlaps(
     )
     rows = []
     for r in session.execute(text(sql), params).mappings():
-        if r["overlap_m2"] is None or r["overlap_m2"] < sliver:
+        overlap = r["overlap_m2"]
+        if overlap is None or overlap < sliver:
             continue
-        d = {k: _plain(v) for k, v in r.items()}
-        d["feature_area_m2"] = round(r["feature_area_m2"], 2)
-        d["overlap_m2"] = round(r["overlap_m2"], 2)
-        d["overlap_mu"] = round(m2_to_mu(r["overlap_m2"]), 4)
-        d["share_pct"] = _pct(r["overlap_m2"], whole)
-        _add_labels(table, d)
-        rows.append(d)
-    return rows
-
-
-def _add_labels(table: str, d: dict) -> None:
-    if table == "farmland_parcel":
-        d["land_class_label"] = vocab.label(vocab.LAND_CLASSES, d["land_class"])
-    elif table == "structure":
-        d["category_label"] = vocab.label(vocab.STRUCTURE_CATEGORIES, d["category"])
-        d["status_label"] = vocab.label(vocab.STRUCTURE_STATUSES, d["status"])
-    elif table == "change_patch":
-        d["ruling_label"] = vocab.label(vocab.RULINGS, d["ruling"]) or "未认定"
-        d["status_label"] = vocab.label(vocab.PATCH_STATUSES, d["status"])
-    elif table == "cleared_parcel":
-        d["restored_use_label"] = vocab.label(vocab.CLEARED_RESTORED_USES, d["restored_use"])
-    elif table == "red_line":
-        d["kind_label"] = vocab.label(vocab.RED_LINE_KINDS, d["kind"])
+        values = {
+            **r,
+            "feature_area_m2": round(r["feature_area_m2"], 2),
+            "overlap_m2": round(overlap, 2),
+        }
+        rows.append(
+            kind(**values, overlap_mu=round(m2_to_mu(overlap), 4), share_pct=_pct(overlap, whole))
+        )
+    return tuple(rows)
 
 
 def _dissolved(session: Session, target: str, params: dict, source: str) -> float:
@@ -179,16 +192,15 @@ def overlay_report(
     patch_code: str | None = None,
     polygon: str | dict | BaseGeometry | None = None,
     crs: int | str | None = None,
-    config: FarmlandSettings | None = None,
-) -> dict[str, Any]:
-    """Overlay report (JSON-ready dict) of a parcel (by id or patch code) or of a polygon.
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+) -> OverlayReport:
+    """Overlay report of a parcel (by id or patch code) or of a polygon.
 
-    Areas are ellipsoidal m² on CGCS2000 (and 亩), shares are % of the target's area. Keys:
-    ``target``, ``land_classes``, ``permanent_basic``, ``approved_construction``,
-    ``red_lines`` (dissolved overlap per kind), ``overlaps`` (per layer, per feature),
-    ``structures_dissolved``, ``verifications`` (history), ``method``.
+    Areas are ellipsoidal m² on CGCS2000 (and 亩), shares are % of the target's area: the land
+    classes, permanent basic farmland, approved construction land, red lines (dissolved overlap
+    per kind), every overlapping feature per layer, standing structures (dissolved) and the
+    earlier verifications of the target and of what it overlaps.
     """
-    cfg = config or FarmlandSettings()
     parcel, geom = resolve_target(
         session, parcel_id=parcel_id, patch_code=patch_code, polygon=polygon, crs=crs
     )
@@ -200,35 +212,44 @@ def overlay_report(
             text(f"WITH t AS ({target}) SELECT ST_Area(t.g::geography) FROM t"), params
         ).scalar_one()
     )
-
-    overlaps = {
-        table: _overlaps(session, table, target, params, whole, cfg.sliver_m2) for table in _LAYERS
+    found = {
+        table: _overlaps(session, table, target, params, whole, config.sliver_m2)
+        for table in _LAYERS
     }
+    overlaps = Overlaps(**found)
 
     classes: dict[str, float] = {}
     if parcel is not None:
         classes[parcel.land_class] = whole
-    for p in overlaps["farmland_parcel"]:
-        classes[p["land_class"]] = classes.get(p["land_class"], 0.0) + p["overlap_m2"]
-    land_classes = [
-        {
-            "land_class": code,
-            "label": vocab.label(vocab.LAND_CLASSES, code),
-            "cultivated": code in vocab.CULTIVATED_LAND_CLASSES,
-            **_area_block(m2, whole),
-        }
+    for p in overlaps.farmland_parcel:
+        classes[p.land_class] = classes.get(p.land_class, 0.0) + p.overlap_m2
+    land_classes = tuple(
+        LandClassShare(
+            **_area(m2, whole), land_class=code, cultivated=code in vocab.CULTIVATED_LAND_CLASSES
+        )
         for code, m2 in sorted(classes.items(), key=lambda kv: -kv[1])
-    ]
+    )
 
     pbf = _dissolved(session, target, params, _PBF_SOURCE)
     by_kind = _dissolved_red_lines(session, target, params)
-    red_lines = [
-        {"kind": kind, "label": lbl, **_area_block(by_kind[kind], whole)}
-        for kind, lbl in vocab.RED_LINE_KINDS.items()
-        if by_kind.get(kind, 0.0) >= cfg.sliver_m2
-    ]
-    construction = next((r for r in red_lines if r["kind"] == "construction_land"), None)
-    approvals = [r for r in overlaps["red_line"] if r["kind"] == "construction_land"]
+    red_lines = tuple(
+        RedLineShare(**_area(by_kind[kind], whole), kind=kind)
+        for kind in vocab.RED_LINE_KINDS
+        if by_kind.get(kind, 0.0) >= config.sliver_m2
+    )
+    construction = next((r for r in red_lines if r.kind == "construction_land"), None)
+    approvals = tuple(
+        Approval(
+            id=a.id,
+            code=a.code,
+            name=a.name,
+            approval_no=a.approval_no,
+            overlap_m2=a.overlap_m2,
+            share_pct=a.share_pct,
+        )
+        for a in overlaps.red_line
+        if a.kind == "construction_land"
+    )
     structures = _dissolved(
         session,
         target,
@@ -236,46 +257,47 @@ def overlay_report(
         "SELECT geom FROM structure WHERE retired_at IS NULL "
         "AND status NOT IN ('demolished','dismissed')",
     )
-
-    return {
-        "target": {
-            "kind": "parcel" if parcel is not None else "polygon",
-            "parcel": lookup.parcel_summary(parcel) if parcel is not None else None,
-            "label": (
-                f"图斑 {parcel.patch_code}" if parcel is not None else "自定义范围 (custom polygon)"
-            ),
-            "area_m2": round(whole, 2),
-            "area_mu": round(m2_to_mu(whole), 4),
-            "bounds": [round(v, 7) for v in geom.bounds],
-            "geometry": mapping(geom),
-        },
-        "land_classes": land_classes,
-        "permanent_basic": _area_block(pbf, whole),
-        "approved_construction": {
-            **(construction or _area_block(0.0, whole)),
-            "approvals": [
-                {k: a[k] for k in ("id", "code", "name", "approval_no", "overlap_m2", "share_pct")}
-                for a in approvals
-            ],
-        },
-        "red_lines": red_lines,
-        "structures_dissolved": _area_block(structures, whole),
-        "overlaps": overlaps,
-        "verifications": verification_history(session, overlaps, parcel_id=pid),
-        "method": METHOD,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    construction_area = (
+        _area(0.0, whole)
+        if construction is None
+        else {
+            "area_m2": construction.area_m2,
+            "area_mu": construction.area_mu,
+            "share_pct": construction.share_pct,
+        }
+    )
+    return OverlayReport(
+        target=OverlayTarget(
+            kind="parcel" if parcel is not None else "polygon",
+            parcel=ParcelInfo.of(parcel) if parcel is not None else None,
+            area_m2=round(whole, 2),
+            area_mu=round(m2_to_mu(whole), 4),
+            bounds=tuple(round(v, 7) for v in geom.bounds),  # type: ignore[arg-type]
+            geometry=geom,
+        ),
+        land_classes=land_classes,
+        permanent_basic=AreaShare(**_area(pbf, whole)),
+        approved_construction=ApprovedConstruction(**construction_area, approvals=approvals),
+        red_lines=red_lines,
+        structures_dissolved=AreaShare(**_area(structures, whole)),
+        overlaps=overlaps,
+        verifications=verification_history(session, overlaps, parcel_id=pid, config=config),
+        method=METHOD,
+        generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    )
 
 
 def verification_history(
-    session: Session, overlaps: dict[str, list[dict]], *, parcel_id: int | None
-) -> list[dict]:
+    session: Session,
+    overlaps: Overlaps,
+    *,
+    parcel_id: int | None,
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+) -> tuple[VerificationInfo, ...]:
     """Earlier verifications of the parcel, overlapping parcels, patches and structures."""
-    from geo_enforce.farmland.verify import list_verifications
-
     targets: list[tuple[str, int]] = []
     if parcel_id is not None:
         targets.append(("farmland_parcel", parcel_id))
     for table in ("farmland_parcel", "change_patch", "structure"):
-        targets.extend((table, int(r["id"])) for r in overlaps.get(table, []))
-    return list_verifications(session, targets=targets) if targets else []
+        targets.extend((table, o.id) for o in getattr(overlaps, table))
+    return tuple(list_verifications(session, targets=targets, config=config)) if targets else ()

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import from_shape
 from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound, TooLarge
-from geo_enforce.farmland.config import FarmlandSettings
-from geo_enforce.farmland.verify import get_verification
-from geo_enforce.io import uploads
-from geo_enforce.ledger import vocab
-from geo_enforce.settings import Settings
+from geo_enforce.farmland.results import PhotoInfo, PhotoPoint
+from geo_enforce.farmland.verify import DEFAULT_FARMLAND, get_verification
+from geo_enforce.geometry import crs as gcrs
+from geo_enforce.io import sanity, uploads
+from geo_enforce.settings import FarmlandSettings, Settings
 from geo_enforce.storage.models import Verification, VerificationPhoto
 
 #: EXIF tags (TIFF/EXIF 2.3)
@@ -55,12 +55,15 @@ class ExifInfo:
 
     @property
     def has_position(self) -> bool:
+        """Whether the EXIF carried a GPS position."""
         return self.lon is not None and self.lat is not None
 
 
 @dataclass
 class PhotoResult:
-    photo: VerificationPhoto
+    """A stored photo and the warnings (Chinese text) the liaison should see."""
+
+    photo: PhotoInfo
     warnings: list[str] = field(default_factory=list)
 
 
@@ -136,7 +139,7 @@ def _open_jpeg(data: bytes, name: str, max_pixels: int) -> Image.Image:
 PHOTO_SUBDIR = "photos"
 
 
-def photo_path(settings: Settings, photo: VerificationPhoto) -> Path:
+def photo_path(settings: Settings, photo: VerificationPhoto | PhotoInfo) -> Path:
     """Where a stored photo lives: ``data_dir/photos/<generated name>``."""
     return uploads.stored_path(Path(settings.data_dir), PHOTO_SUBDIR, photo.stored_name)
 
@@ -175,7 +178,6 @@ def add_photo(
     content_type: str | None = None,
     lon: float | None = None,
     lat: float | None = None,
-    config: FarmlandSettings | None = None,
 ) -> PhotoResult:
     """Attach a JPEG to a verification; returns the record and warnings (Chinese text).
 
@@ -183,7 +185,7 @@ def add_photo(
     with neither is refused. Raises :class:`TooLarge` over the byte or pixel limit and
     :class:`InvalidInput` for anything that is not a sound JPEG.
     """
-    cfg = config or FarmlandSettings()
+    cfg = settings.farmland
     v = get_verification(session, verification_id)
     limits = settings.limits
     label = f"photo '{filename}'" if filename else "photo"
@@ -213,7 +215,7 @@ def add_photo(
             f"photo '{name}' has EXIF but no GPS position; turn on the camera's location "
             "setting, or give lon/lat by hand"
         )
-    if not (73 <= plon <= 136 and 3 <= plat <= 54):
+    if not gcrs.in_china(plon, plat):
         raise InvalidInput(
             f"photo '{name}': position lon {plon:.6f}, lat {plat:.6f} is outside China; "
             "check the camera's GPS or the coordinates given"
@@ -232,7 +234,16 @@ def add_photo(
         warnings.append("照片无 GPS 信息，位置为手工填写 (position entered by hand)")
     if info.heading_deg is None:
         warnings.append("照片无拍摄方向信息 (no heading in EXIF)")
-    if info.taken_at is None:
+    taken_at = info.taken_at
+    if taken_at is not None and not sanity.is_plausible(taken_at):
+        # a camera with a reset clock (0001:01:01) or a typo: keep the photo, drop the time
+        warnings.append(
+            f"照片拍摄时间 {sanity.safe_iso(taken_at)} 不合理，已忽略 "
+            f"(EXIF capture time outside {sanity.EARLIEST_DATE} … {sanity.latest_date()}; "
+            "stored without a capture time)"
+        )
+        taken_at = None
+    elif taken_at is None:
         warnings.append("照片无拍摄时间信息 (no capture time in EXIF)")
 
     stored = uploads.store_bytes(Path(settings.data_dir), PHOTO_SUBDIR, checked)
@@ -245,7 +256,7 @@ def add_photo(
             content_type="image/jpeg",
             size_bytes=checked.size_bytes,
             sha256=checked.sha256,
-            taken_at=info.taken_at,
+            taken_at=taken_at,
             heading_deg=info.heading_deg,
             distance_to_target_m=distance,
             location=from_shape(point, srid=4490),
@@ -256,7 +267,7 @@ def add_photo(
         path.unlink(missing_ok=True)
         raise
     _remove_on_rollback(session, path)
-    return PhotoResult(photo=photo, warnings=warnings)
+    return PhotoResult(photo=PhotoInfo.of(photo, cfg.far_photo_m), warnings=warnings)
 
 
 def _distance_to_target(session: Session, v: Verification, point: Point) -> float | None:
@@ -274,45 +285,25 @@ def _distance_to_target(session: Session, v: Verification, point: Point) -> floa
 
 
 def get_photo(session: Session, verification_id: int, photo_id: int) -> VerificationPhoto:
+    """Photo ``photo_id`` of verification ``verification_id``; NotFound otherwise."""
     p = session.get(VerificationPhoto, photo_id)
     if p is None or p.retired_at is not None or p.verification_id != verification_id:
         raise NotFound(f"photo {photo_id} of verification {verification_id} does not exist")
     return p
 
 
-def photo_dict(p: VerificationPhoto, config: FarmlandSettings | None = None) -> dict[str, Any]:
-    cfg = config or FarmlandSettings()
-    loc = to_shape(p.location) if p.location is not None else None
-    dist = p.distance_to_target_m
-    return {
-        "id": p.id,
-        "verification_id": p.verification_id,
-        "original_name": p.original_name,
-        "size_bytes": p.size_bytes,
-        "sha256": p.sha256,
-        "taken_at": p.taken_at.isoformat() if p.taken_at else None,
-        "heading_deg": p.heading_deg,
-        "lon": round(loc.x, 7) if loc is not None else None,
-        "lat": round(loc.y, 7) if loc is not None else None,
-        "distance_to_target_m": round(dist, 1) if dist is not None else None,
-        "far": bool(dist is not None and dist > cfg.far_photo_m),
-        "url": f"/verifications/{p.verification_id}/photos/{p.id}",
-    }
-
-
-def photo_points_geojson(
+def photo_points(
     session: Session,
     *,
     verification_id: int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
-    config: FarmlandSettings | None = None,
-) -> dict[str, Any]:
-    """Map layer: verification photo points as a GeoJSON FeatureCollection (EPSG:4490 lon/lat).
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+) -> list[PhotoPoint]:
+    """The photo-point map layer: current photos with a position, oldest first.
 
-    Properties carry Chinese popup fields (核实结果, 拍摄时间, 拍摄方向, 距核查对象) plus the raw
-    values, ``far`` for styling far photos, and ``url`` of the image.
+    ``bbox`` (west, south, east, north; EPSG:4490) keeps the photos inside it. The caller turns
+    the points into GeoJSON with its labels and the photos' URLs (``api/routers/verifications``).
     """
-    cfg = config or FarmlandSettings()
     q = (
         select(VerificationPhoto, Verification)
         .join(Verification, Verification.id == VerificationPhoto.verification_id)
@@ -333,43 +324,7 @@ def photo_points_geojson(
                 "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))"
             ).bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
         )
-    features = []
-    for p, v in session.execute(q).all():
-        d = photo_dict(p, cfg)
-        heading = d["heading_deg"]
-        features.append(
-            {
-                "type": "Feature",
-                "id": p.id,
-                "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]},
-                "properties": {
-                    **d,
-                    "result": v.result,
-                    "核实结果": vocab.label(vocab.VERIFICATION_RESULTS, v.result),
-                    "核实人": v.verified_by,
-                    "拍摄时间": d["taken_at"] or "未知",
-                    "拍摄方向": f"{heading:.0f}°" if heading is not None else "未知",
-                    "距核查对象": (
-                        f"{d['distance_to_target_m']:.0f} 米"
-                        if d["distance_to_target_m"] is not None
-                        else "未知"
-                    ),
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "name": "核实照片点位", "features": features}
-
-
-def photos_of(session: Session, verification_id: int) -> list[VerificationPhoto]:
-    if session.get(Verification, verification_id) is None:
-        raise NotFound(f"verification {verification_id} does not exist")
-    return list(
-        session.scalars(
-            select(VerificationPhoto)
-            .where(
-                VerificationPhoto.verification_id == verification_id,
-                VerificationPhoto.retired_at.is_(None),
-            )
-            .order_by(VerificationPhoto.id)
-        )
-    )
+    return [
+        PhotoPoint(PhotoInfo.of(p, config.far_photo_m), result=v.result, verified_by=v.verified_by)
+        for p, v in session.execute(q).all()
+    ]

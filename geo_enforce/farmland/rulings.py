@@ -24,12 +24,16 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import Conflict, InvalidInput, NotFound
+from geo_enforce.farmland.results import FarmlandShare, PatchRuling, RulingEvidence, RulingTotal
+from geo_enforce.farmland.verify import DEFAULT_FARMLAND, list_verifications
 from geo_enforce.geometry.areas import m2_to_mu
+from geo_enforce.io import sanity
 from geo_enforce.ledger import vocab
+from geo_enforce.settings import FarmlandSettings
 from geo_enforce.storage.models import ChangePatch
 
 PERIODS = ("year", "quarter", "month")
@@ -37,6 +41,7 @@ CONSTRUCTION_RULINGS = ("legal", "illegal", "other")
 
 
 def get_patch(session: Session, *, patch_id: int | None = None, code: str | None = None):
+    """The current change patch by id or by code (exactly one); NotFound otherwise."""
     if (patch_id is None) == (code is None):
         raise InvalidInput("give exactly one of patch_id or code")
     q = select(ChangePatch).where(ChangePatch.retired_at.is_(None))
@@ -103,36 +108,37 @@ def rule_patch(
     patch.approval_no = approval
     patch.ruling_note = text_note or None
     patch.ruled_by = actor
-    patch.ruled_at = at or dt.datetime.now(dt.UTC)
+    patch.ruled_at = sanity.check_datetime(at, "ruled_at") if at else dt.datetime.now(dt.UTC)
     patch.status = "ruled"
     session.flush()
     return patch
 
 
-def patch_ruling_dict(session: Session, patch: ChangePatch) -> dict[str, Any]:
-    from geo_enforce.farmland.verify import list_verifications
-
-    return {
-        "id": patch.id,
-        "code": patch.code,
-        "village_code": patch.village_code,
-        "area_m2": round(patch.area_m2, 2),
-        "area_mu": round(patch.area_mu, 4),
-        "ruling": patch.ruling,
-        "ruling_label": vocab.label(vocab.RULINGS, patch.ruling) or "未认定",
-        "suggested_ruling": patch.suggested_ruling,
-        "approval_no": patch.approval_no,
-        "ruling_note": patch.ruling_note,
-        "ruled_by": patch.ruled_by,
-        "ruled_at": patch.ruled_at.isoformat() if patch.ruled_at else None,
-        "status": patch.status,
-        "status_label": vocab.label(vocab.PATCH_STATUSES, patch.status),
-        "evidence": {
-            "chip_before": patch.chip_before,
-            "chip_after": patch.chip_after,
-            "verifications": list_verifications(session, targets=[("change_patch", patch.id)]),
-        },
-    }
+def patch_ruling(
+    session: Session, patch: ChangePatch, *, config: FarmlandSettings = DEFAULT_FARMLAND
+) -> PatchRuling:
+    """The patch's ruling with its evidence: chips and the verifications of the patch."""
+    return PatchRuling(
+        id=patch.id,
+        code=patch.code,
+        village_code=patch.village_code,
+        area_m2=round(patch.area_m2, 2),
+        area_mu=round(patch.area_mu, 4),
+        ruling=patch.ruling,
+        suggested_ruling=patch.suggested_ruling,
+        approval_no=patch.approval_no,
+        ruling_note=patch.ruling_note,
+        ruled_by=patch.ruled_by,
+        ruled_at=patch.ruled_at,
+        status=patch.status,
+        evidence=RulingEvidence(
+            chip_before=patch.chip_before,
+            chip_after=patch.chip_after,
+            verifications=tuple(
+                list_verifications(session, targets=[("change_patch", patch.id)], config=config)
+            ),
+        ),
+    )
 
 
 _PATCH_ROWS = """
@@ -158,8 +164,6 @@ ORDER BY p.id
 def _patch_rows(
     session: Session, since: dt.date | None, until: dt.date | None, village_code: str | None
 ) -> list[Any]:
-    from sqlalchemy import bindparam
-
     stmt = text(_PATCH_ROWS).bindparams(bindparam("classes", expanding=True))
     return list(
         session.execute(
@@ -180,7 +184,7 @@ def ruling_summary(
     since: dt.date | None = None,
     until: dt.date | None = None,
     village_code: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RulingTotal]:
     """Counts and ellipsoidal areas (m², 亩) of patches by ruling, unruled as ``pending``.
 
     ``since``/``until`` bound the detection date (until exclusive). Also the cultivated land
@@ -189,7 +193,7 @@ def ruling_summary(
     return _summary(_patch_rows(session, since, until, village_code))
 
 
-def _summary(rows: list[Any]) -> list[dict[str, Any]]:
+def _summary(rows: list[Any]) -> list[RulingTotal]:
     acc: dict[str, list[float]] = {k: [0, 0.0, 0.0] for k in (*vocab.RULINGS, "pending")}
     for r in rows:
         a = acc[r.ruling or "pending"]
@@ -197,20 +201,20 @@ def _summary(rows: list[Any]) -> list[dict[str, Any]]:
         a[1] += r.area_m2
         a[2] += r.farmland_m2
     return [
-        {
-            "ruling": k,
-            "label": vocab.RULINGS.get(k, "未认定"),
-            "count": int(n),
-            "area_m2": round(m2, 2),
-            "area_mu": round(m2_to_mu(m2), 4),
-            "farmland_m2": round(fm2, 2),
-            "farmland_mu": round(m2_to_mu(fm2), 4),
-        }
+        RulingTotal(
+            ruling=k,
+            count=int(n),
+            area_m2=round(m2, 2),
+            area_mu=round(m2_to_mu(m2), 4),
+            farmland_m2=round(fm2, 2),
+            farmland_mu=round(m2_to_mu(fm2), 4),
+        )
         for k, (n, m2, fm2) in acc.items()
     ]
 
 
 def period_key(day: dt.date, period: str) -> str:
+    """The period (``2025``, ``2025-Q2`` or ``2025-04``) that ``day`` falls in."""
     if period == "year":
         return f"{day.year}"
     if period == "quarter":
@@ -227,7 +231,7 @@ def farmland_share(
     since: dt.date | None = None,
     until: dt.date | None = None,
     village_code: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[FarmlandShare]:
     """Per period: cultivated land taken by new construction and the share taken illegally.
 
     ``illegal_share_pct`` is None for a period where no construction took cultivated land.
@@ -243,7 +247,7 @@ def ruling_overview(
     since: dt.date | None = None,
     until: dt.date | None = None,
     village_code: str | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[RulingTotal], list[FarmlandShare]]:
     """:func:`ruling_summary` and :func:`farmland_share` of the same patches, read in one query."""
     _check_period(period)
     rows = _patch_rows(session, since, until, village_code)
@@ -255,7 +259,7 @@ def _check_period(period: str) -> None:
         raise InvalidInput(f"period '{period}' is unknown; use one of {', '.join(PERIODS)}")
 
 
-def _share(rows: list[Any], period: str) -> list[dict[str, Any]]:
+def _share(rows: list[Any], period: str) -> list[FarmlandShare]:
     groups: dict[str, dict[str, float]] = defaultdict(
         lambda: {"construction": 0, "taken": 0.0, "illegal": 0.0, "legal": 0.0, "pending": 0}
     )
@@ -275,16 +279,16 @@ def _share(rows: list[Any], period: str) -> list[dict[str, Any]]:
         g = groups[key]
         taken, illegal = g["taken"], g["illegal"]
         out.append(
-            {
-                "period": key,
-                "construction_patches": int(g["construction"]),
-                "pending_patches": int(g["pending"]),
-                "farmland_taken_m2": round(taken, 2),
-                "farmland_taken_mu": round(m2_to_mu(taken), 4),
-                "legal_farmland_m2": round(g["legal"], 2),
-                "illegal_farmland_m2": round(illegal, 2),
-                "illegal_farmland_mu": round(m2_to_mu(illegal), 4),
-                "illegal_share_pct": round(100.0 * illegal / taken, 2) if taken > 0 else None,
-            }
+            FarmlandShare(
+                period=key,
+                construction_patches=int(g["construction"]),
+                pending_patches=int(g["pending"]),
+                farmland_taken_m2=round(taken, 2),
+                farmland_taken_mu=round(m2_to_mu(taken), 4),
+                legal_farmland_m2=round(g["legal"], 2),
+                illegal_farmland_m2=round(illegal, 2),
+                illegal_farmland_mu=round(m2_to_mu(illegal), 4),
+                illegal_share_pct=round(100.0 * illegal / taken, 2) if taken > 0 else None,
+            )
         )
     return out

@@ -14,8 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import subprocess
-import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,18 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.transforms import Bbox
 from shapely import wkb as shapely_wkb
-from shapely.geometry import Polygon, box, shape
+from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import ConfigError, InvalidInput
 from geo_enforce.farmland.overlay import METHOD
+from geo_enforce.farmland.results import Overlap, OverlayReport
+from geo_enforce.farmland.verify import VERIFICATION_STATUSES
 from geo_enforce.geometry import crs as gcrs
+from geo_enforce.io.catalogue import layer_title
+from geo_enforce.io.sanity import safe_local
 from geo_enforce.ledger import vocab
 
 _FONT_CANDIDATES = (
@@ -155,15 +158,13 @@ def _features(session: Session, env: BaseGeometry) -> dict[str, list[dict]]:
     return out
 
 
-def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
+def draw_map(ax: Axes, session: Session, report: OverlayReport) -> None:
     """Draw the map snapshot of ``report`` (from :func:`overlay_report`) on ``ax``."""
     fp_s = _fp(6.5)
-    target = shape(report["target"]["geometry"])
-    t_gk = gcrs.transform_geometry(target, 4490, 4548)
-    pts = [p for v in report.get("verifications", []) for p in v.get("photos", [])]
-    pts = [p for p in pts if p.get("lon") is not None]
+    t_gk = gcrs.transform_geometry(report.target.geometry, 4490, 4548)
+    pts = [p for v in report.verifications for p in v.photos if p.lon is not None]
     pxy = (
-        gcrs.transformer(4490, 4548).transform([p["lon"] for p in pts], [p["lat"] for p in pts])
+        gcrs.transformer(4490, 4548).transform([p.lon for p in pts], [p.lat for p in pts])
         if pts
         else ([], [])
     )
@@ -212,7 +213,9 @@ def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
         )
     for f in feats["cleared_parcel"]:
         _add(ax, f["geom"], facecolor="none", hatch="..", edgecolor="#1b9e77", lw=1, zorder=3)
-        legend.setdefault("腾退地块", Patch(fill=False, hatch="..", edgecolor="#1b9e77"))
+        legend.setdefault(
+            layer_title("cleared_parcel"), Patch(fill=False, hatch="..", edgecolor="#1b9e77")
+        )
     for f in feats["structure"]:
         gone = f["k"] in ("demolished", "dismissed")
         _add(
@@ -225,7 +228,7 @@ def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
             alpha=0.9,
             zorder=5,
         )
-        key = "违法建设（已拆除）" if gone else "违法建设"
+        key = f"{layer_title('structure')}（已拆除）" if gone else layer_title("structure")
         legend.setdefault(
             key,
             Patch(facecolor="none", edgecolor="#7f7f7f", linestyle=":")
@@ -234,15 +237,17 @@ def draw_map(ax: Axes, session: Session, report: dict[str, Any]) -> None:
         )
     for f in feats["change_patch"]:
         _add(ax, f["geom"], fill=False, edgecolor="#ff7f00", lw=1.6, zorder=6)
-        legend.setdefault("变化图斑", Patch(fill=False, edgecolor="#ff7f00", lw=1.6))
+        legend.setdefault(
+            layer_title("change_patch"), Patch(fill=False, edgecolor="#ff7f00", lw=1.6)
+        )
     _add(ax, t_gk, fill=False, edgecolor="#0033cc", lw=2.6, zorder=7)
     legend["核查范围"] = Patch(fill=False, edgecolor="#0033cc", lw=2.6)
 
     if pts:
         ax.scatter(pxy[0], pxy[1], marker="o", s=22, c="#000000", zorder=9)
         for x, y, p in zip(pxy[0], pxy[1], pts, strict=True):
-            if p.get("heading_deg") is not None and view.contains(shapely.Point(x, y)):
-                a = np.radians(p["heading_deg"])
+            if p.heading_deg is not None and view.contains(shapely.Point(x, y)):
+                a = np.radians(p.heading_deg)
                 ln = pad * 0.35
                 ax.annotate(
                     "",
@@ -298,7 +303,7 @@ def _scale_bar(ax: Axes, x0: float, y0: float, w: float, h: float, fp) -> None:
     )
 
 
-def map_png(session: Session, report: dict[str, Any], *, dpi: int = 150) -> bytes:
+def map_png(session: Session, report: OverlayReport, *, dpi: int = 150) -> bytes:
     """The map snapshot alone as PNG bytes (for the DOCX, or the web page)."""
     fig = Figure(figsize=(7.2, 5.0), dpi=dpi)
     ax = fig.add_axes((0.01, 0.02, 0.68, 0.94))
@@ -316,88 +321,124 @@ def _n(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:,.{digits}f}"
 
 
-def _local(iso: str) -> str:
-    """An ISO timestamp as Beijing time, minutes, for print."""
-    t = dt.datetime.fromisoformat(iso)
-    if t.tzinfo is not None:
-        t = t.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai"))
-    return f"{t:%Y-%m-%d %H:%M}"
+def _local(iso: dt.datetime | str | None) -> str:
+    """An ISO timestamp as Beijing time, minutes, for print ('—' when missing or odd)."""
+    return safe_local(iso)
 
 
-def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+def _label(values: dict[str, str], code: str | None, missing: str = "—") -> str:
+    return vocab.label(values, code) or missing if code else missing
+
+
+def sections(report: OverlayReport) -> list[tuple[str, list[str], list[list[str]]]]:
     """The sheet's tables as (title, header, rows), in Chinese."""
-    t = report["target"]
-    p = t.get("parcel") or {}
-    pb = report["permanent_basic"]
-    ac = report["approved_construction"]
-    sd = report["structures_dissolved"]
-    approvals = "、".join(a["approval_no"] or a["code"] for a in ac.get("approvals", [])) or "无"
+    t = report.target
+    p = t.parcel
+    pb = report.permanent_basic
+    ac = report.approved_construction
+    sd = report.structures_dissolved
+    approvals = "、".join(a.approval_no or a.code for a in ac.approvals) or "无"
     info = [
-        ["核查对象", t["label"]],
+        ["核查对象", t.title],
         [
             "地类",
-            f"{p.get('land_class', '')} {p.get('land_class_label', '')}".strip() or "见地类构成",
+            f"{p.land_class} {vocab.label(vocab.LAND_CLASSES, p.land_class)}".strip()
+            if p is not None
+            else "见地类构成",
         ],
         [
             "行政村 / 权属单位",
-            f"{p.get('village_code') or '—'} / {p.get('owner_collective') or '—'}",
+            f"{(p and p.village_code) or '—'} / {(p and p.owner_collective) or '—'}",
         ],
-        ["面积", f"{_n(t['area_m2'])} 平方米（{_n(t['area_mu'], 4)} 亩）"],
+        ["面积", f"{_n(t.area_m2)} 平方米（{_n(t.area_mu, 4)} 亩）"],
         [
             "永久基本农田",
-            f"{_n(pb['area_m2'])} 平方米（{_n(pb['area_mu'], 4)} 亩），占 {_n(pb['share_pct'])}%",
+            f"{_n(pb.area_m2)} 平方米（{_n(pb.area_mu, 4)} 亩），占 {_n(pb.share_pct)}%",
         ],
         [
             "已批建设用地",
-            f"{_n(ac['area_m2'])} 平方米，占 {_n(ac['share_pct'])}%；批准文号：{approvals}",
+            f"{_n(ac.area_m2)} 平方米，占 {_n(ac.share_pct)}%；批准文号：{approvals}",
         ],
-        ["现状违法建设占地", f"{_n(sd['area_m2'])} 平方米，占 {_n(sd['share_pct'])}%"],
-        ["生成时间", _local(report["generated_at"])],
+        ["现状违法建设占地", f"{_n(sd.area_m2)} 平方米，占 {_n(sd.share_pct)}%"],
+        ["生成时间", _local(report.generated_at)],
     ]
     classes = [
-        [r["land_class"], r["label"], _n(r["area_m2"]), _n(r["area_mu"], 4), _n(r["share_pct"])]
-        for r in report["land_classes"]
+        [
+            r.land_class,
+            vocab.label(vocab.LAND_CLASSES, r.land_class),
+            _n(r.area_m2),
+            _n(r.area_mu, 4),
+            _n(r.share_pct),
+        ]
+        for r in report.land_classes
     ]
     reds = [
-        [r["label"], _n(r["area_m2"]), _n(r["area_mu"], 4), _n(r["share_pct"])]
-        for r in report["red_lines"]
+        [
+            vocab.label(vocab.RED_LINE_KINDS, r.kind),
+            _n(r.area_m2),
+            _n(r.area_mu, 4),
+            _n(r.share_pct),
+        ]
+        for r in report.red_lines
     ]
-    ov = report["overlaps"]
-    # per layer of the overlap table: its Chinese name and how its attribute cell reads
-    layers: list[tuple[str, str, Callable[[dict], str]]] = [
-        ("structure", "违法建设", lambda r: f"{r['category_label']}/{r['status_label']}"),
-        ("change_patch", "变化图斑", lambda r: f"{r['ruling_label']}/{r['status_label']}"),
-        ("cleared_parcel", "腾退地块", lambda r: r["restored_use_label"] or "—"),
-        ("farmland_parcel", "农用地图斑", lambda r: r["land_class_label"]),
+    ov = report.overlaps
+    # per layer of the overlap table: how its attribute cell reads
+    attrs: list[tuple[str, Sequence[Overlap], Callable[[Any], str]]] = [
+        (
+            "structure",
+            ov.structure,
+            lambda r: (
+                f"{vocab.label(vocab.STRUCTURE_CATEGORIES, r.category)}"
+                f"/{vocab.label(vocab.STRUCTURE_STATUSES, r.status)}"
+            ),
+        ),
+        (
+            "change_patch",
+            ov.change_patch,
+            lambda r: (
+                f"{vocab.label(vocab.RULINGS, r.ruling) or '未认定'}"
+                f"/{vocab.label(vocab.PATCH_STATUSES, r.status)}"
+            ),
+        ),
+        (
+            "cleared_parcel",
+            ov.cleared_parcel,
+            lambda r: _label(vocab.CLEARED_RESTORED_USES, r.restored_use),
+        ),
+        (
+            "farmland_parcel",
+            ov.farmland_parcel,
+            lambda r: vocab.label(vocab.LAND_CLASSES, r.land_class),
+        ),
         (
             "red_line",
-            "红线",
-            lambda r: f"{r['kind_label']} {r.get('approval_no') or ''}".strip(),
+            ov.red_line,
+            lambda r: f"{vocab.label(vocab.RED_LINE_KINDS, r.kind)} {r.approval_no or ''}".strip(),
         ),
     ]
     items = [
         [
-            name,
-            r["code"],
+            layer_title(table),
+            r.code,
             attr(r),
-            _n(r["overlap_m2"]),
-            _n(r["overlap_mu"], 4),
-            _n(r["share_pct"]),
+            _n(r.overlap_m2),
+            _n(r.overlap_mu, 4),
+            _n(r.share_pct),
         ]
-        for table, name, attr in layers
-        for r in ov[table]
+        for table, rows, attr in attrs
+        for r in rows
     ]
     verifs = [
         [
-            _local(v["verified_at"]),
-            v["verified_by"],
-            f"{v['target_label']} {v.get('target_code') or v['target_id']}",
-            v["result_label"],
-            v["status_label"],
-            str(len(v["photos"])),
-            (v["notes"] or "").replace("\n", " ")[:40],
+            _local(v.verified_at),
+            v.verified_by,
+            f"{layer_title(v.target_kind)} {v.target_code or v.target_id}",
+            vocab.label(vocab.VERIFICATION_RESULTS, v.result),
+            VERIFICATION_STATUSES.get(v.status, v.status),
+            str(len(v.photos)),
+            (v.notes or "").replace("\n", " ")[:40],
         ]
-        for v in report["verifications"]
+        for v in report.verifications
     ]
     return [
         ("一、基本情况", ["项目", "内容"], info),
@@ -423,7 +464,7 @@ SIGN = "核实人（签字）：__________    审核人（签字）：__________
 # --- DOCX ------------------------------------------------------------------------------------
 
 
-def sheet_docx(session: Session, report: dict[str, Any]) -> bytes:
+def sheet_docx(session: Session, report: OverlayReport) -> bytes:
     """The sheet as a Word document (python-docx): tables, the map snapshot, signature line."""
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -456,7 +497,7 @@ def sheet_docx(session: Session, report: dict[str, Any]) -> bytes:
     run = head.add_run(TITLE)
     run.bold = True
     run.font.size = Pt(18)
-    sub = doc.add_paragraph(report["target"]["label"])
+    sub = doc.add_paragraph(report.target.title)
     sub.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
     secs = sections(report)
@@ -530,7 +571,7 @@ def _table(
     return top - 0.012
 
 
-def sheet_pdf(session: Session, report: dict[str, Any]) -> bytes:
+def sheet_pdf(session: Session, report: OverlayReport) -> bytes:
     """The sheet as a two-page A4 PDF drawn with matplotlib (no office suite needed)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -539,9 +580,7 @@ def sheet_pdf(session: Session, report: dict[str, Any]) -> bytes:
     with PdfPages(buf, metadata={"Title": TITLE, "Creator": "geo-enforce"}) as pdf:
         fig = Figure(figsize=_A4)
         fig.text(0.5, 0.965, TITLE, ha="center", va="top", fontproperties=_fp(18, "bold"))
-        fig.text(
-            0.5, 0.93, report["target"]["label"], ha="center", va="top", fontproperties=_fp(10)
-        )
+        fig.text(0.5, 0.93, report.target.title, ha="center", va="top", fontproperties=_fp(10))
         top = _table(fig, 0.905, *secs[0], max_rows=12, widths=[0.22, 0.78])
         map_ax = fig.add_axes((0.06, top - 0.43, 0.62, 0.42))
         fig.text(
@@ -576,7 +615,7 @@ def sheet_pdf(session: Session, report: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def render_sheet(session: Session, report: dict[str, Any], fmt: str) -> bytes:
+def render_sheet(session: Session, report: OverlayReport, fmt: str) -> bytes:
     """``fmt`` 'pdf' or 'docx' → bytes of the printable sheet."""
     if fmt == "pdf":
         return sheet_pdf(session, report)
@@ -585,7 +624,8 @@ def render_sheet(session: Session, report: dict[str, Any], fmt: str) -> bytes:
     raise InvalidInput(f"sheet format '{fmt}' is unknown; use pdf or docx")
 
 
-def sheet_filename(report: dict[str, Any], fmt: str) -> str:
-    p = report["target"].get("parcel")
-    stem = p["patch_code"] if p else "polygon"
+def sheet_filename(report: OverlayReport, fmt: str) -> str:
+    """The download name of the sheet: ``farmland-<patch code>-<date>.<fmt>``."""
+    p = report.target.parcel
+    stem = p.patch_code if p is not None else "polygon"
     return f"farmland-{stem}-{dt.date.today():%Y%m%d}.{fmt}"

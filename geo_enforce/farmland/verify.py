@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import MultiPolygon, Polygon
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from geo_enforce.farmland.results import PhotoInfo, StatusChange, VerificationInfo
+from geo_enforce.io import sanity
 from geo_enforce.ledger import vocab
-from geo_enforce.ledger.edits import create_structure
+from geo_enforce.ledger.edits import create_structure, retire_record
+from geo_enforce.settings import FarmlandSettings
 from geo_enforce.storage.models import (
     ChangePatch,
     FarmlandParcel,
@@ -38,16 +40,13 @@ VERIFICATION_STATUSES: dict[str, str] = {
     "reviewed": "已审核",
     "returned": "已退回",
 }
+#: The thresholds used when a caller passes none (the defaults of ``Settings.farmland``).
+DEFAULT_FARMLAND = FarmlandSettings()
 _MOVES = {"submitted": {"reviewed", "returned"}, "returned": {"submitted"}, "reviewed": set()}
 TARGET_MODELS: dict[str, type] = {
     "farmland_parcel": FarmlandParcel,
     "change_patch": ChangePatch,
     "structure": Structure,
-}
-TARGET_LABELS = {
-    "farmland_parcel": "农用地图斑",
-    "change_patch": "变化图斑",
-    "structure": "违法建设",
 }
 
 
@@ -83,9 +82,7 @@ def create_verification(
             f"result '{result}' is unknown; use one of {', '.join(vocab.VERIFICATION_RESULTS)}"
         )
     _target(session, target_kind, target_id)
-    when = verified_at or _now()
-    if when.tzinfo is None:
-        raise InvalidInput("verified_at needs a time zone (e.g. 2026-05-01T09:30:00+08:00)")
+    when = sanity.check_datetime(verified_at or _now(), "verified_at")
     if when > _now() + dt.timedelta(minutes=5):
         raise InvalidInput(f"verified_at {when.isoformat()} lies in the future")
     v = Verification(
@@ -103,10 +100,60 @@ def create_verification(
 
 
 def get_verification(session: Session, verification_id: int) -> Verification:
+    """The current verification ``verification_id``; NotFound otherwise."""
     v = session.get(Verification, verification_id)
     if v is None or v.retired_at is not None:
         raise NotFound(f"verification {verification_id} does not exist (or is retired)")
     return v
+
+
+def retire_verification(
+    session: Session,
+    verification_id: int,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+) -> Verification:
+    """Retire (never delete) a verification, e.g. one recorded with a wrong date or target.
+
+    Its photos stay attached but leave every listing and the photo-point layer with it. The
+    audit log records who retired it, when and why. Flushes.
+    """
+    v = get_verification(session, verification_id)
+    return retire_record(
+        session,
+        v,
+        actor=actor,
+        reason=reason,
+        expected_version=expected_version,
+        what=f"verification {verification_id}",
+    )
+
+
+def retire_photo(
+    session: Session,
+    verification_id: int,
+    photo_id: int,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+) -> VerificationPhoto:
+    """Retire one photo of a verification (the file stays in the data directory). Flushes."""
+    p = session.get(VerificationPhoto, photo_id)
+    if p is None or p.retired_at is not None or p.verification_id != verification_id:
+        raise NotFound(
+            f"photo {photo_id} of verification {verification_id} does not exist or is retired"
+        )
+    return retire_record(
+        session,
+        p,
+        actor=actor,
+        reason=reason,
+        expected_version=expected_version,
+        what=f"photo {photo_id} of verification {verification_id}",
+    )
 
 
 def set_status(
@@ -135,70 +182,98 @@ def set_status(
     return v
 
 
-def status_history(session: Session, verification_id: int) -> list[dict[str, Any]]:
+def status_history(session: Session, verification_id: int) -> tuple[StatusChange, ...]:
     """Every status the record held, who set it and when, read from the audit log."""
+    return _histories(session, [verification_id]).get(verification_id, ())
+
+
+def _histories(session: Session, ids: list[int]) -> dict[int, tuple[StatusChange, ...]]:
     rows = session.execute(
         text(
-            "SELECT at, actor, action, old_row->>'status' AS old, new_row->>'status' AS new "
-            "FROM audit_log WHERE table_name = 'verification' AND record_id = :id ORDER BY id"
+            "SELECT record_id, at, actor, action, old_row->>'status' AS old, "
+            "new_row->>'status' AS new FROM audit_log "
+            "WHERE table_name = 'verification' AND record_id = ANY(:ids) ORDER BY id"
         ),
-        {"id": verification_id},
+        {"ids": ids},
     ).mappings()
-    out = []
+    out: dict[int, list[StatusChange]] = {}
     for r in rows:
         if r["action"] == "insert" or r["old"] != r["new"] or r["action"] == "retire":
             status = "retired" if r["action"] == "retire" else r["new"]
-            out.append(
-                {
-                    "at": r["at"].isoformat(),
-                    "actor": r["actor"],
-                    "from_status": r["old"],
-                    "status": status,
-                    "status_label": VERIFICATION_STATUSES.get(status, "已作废"),
-                }
+            out.setdefault(r["record_id"], []).append(
+                StatusChange(at=r["at"], actor=r["actor"], from_status=r["old"], status=status)
             )
-    return out
+    return {k: tuple(v) for k, v in out.items()}
 
 
+#: the column naming each kind of target (patch code, change-patch code, case number)
 _CODE_COLUMN = {"farmland_parcel": "patch_code", "change_patch": "code", "structure": "case_no"}
 
 
-def _target_code(session: Session, kind: str, target_id: int) -> str | None:
-    col = _CODE_COLUMN.get(kind)
-    if col is None:
-        return None
-    return session.execute(
-        text(f"SELECT {col} FROM {kind} WHERE id = :id"), {"id": target_id}
-    ).scalar_one_or_none()
+def _target_codes(session: Session, pairs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """Codes of the targets, one query over every kind."""
+    parts, params = [], {}
+    for kind, col in _CODE_COLUMN.items():
+        ids = sorted(i for k, i in pairs if k == kind)
+        if ids:
+            parts.append(
+                f"SELECT '{kind}' AS kind, id, {col} AS code FROM {kind} WHERE id = ANY(:{kind})"
+            )
+            params[kind] = ids
+    if not parts:
+        return {}
+    rows = session.execute(text(" UNION ALL ".join(parts)), params)
+    return {(r.kind, r.id): r.code for r in rows}
 
 
-def verification_dict(session: Session, v: Verification, *, history: bool = False) -> dict:
-    photos = session.scalars(
+def describe(
+    session: Session,
+    records: list[Verification],
+    *,
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+    history: bool = False,
+) -> list[VerificationInfo]:
+    """The records with their current photos and target codes (and histories), in 3-4 queries."""
+    if not records:
+        return []
+    ids = [v.id for v in records]
+    photos: dict[int, list[PhotoInfo]] = {}
+    for p in session.scalars(
         select(VerificationPhoto)
-        .where(VerificationPhoto.verification_id == v.id, VerificationPhoto.retired_at.is_(None))
+        .where(VerificationPhoto.verification_id.in_(ids), VerificationPhoto.retired_at.is_(None))
         .order_by(VerificationPhoto.id)
-    ).all()
-    from geo_enforce.farmland.photos import photo_dict
+    ):
+        photos.setdefault(p.verification_id, []).append(PhotoInfo.of(p, config.far_photo_m))
+    codes = _target_codes(session, {(v.target_kind, v.target_id) for v in records})
+    histories = _histories(session, ids) if history else {}
+    return [
+        VerificationInfo(
+            id=v.id,
+            target_kind=v.target_kind,
+            target_id=v.target_id,
+            target_code=codes.get((v.target_kind, v.target_id)),
+            result=v.result,
+            status=v.status,
+            notes=v.notes,
+            verified_by=v.verified_by,
+            verified_at=v.verified_at,
+            structure_id=v.structure_id,
+            photos=tuple(photos.get(v.id, ())),
+            history=histories.get(v.id, ()) if history else None,
+        )
+        for v in records
+    ]
 
-    d: dict[str, Any] = {
-        "id": v.id,
-        "target_kind": v.target_kind,
-        "target_label": TARGET_LABELS.get(v.target_kind, v.target_kind),
-        "target_id": v.target_id,
-        "target_code": _target_code(session, v.target_kind, v.target_id),
-        "result": v.result,
-        "result_label": vocab.label(vocab.VERIFICATION_RESULTS, v.result),
-        "status": v.status,
-        "status_label": VERIFICATION_STATUSES.get(v.status, v.status),
-        "notes": v.notes,
-        "verified_by": v.verified_by,
-        "verified_at": v.verified_at.isoformat(),
-        "structure_id": v.structure_id,
-        "photos": [photo_dict(p) for p in photos],
-    }
-    if history:
-        d["history"] = status_history(session, v.id)
-    return d
+
+def verification_info(
+    session: Session,
+    v: Verification,
+    *,
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+    history: bool = False,
+) -> VerificationInfo:
+    """One record with its photos, target code and (when asked) status history."""
+    return describe(session, [v], config=config, history=history)[0]
 
 
 def list_verifications(
@@ -208,15 +283,18 @@ def list_verifications(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     status: str | None = None,
-) -> list[dict]:
-    """Current verification records, newest first, filtered by targets, time and status."""
+    config: FarmlandSettings = DEFAULT_FARMLAND,
+) -> list[VerificationInfo]:
+    """Current verification records, newest first, filtered by targets, time and status.
+
+    Three queries whatever the number of records: the records, their photos, their targets'
+    codes.
+    """
     q = select(Verification).where(Verification.retired_at.is_(None))
     if targets is not None:
         pairs = sorted(set(targets))
         if not pairs:
             return []
-        from sqlalchemy import tuple_
-
         q = q.where(tuple_(Verification.target_kind, Verification.target_id).in_(pairs))
     if since is not None:
         q = q.where(Verification.verified_at >= since)
@@ -225,7 +303,7 @@ def list_verifications(
     if status is not None:
         q = q.where(Verification.status == status)
     q = q.order_by(Verification.verified_at.desc(), Verification.id.desc())
-    return [verification_dict(session, v) for v in session.scalars(q)]
+    return describe(session, list(session.scalars(q)), config=config)
 
 
 def open_structure_case(
@@ -266,7 +344,9 @@ def open_structure_case(
         raise InvalidInput(
             f"footprint does not overlap parcel {parcel.patch_code}; draw it on the parcel"
         )
-    no = case_no or f"NY{v.verified_at:%Y%m%d}-{parcel.patch_code}-{v.id}"
+    # a stored time Python cannot hold reads as None (storage.safe_types): date it today
+    day = v.verified_at.date() if v.verified_at is not None else dt.date.today()
+    no = case_no or f"NY{day:%Y%m%d}-{parcel.patch_code}-{v.id}"
     s = create_structure(
         session,
         case_no=no,
@@ -276,7 +356,7 @@ def open_structure_case(
         category=category,
         floors=floors,
         status="suspected",
-        discovered_on=v.verified_at.date(),
+        discovered_on=day,
         notes=f"由农用地核实记录 {v.id}（图斑 {parcel.patch_code}）立案；核实人 {v.verified_by}",
     )
     v.structure_id = s.id

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import shapely
 from pyproj import Geod
@@ -28,22 +27,10 @@ CGCS2000_A = 6378137.0
 CGCS2000_F = 1 / 298.257222101
 GEOD = Geod(a=CGCS2000_A, f=CGCS2000_F)
 
-#: 1 mu (亩) = 2000/3 m² exactly; 1 ha = 15 mu; 1 km² = 1500 mu.
-M2_PER_MU = Fraction(2000, 3)
-M2_PER_HA = 10_000
-
 
 def m2_to_mu(area_m2: float) -> float:
-    """Square metres to mu (亩): × 3/2000."""
+    """Square metres to mu (亩): 1 亩 = 2000/3 m² exactly, so × 3/2000."""
     return area_m2 * 3.0 / 2000.0
-
-
-def mu_to_m2(area_mu: float) -> float:
-    return area_mu * 2000.0 / 3.0
-
-
-def m2_to_ha(area_m2: float) -> float:
-    return area_m2 / M2_PER_HA
 
 
 def _check_geographic(geom: BaseGeometry) -> None:
@@ -87,21 +74,6 @@ def planar_gk_area_m2(geom: BaseGeometry) -> float:
     return gcrs.transform_geometry(geom, gcrs.CGCS2000, gcrs.GK39_CM117).area
 
 
-@dataclass(frozen=True)
-class Area:
-    """An area in the units the report uses."""
-
-    m2: float
-
-    @property
-    def mu(self) -> float:
-        return m2_to_mu(self.m2)
-
-    @property
-    def ha(self) -> float:
-        return m2_to_ha(self.m2)
-
-
 def dissolved_area_m2(geoms: Iterable[BaseGeometry]) -> float:
     """Ellipsoidal area of the union of ``geoms`` (EPSG:4490): overlaps counted once."""
     parts = [g for g in geoms if g is not None and not g.is_empty]
@@ -112,19 +84,24 @@ def dissolved_area_m2(geoms: Iterable[BaseGeometry]) -> float:
 
 @dataclass(frozen=True)
 class AreaSummary:
+    """Per-feature areas with their total and dissolved (overlaps once) area, m²."""
+
     features: list[dict]
     total_m2: float
     dissolved_m2: float
 
     @property
     def total_mu(self) -> float:
+        """The sum of the features' areas in 亩."""
         return m2_to_mu(self.total_m2)
 
     @property
     def dissolved_mu(self) -> float:
+        """The area of the union of the features in 亩."""
         return m2_to_mu(self.dissolved_m2)
 
     def as_dict(self) -> dict:
+        """The summary as JSON-ready values."""
         return {
             "features": self.features,
             "count": len(self.features),

@@ -36,6 +36,7 @@ def transformer(src: int | str | CRS, dst: int | str | CRS = CGCS2000) -> Transf
 
 
 def transform_geometry(geom: BaseGeometry, src, dst=CGCS2000) -> BaseGeometry:
+    """``geom`` transformed from ``src`` to ``dst`` (EPSG codes or CRS), axes lon/lat."""
     t = transformer(src, dst)
 
     def f(xy: np.ndarray) -> np.ndarray:
@@ -91,6 +92,7 @@ def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_gcj02(lon, lat):
+    """WGS 84 lon/lat to GCJ-02 (the published approximation; inside China only)."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     dlon, dlat = _delta(lon, lat)
@@ -115,6 +117,7 @@ _XPI = math.pi * 3000.0 / 180.0
 
 
 def bd09_to_gcj02(lon, lat):
+    """BD-09 (Baidu) lon/lat to GCJ-02."""
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _XPI)
@@ -123,6 +126,7 @@ def bd09_to_gcj02(lon, lat):
 
 
 def gcj02_to_bd09(lon, lat):
+    """GCJ-02 lon/lat to BD-09 (Baidu)."""
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _XPI)
@@ -145,6 +149,7 @@ def bd09_to_gcj02_exact(lon, lat, *, tol: float = 1e-11, max_iter: int = 20):
 
 
 def bd09_to_wgs84(lon, lat):
+    """BD-09 (Baidu) lon/lat to WGS 84 (through GCJ-02)."""
     return gcj02_to_wgs84(*bd09_to_gcj02_exact(lon, lat))
 
 
@@ -167,10 +172,22 @@ def geometry_from_bd09(geom: BaseGeometry) -> BaseGeometry:
 
 
 def geometry_to_gcj02(geom: BaseGeometry) -> BaseGeometry:
+    """``geom`` (WGS 84 lon/lat) with every vertex shifted to GCJ-02."""
     return _apply(geom, wgs84_to_gcj02)
 
 
 # --- plausibility ------------------------------------------------------------------------------
+
+
+def in_china(lon: float, lat: float) -> bool:
+    """Whether a lon/lat position lies in :data:`CHINA_BOUNDS` (the one China box)."""
+    minx, miny, maxx, maxy = CHINA_BOUNDS
+    return minx <= lon <= maxx and miny <= lat <= maxy
+
+
+def looks_swapped(x: float, y: float) -> bool:
+    """Whether (x, y) reads as a position in China only with the axes swapped (lat, lon)."""
+    return in_china(y, x)
 
 
 def check_geographic_bounds(bounds: tuple[float, float, float, float], what: str) -> None:

@@ -44,17 +44,21 @@ class Grid:
 
     @property
     def affine(self) -> Affine:
+        """The grid's affine transform."""
         return Affine(*self.transform[:6])
 
     @property
     def crs(self) -> CRS | None:
+        """The grid's CRS (None when not georeferenced)."""
         return CRS.from_wkt(self.crs_wkt) if self.crs_wkt else None
 
     @property
     def gsd(self) -> float:
+        """Ground sample distance in metres per pixel."""
         return abs(self.affine.a)
 
     def window_transform(self, window: Window) -> Affine:
+        """The affine transform of ``window`` of the grid."""
         return self.affine @ Affine.translation(window.col_off, window.row_off)
 
 
@@ -90,6 +94,7 @@ class Alignment:
 
     @property
     def shift_m(self) -> float:
+        """The measured shift in metres."""
         return math.hypot(*self.shift_px) * self.grid.gsd
 
 

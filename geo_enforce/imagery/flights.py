@@ -198,6 +198,7 @@ def get_flight(session: Session, ref: int | str) -> Flight:
 
 
 def list_flights(session: Session, *, include_retired: bool = False) -> list[Flight]:
+    """The registered flights, oldest first (retired ones when asked)."""
     q = select(Flight).order_by(Flight.flown_on, Flight.id)
     if not include_retired:
         q = q.where(Flight.retired_at.is_(None))

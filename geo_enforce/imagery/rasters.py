@@ -49,6 +49,7 @@ class RasterInfo:
 
     @property
     def georeferenced(self) -> bool:
+        """Whether the raster carries a CRS and a transform."""
         return self.crs is not None and not self.transform.is_identity
 
 

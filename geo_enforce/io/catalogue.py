@@ -5,14 +5,16 @@ with Chinese names, types, the source field names accepted for them (Chinese nam
 short shapefile name), the vocabulary of allowed values (``geo_enforce.ledger.vocab``; Chinese
 labels accepted on import) and a default map style.
 
-The file is found next to the package (``<repo>/layers/catalogue.yaml``) unless a path is given
-or ``GEO_ENFORCE_CATALOGUE`` points elsewhere.
+The file is the packaged ``geo_enforce/layers/catalogue.yaml`` (``<repo>/layers/`` in a checkout)
+unless a path is given; the CLI and the API pass ``Settings.catalogue`` (``GEO_ENFORCE_CATALOGUE``).
+This module is the only reader of the file: the importer, the exporter, the map styles and the
+layer titles all use :func:`get_catalogue`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -34,6 +36,8 @@ FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "否", "无", ""})
 
 
 class FieldSpec(BaseModel):
+    """One field of a layer: name, Chinese name, type, vocabulary, source names."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
@@ -71,6 +75,7 @@ class FieldSpec(BaseModel):
 
     @property
     def shp_name(self) -> str:
+        """The field's (at most 10 character) shapefile column name."""
         return self.shp or self.name
 
     @property
@@ -96,6 +101,8 @@ class FieldSpec(BaseModel):
 
 
 class StyleSpec(BaseModel):
+    """A layer's map style: colours by one field's value."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     by: str | None = None
@@ -105,6 +112,7 @@ class StyleSpec(BaseModel):
     weight: float = Field(1.0, ge=0)
 
     def color_for(self, value: Any) -> str:
+        """The colour of a feature whose styled field holds ``value``."""
         return (
             self.colors.get(str(value), self.default_color)
             if value is not None
@@ -113,6 +121,8 @@ class StyleSpec(BaseModel):
 
 
 class LayerSpec(BaseModel):
+    """One layer: title, table, natural key, fields and style."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
@@ -151,6 +161,7 @@ class LayerSpec(BaseModel):
         return self
 
     def field(self, name: str) -> FieldSpec:
+        """The field called ``name``; NotFound otherwise."""
         for f in self.fields:
             if f.name == name:
                 return f
@@ -158,6 +169,7 @@ class LayerSpec(BaseModel):
 
     @property
     def required(self) -> list[FieldSpec]:
+        """The fields every feature must carry."""
         return [f for f in self.fields if f.required]
 
     def source_index(self) -> dict[str, str]:
@@ -166,6 +178,8 @@ class LayerSpec(BaseModel):
 
 
 class Catalogue(BaseModel):
+    """The layer catalogue: every layer by name."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int
@@ -183,6 +197,7 @@ class Catalogue(BaseModel):
         return data
 
     def layer(self, name: str) -> LayerSpec:
+        """The layer called ``name``; NotFound (listing the known layers) otherwise."""
         try:
             return self.layers[name]
         except KeyError:
@@ -192,14 +207,12 @@ class Catalogue(BaseModel):
 
 
 def catalogue_path(path: str | Path | None = None) -> Path:
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("GEO_ENFORCE_CATALOGUE")
-    return Path(env) if env else DEFAULT_PATH
+    """``path`` as a Path, or the packaged catalogue when None."""
+    return Path(path) if path is not None else DEFAULT_PATH
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Read and validate the catalogue (``path``, else ``GEO_ENFORCE_CATALOGUE``, else default)."""
+    """Read and validate the catalogue at ``path`` (the packaged one when None), strictly."""
     p = catalogue_path(path)
     if not p.exists():
         raise ConfigError(f"layer catalogue {p} not found (set GEO_ENFORCE_CATALOGUE)")
@@ -217,12 +230,37 @@ def _cached(path: Path) -> Catalogue:
 
 
 def get_catalogue(path: str | Path | None = None) -> Catalogue:
-    """The catalogue, loaded once per path."""
+    """The catalogue at ``path`` (the packaged one when None), loaded once per path."""
     return _cached(catalogue_path(path).resolve())
 
 
-def layer_spec(name: str) -> LayerSpec:
-    return get_catalogue().layer(name)
+def layer_title(name: str, catalogue: Catalogue | None = None) -> str:
+    """The Chinese title of a layer (its ``zh``), the one title maps, sheets and reports show."""
+    return (catalogue or get_catalogue()).layer(name).zh
+
+
+class LayerTitles(Mapping[str, str]):
+    """Layer name → Chinese title for a fixed set of layers, read from the catalogue on use.
+
+    Modules list the layers they serve at import time without reading the catalogue then.
+    """
+
+    def __init__(self, names: Iterable[str]):
+        self._names = tuple(names)
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._names:
+            raise KeyError(name)
+        return layer_title(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def parse_bool(value: Any) -> bool | None:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput
-from geo_enforce.io.catalogue import LayerSpec, get_catalogue
+from geo_enforce.io.catalogue import Catalogue, LayerSpec, get_catalogue
 from geo_enforce.storage.models import SRID
 
 #: format name → (GDAL driver, file suffix)
@@ -36,6 +36,7 @@ AREA_COLUMNS = ("area_m2", "area_mu")
 
 
 def format_for(path: Path, fmt: str | None) -> str:
+    """The export format: ``fmt`` when given, else judged by the suffix of ``path``."""
     if fmt:
         f = fmt.lower().lstrip(".")
         if f not in FORMATS:
@@ -50,10 +51,18 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 
 def read_layer(
-    session: Session, layer: str, *, include_retired: bool = False, private: bool = True
+    session: Session,
+    layer: str,
+    *,
+    include_retired: bool = False,
+    private: bool = True,
+    catalogue: Catalogue | None = None,
 ) -> gpd.GeoDataFrame:
-    """The stored records of ``layer`` as a GeoDataFrame (EPSG:4490), ordered by natural key."""
-    spec = get_catalogue().layer(layer)
+    """The stored records of ``layer`` as a GeoDataFrame (EPSG:4490), ordered by natural key.
+
+    ``catalogue`` defaults to the packaged one (:func:`~geo_enforce.io.catalogue.get_catalogue`).
+    """
+    spec = (catalogue or get_catalogue()).layer(layer)
     fields = [f for f in spec.fields if private or not f.private]
     cols = [f.name for f in fields] + list(AREA_COLUMNS)
     where = "" if include_retired else " WHERE retired_at IS NULL"
@@ -119,16 +128,19 @@ def export_layer(
     *,
     include_retired: bool = False,
     private: bool = True,
+    catalogue: Catalogue | None = None,
 ) -> int:
     """Write the current records of ``layer`` to ``path``; return the number written.
 
     The format comes from ``fmt`` (gpkg, shp, geojson, kml, csv) or the file suffix. An existing
     file is replaced. CSV gets a ``wkt`` column (full precision) and a ``.prj`` beside it.
     """
-    spec = get_catalogue().layer(layer)
+    spec = (catalogue or get_catalogue()).layer(layer)
     p = Path(path)
     f = format_for(p, fmt)
-    gdf = read_layer(session, layer, include_retired=include_retired, private=private)
+    gdf = read_layer(
+        session, layer, include_retired=include_retired, private=private, catalogue=catalogue
+    )
     p.parent.mkdir(parents=True, exist_ok=True)
     gdf = _with_labels(session, gdf, spec, short=f == "shp")
     if f == "csv":

@@ -32,7 +32,14 @@ from geo_enforce.errors import ConfigError, CRSError, InvalidInput
 from geo_enforce.geometry import crs as crs_mod
 from geo_enforce.geometry.areas import GEOD
 from geo_enforce.io import sanity
-from geo_enforce.io.catalogue import FieldSpec, LayerSpec, get_catalogue, parse_bool, parse_date
+from geo_enforce.io.catalogue import (
+    Catalogue,
+    FieldSpec,
+    LayerSpec,
+    get_catalogue,
+    parse_bool,
+    parse_date,
+)
 from geo_enforce.io.reader import (
     _listing,
     check_degrees,
@@ -69,6 +76,7 @@ class ImportReport:
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
         return asdict(self)
 
 
@@ -175,52 +183,76 @@ def _out_of_range(f: FieldSpec, x: float) -> str | None:
     return None
 
 
-def _convert(f: FieldSpec, v: Any, max_len: int | None) -> tuple[Any, str | None]:
-    """One source value → stored value, or a problem description."""
-    if f.type == "str":
-        s = _as_text(v)
-        if f.vocab:
-            lookup = f.value_lookup()
-            key = lookup.get(s) or lookup.get(s.lower())
-            if key is None and s.isdigit():
-                key = lookup.get(s.zfill(4))  # land class 101 → 0101 (codes read as numbers)
-            if key is None:
-                allowed = ", ".join(f"{k} ({z})" for k, z in f.values.items())
-                return None, f"value {s!r} not allowed; allowed: {allowed}"
-            return key, None
-        if max_len is not None and len(s) > max_len:
-            return None, f"value is {len(s)} characters long, at most {max_len} allowed"
-        return s, None
-    if f.type == "int":
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            return None, f"value {v!r} is not an integer"
-        if not x.is_integer():
-            return None, f"value {v!r} is not an integer"
-        return int(x), _out_of_range(f, x)
-    if f.type == "float":
-        try:
-            y = float(v)
-        except (TypeError, ValueError):
-            return None, f"value {v!r} is not a number"
-        if not np.isfinite(y):
-            return None, f"value {v!r} is not a finite number"
-        return y, _out_of_range(f, y)
-    if f.type == "date":
-        d = parse_date(v)
-        if d is None:
-            return None, f"value {v!r} is not a date (use 2024-03-05)"
-        if not sanity.is_plausible(d):
-            return None, (
-                f"date {d.isoformat()} is outside the plausible range "
-                f"{sanity.EARLIEST_DATE.isoformat()} … {sanity.latest_date().isoformat()}"
-            )
-        return d, None
+_Converted = tuple[Any, str | None]
+
+
+def _convert_str(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
+    s = _as_text(v)
+    if f.vocab:
+        lookup = f.value_lookup()
+        key = lookup.get(s) or lookup.get(s.lower())
+        if key is None and s.isdigit():
+            key = lookup.get(s.zfill(4))  # land class 101 → 0101 (codes read as numbers)
+        if key is None:
+            allowed = ", ".join(f"{k} ({z})" for k, z in f.values.items())
+            return None, f"value {s!r} not allowed; allowed: {allowed}"
+        return key, None
+    if max_len is not None and len(s) > max_len:
+        return None, f"value is {len(s)} characters long, at most {max_len} allowed"
+    return s, None
+
+
+def _convert_int(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None, f"value {v!r} is not an integer"
+    if not x.is_integer():
+        return None, f"value {v!r} is not an integer"
+    return int(x), _out_of_range(f, x)
+
+
+def _convert_float(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
+    try:
+        y = float(v)
+    except (TypeError, ValueError):
+        return None, f"value {v!r} is not a number"
+    if not np.isfinite(y):
+        return None, f"value {v!r} is not a finite number"
+    return y, _out_of_range(f, y)
+
+
+def _convert_date(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
+    d = parse_date(v)
+    if d is None:
+        return None, f"value {v!r} is not a date (use 2024-03-05)"
+    if not sanity.is_plausible(d):
+        return None, (
+            f"date {d.isoformat()} is outside the plausible range "
+            f"{sanity.EARLIEST_DATE.isoformat()} … {sanity.latest_date().isoformat()}"
+        )
+    return d, None
+
+
+def _convert_bool(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
     b = parse_bool(v)
     if b is None:
         return None, f"value {v!r} is not yes/no (是/否)"
     return b, None
+
+
+_CONVERTERS = {
+    "str": _convert_str,
+    "int": _convert_int,
+    "float": _convert_float,
+    "date": _convert_date,
+    "bool": _convert_bool,
+}
+
+
+def _convert(f: FieldSpec, v: Any, max_len: int | None) -> _Converted:
+    """One source value → stored value, or a problem description."""
+    return _CONVERTERS[f.type](f, v, max_len)
 
 
 def coerce_values(
@@ -467,6 +499,7 @@ def import_frame(
     source: str | None = None,
     check_offset: bool = True,
     max_features: int | None = None,
+    catalogue: Catalogue | None = None,
     max_vertices: int | None = None,
 ) -> ImportReport:
     """Upsert a GeoDataFrame into ``layer`` by its natural key, in the caller's transaction.
@@ -475,10 +508,11 @@ def import_frame(
     to the catalogue's fields by name, Chinese name or alias unless ``field_map`` says otherwise.
     Returns counts of inserted, updated and unchanged rows, repairs and warnings. Raises
     :class:`~geo_enforce.errors.InvalidInput` (naming feature and field) before any write.
-    ``max_features`` and ``max_vertices`` (per feature, default 100 000) are the limits of
-    ``Settings.limits``; over them, :class:`~geo_enforce.errors.TooLarge`.
+    ``catalogue`` defaults to the packaged one. ``max_features`` and ``max_vertices`` (per
+    feature, default 100 000) are the limits of ``Settings.limits``; over them,
+    :class:`~geo_enforce.errors.TooLarge`.
     """
-    spec = get_catalogue().layer(layer)
+    spec = (catalogue or get_catalogue()).layer(layer)
     src = source or str(gdf.attrs.get("source", "<data frame>"))
     report = ImportReport(layer=layer, source=src, total=len(gdf))
     report.repaired = list(gdf.attrs.get("repaired", []))
@@ -576,13 +610,14 @@ def import_layer(
     encoding: str | None = None,
     check_offset: bool = True,
     max_features: int | None = None,
+    catalogue: Catalogue | None = None,
     max_vertices: int | None = None,
 ) -> ImportReport:
     """Read ``path`` (any supported format, see :func:`read_vector`) and upsert it into ``layer``.
 
     Runs in the caller's transaction: commit to keep it, roll back (e.g. a dry run) to discard.
     """
-    get_catalogue().layer(layer)  # unknown layer: refuse before reading
+    (catalogue or get_catalogue()).layer(layer)  # unknown layer: refuse before reading
     if max_features is not None:
         _precheck_features(Path(path), source_layer, max_features)
     gdf = read_vector(
@@ -602,6 +637,7 @@ def import_layer(
         source=str(path),
         check_offset=check_offset,
         max_features=max_features,
+        catalogue=catalogue,
         max_vertices=max_vertices,
     )
 

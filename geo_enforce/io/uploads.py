@@ -65,10 +65,12 @@ class CheckedUpload:
 
     @property
     def extension(self) -> str:
+        """The file suffix of the detected format."""
         return KINDS[self.kind][0]
 
     @property
     def content_type(self) -> str:
+        """The media type of the detected format."""
         return KINDS[self.kind][1][0]
 
 

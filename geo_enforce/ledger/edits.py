@@ -20,7 +20,7 @@ from geo_enforce.errors import Conflict, InvalidInput, NotFound
 from geo_enforce.geometry.crs import check_geographic_bounds
 from geo_enforce.io import sanity
 from geo_enforce.ledger.vocab import STRUCTURE_CATEGORIES
-from geo_enforce.storage.locking import StaleVersion
+from geo_enforce.storage.locking import check_version
 from geo_enforce.storage.models import LAYER_MODELS, Structure
 
 STRUCTURE_EDITABLE = frozenset(
@@ -62,12 +62,6 @@ def polygon_for_storage(
         )
     geom = shapely.force_2d(geom)
     return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
-
-
-def check_version(record: Any, expected_version: int | None, what: str) -> None:
-    """Optimistic locking: refuse a write based on a stale version (409 in the API)."""
-    if expected_version is not None and expected_version != record.version:
-        raise StaleVersion(what, record.id, expected_version, record.version)
 
 
 def _check_structure_fields(values: dict[str, Any], what: str) -> None:

@@ -18,18 +18,14 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.io.catalogue import LayerTitles
 from geo_enforce.ledger import vocab
 from geo_enforce.storage.models import LAYER_MODELS, AdminArea
 
-#: Layer titles shown to users (Chinese) and in the collection list.
-LAYER_TITLES: dict[str, str] = {
-    "admin_area": "行政区划",
-    "red_line": "规划红线",
-    "structure": "违法建设",
-    "cleared_parcel": "治理违法占地地块",
-    "farmland_parcel": "农用地图斑",
-    "change_patch": "变化图斑",
-}
+#: Layer titles shown to users (Chinese) and in the collection list: the catalogue's ``zh``.
+LAYER_TITLES = LayerTitles(
+    ("admin_area", "red_line", "structure", "cleared_parcel", "farmland_parcel", "change_patch")
+)
 
 PERSONAL_FIELDS = frozenset({"party_name", "party_id_no", "party_phone"})
 #: never rendered as properties (retired records are never listed: their columns are empty)
@@ -86,6 +82,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 
 def epsg_uri(code: int) -> str:
+    """The OGC URI of EPSG ``code``."""
     return f"http://www.opengis.net/def/crs/EPSG/0/{code}"
 
 
@@ -206,6 +203,8 @@ def parse_datetime(value: str | None) -> tuple[dt.date | None, dt.date | None] |
 
 @dataclass(frozen=True)
 class Page:
+    """One page of features with the total that matched."""
+
     features: list[dict[str, Any]]
     number_matched: int
     limit: int
@@ -213,10 +212,12 @@ class Page:
 
     @property
     def number_returned(self) -> int:
+        """How many features this page holds."""
         return len(self.features)
 
 
 def collection_ids() -> list[str]:
+    """The names of the collections served as features."""
     return list(LAYER_MODELS)
 
 
@@ -230,6 +231,7 @@ def _model(collection: str):
 
 
 def property_columns(collection: str, *, personal: bool = False) -> list[str]:
+    """The columns of ``collection`` given as properties (personal data when asked)."""
     table = _model(collection).__table__
     return [
         c.name
@@ -428,6 +430,7 @@ def item(
     personal: bool = False,
     crs: OutputCrs | None = None,
 ) -> dict:
+    """One feature of ``collection`` by id; NotFound otherwise."""
     table = _model(collection).__table__
     columns = property_columns(collection, personal=personal)
     row = session.execute(
@@ -456,6 +459,7 @@ def temporal_extent(session: Session, collection: str) -> list[str | None] | Non
 
 
 def extent(session: Session, collection: str) -> list[float] | None:
+    """The lon/lat extent of the current features of ``collection`` (None when empty)."""
     table = _model(collection).__table__
     ext = (
         select(func.ST_Extent(table.c.geom).label("b"))

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import IllegalTransition, InvalidInput, NotFound
 from geo_enforce.io import sanity
-from geo_enforce.ledger.edits import check_version
 from geo_enforce.ledger.vocab import CLOSED_STATUSES, STRUCTURE_STATUSES, label
+from geo_enforce.storage.locking import check_version
 from geo_enforce.storage.models import Structure, StructureTransition
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,12 +37,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 def allowed_targets(status: str) -> frozenset[str]:
+    """The statuses a structure in ``status`` may move to."""
     return TRANSITIONS.get(status, frozenset())
 
 
 def find_structure(
     session: Session, *, structure_id: int | None = None, case_no: str | None = None
 ) -> Structure:
+    """The current structure by id or case number; NotFound otherwise."""
     if structure_id is not None:
         st = session.get(Structure, structure_id)
     else:
@@ -109,6 +111,7 @@ def transition(
 
 
 def history(session: Session, structure_id: int) -> list[StructureTransition]:
+    """The status transitions of a structure, oldest first."""
     return list(
         session.scalars(
             select(StructureTransition)

@@ -114,6 +114,8 @@ def _party_names(names: Iterable[str | None]) -> list[str]:
 
 @dataclass(frozen=True)
 class PublicCase:
+    """A decided case as published (公示): no personal data, rounded position."""
+
     case_no: str
     village_code: str | None
     village_name: str | None

@@ -51,6 +51,7 @@ class ReportTable:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The table (or report) as JSON-ready values."""
         return {
             "name": self.name,
             "title": self.title,
@@ -78,15 +79,18 @@ class AnnualReport:
 
     @property
     def title(self) -> str:
+        """The report's Chinese title."""
         return f"{self.town_name}{self.year}年度违法建设治理情况统计"
 
     def table(self, name: str) -> ReportTable:
+        """The table called ``name``; NotFound otherwise."""
         for t in self.tables:
             if t.name == name:
                 return t
         raise KeyError(name)
 
     def as_dict(self) -> dict[str, Any]:
+        """The table (or report) as JSON-ready values."""
         return {
             "year": self.year,
             "title": self.title,
@@ -103,6 +107,7 @@ class AnnualReport:
         }
 
     def to_json(self) -> str:
+        """The report as JSON text (Chinese kept as is)."""
         return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
 
 

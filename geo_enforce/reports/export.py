@@ -59,6 +59,7 @@ def table_csv(table: ReportTable) -> bytes:
 
 
 def csv_zip(report: AnnualReport) -> bytes:
+    """The report's tables as CSV files (UTF-8 with BOM, for Excel) in one ZIP."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for t in report.tables:
@@ -150,10 +151,41 @@ def _east_asian(style_or_run, name: str = EAST_ASIAN_FONT) -> None:
     fonts.set(qn("w:eastAsia"), name)
 
 
+def _docx_table(doc: Any, t: ReportTable) -> None:
+    """Add ``t`` to ``doc`` as a grid: bold header, numbers right-aligned, total row bold."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    rows = [*t.rows, *([t.total] if t.total else [])]
+    table = doc.add_table(rows=1 + len(rows), cols=len(t.columns))
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for c, name in enumerate(t.columns):
+        cell = table.cell(0, c)
+        cell.text = name
+        cell.paragraphs[0].runs[0].bold = True
+        cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    for i, row in enumerate(rows, start=1):
+        is_total = t.total is not None and i == len(rows)
+        for c, (kind, value) in enumerate(zip(t.kinds, row, strict=True)):
+            cell = table.cell(i, c)
+            cell.text = _fmt(kind, value)
+            para = cell.paragraphs[0]
+            if c > 0:
+                para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+            if is_total and para.runs:
+                para.runs[0].bold = True
+    for row_cells in table.rows:
+        for cell in row_cells.cells:
+            for para in cell.paragraphs:
+                for run in para.runs:
+                    run.font.size = Pt(10)
+
+
 def docx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> bytes:
     """The report as a DOCX document (bytes): paragraphs, charts and tables in Chinese."""
     from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm, Pt
 
@@ -188,30 +220,7 @@ def docx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> by
     for n, t in enumerate(report.tables, start=1):
         cap = doc.add_paragraph(f"表{n} {report.year}年{t.title}")
         cap.runs[0].bold = True
-        rows = [*t.rows, *([t.total] if t.total else [])]
-        table = doc.add_table(rows=1 + len(rows), cols=len(t.columns))
-        table.style = "Table Grid"
-        table.alignment = WD_TABLE_ALIGNMENT.CENTER
-        for c, name in enumerate(t.columns):
-            cell = table.cell(0, c)
-            cell.text = name
-            cell.paragraphs[0].runs[0].bold = True
-            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
-        for i, row in enumerate(rows, start=1):
-            is_total = t.total is not None and i == len(rows)
-            for c, (kind, value) in enumerate(zip(t.kinds, row, strict=True)):
-                cell = table.cell(i, c)
-                cell.text = _fmt(kind, value)
-                para = cell.paragraphs[0]
-                if c > 0:
-                    para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                if is_total and para.runs:
-                    para.runs[0].bold = True
-        for row_cells in table.rows:
-            for cell in row_cells.cells:
-                for para in cell.paragraphs:
-                    for run in para.runs:
-                        run.font.size = Pt(10)
+        _docx_table(doc, t)
         if t.note:
             doc.add_paragraph(t.note)
         doc.add_paragraph()

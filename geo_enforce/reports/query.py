@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.io.catalogue import layer_title
 from geo_enforce.ledger import vocab
 from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
 from geo_enforce.storage.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
@@ -77,7 +78,6 @@ METHOD = (
 @dataclass(frozen=True)
 class _Layer:
     name: str
-    title: str  # Chinese, for tables
     table: Table
     dates: dict[str, str]  # date_by → column name
     default_date: str
@@ -85,11 +85,15 @@ class _Layer:
     lists: dict[str, dict[str, str]]  # list filter → its vocabulary
     unit: str  # counting word: 处, 宗, 个
 
+    @property
+    def title(self) -> str:
+        """The layer's Chinese title, from the catalogue (for tables)."""
+        return layer_title(self.name)
+
 
 _LAYERS: dict[str, _Layer] = {
     "structure": _Layer(
         "structure",
-        "违法建设",
         Structure.__table__,  # type: ignore[arg-type]
         {"discovered": "discovered_on", "demolished": "demolished_on", "closed": "closed_on"},
         "demolished",
@@ -99,7 +103,6 @@ _LAYERS: dict[str, _Layer] = {
     ),
     "cleared_parcel": _Layer(
         "cleared_parcel",
-        "治理违法占地",
         ClearedParcel.__table__,  # type: ignore[arg-type]
         {"cleared": "cleared_on"},
         "cleared",
@@ -109,7 +112,6 @@ _LAYERS: dict[str, _Layer] = {
     ),
     "change_patch": _Layer(
         "change_patch",
-        "变化图斑",
         ChangePatch.__table__,  # type: ignore[arg-type]
         {"detected": "detected_on"},
         "detected",
@@ -164,6 +166,23 @@ class AreaQuery:
             raise InvalidInput(f"measure '{self.measure}' is unknown; use footprint or floor")
         if self.measure == "floor" and self.layer != "structure":
             raise InvalidInput("measure 'floor' (建筑面积) applies to structures only")
+        self._check_groups_and_lists(spec)
+        if self.red_line_kind is not None and self.red_line_kind not in vocab.RED_LINE_KINDS:
+            raise InvalidInput(
+                f"red_line_kind '{self.red_line_kind}' is unknown; use one of "
+                f"{', '.join(vocab.RED_LINE_KINDS)}"
+            )
+        if self.red_line_clip and self.red_line_kind is None:
+            raise InvalidInput("red_line_clip needs red_line_kind (e.g. basic_farmland)")
+        if self.red_line_clip and self.measure == "floor":
+            raise InvalidInput("red_line_clip measures footprints only, not floor area")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidInput(f"date_from {self.date_from} is after date_to {self.date_to}")
+        if self.year is not None and not 1900 <= self.year <= 2999:
+            raise InvalidInput(f"year {self.year} is out of range")
+        return self
+
+    def _check_groups_and_lists(self, spec: _Layer) -> None:
         allowed = (*spec.groups, "year", "month")
         for key in self.group_by:
             if key not in allowed:
@@ -184,23 +203,10 @@ class AreaQuery:
                 raise InvalidInput(
                     f"{name} {', '.join(bad)} unknown; use any of {', '.join(spec.lists[name])}"
                 )
-        if self.red_line_kind is not None and self.red_line_kind not in vocab.RED_LINE_KINDS:
-            raise InvalidInput(
-                f"red_line_kind '{self.red_line_kind}' is unknown; use one of "
-                f"{', '.join(vocab.RED_LINE_KINDS)}"
-            )
-        if self.red_line_clip and self.red_line_kind is None:
-            raise InvalidInput("red_line_clip needs red_line_kind (e.g. basic_farmland)")
-        if self.red_line_clip and self.measure == "floor":
-            raise InvalidInput("red_line_clip measures footprints only, not floor area")
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise InvalidInput(f"date_from {self.date_from} is after date_to {self.date_to}")
-        if self.year is not None and not 1900 <= self.year <= 2999:
-            raise InvalidInput(f"year {self.year} is out of range")
-        return self
 
     @property
     def effective_date_by(self) -> str:
+        """The date column the query's period applies to."""
         return self.date_by or _LAYERS[self.layer].default_date
 
 
@@ -217,6 +223,7 @@ class GroupTotal:
 
     @property
     def overlap_m2(self) -> float | None:
+        """Area counted twice by overlapping footprints (total minus dissolved), m²."""
         return None if self.dissolved_m2 is None else self.area_m2 - self.dissolved_m2
 
     @property
@@ -227,6 +234,7 @@ class GroupTotal:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values."""
         d: dict[str, Any] = {
             "key": self.key,
             "labels": self.labels,
@@ -263,6 +271,7 @@ class AreaReport:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values."""
         q = self.query
         return {
             "layer": q.layer,
@@ -499,6 +508,7 @@ def parse_list(values: Iterable[str] | str | None) -> tuple[str, ...]:
 
 
 def layer_spec(layer: str) -> _Layer:
+    """The report settings of ``layer``; InvalidInput naming the known layers otherwise."""
     if layer not in _LAYERS:
         raise InvalidInput(f"layer '{layer}' is unknown; use one of {', '.join(LAYERS)}")
     return _LAYERS[layer]

@@ -25,8 +25,24 @@ NOISE_FIELDS = frozenset({"updated_at", "version"})
 GEOMETRY_MARK = "<几何图形 geometry>"
 
 
+def api_actor(user: str) -> str:
+    """The audit actor of a write made through the API by ``user``: ``api:<user>``.
+
+    Every actor is ``<channel>:<name>`` (see also :func:`cli_actor`), so :func:`history` can
+    filter by the exact actor or by the user name over all channels.
+    """
+    return f"api:{user}"
+
+
+def cli_actor(login: str) -> str:
+    """The audit actor of a write made on the command line by ``login``: ``cli:<login>``."""
+    return f"cli:{login}"
+
+
 @dataclass(frozen=True)
 class AuditEntry:
+    """One audit-log row: who changed which record how and when, field by field."""
+
     id: int
     table_name: str
     record_id: int

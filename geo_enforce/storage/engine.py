@@ -51,6 +51,7 @@ def resolve_database_url(
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for ``url`` with the project's pool settings."""
     # stored dates Python cannot hold are read as NULL and logged, never a failed query
     safe_types.install()
     kwargs.setdefault("pool_pre_ping", True)
@@ -60,6 +61,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to ``engine``."""
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

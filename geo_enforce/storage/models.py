@@ -34,6 +34,8 @@ SRID = 4490
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table."""
+
     pass
 
 
@@ -65,6 +67,8 @@ class LedgerMixin:
 
 
 class AreaMixin:
+    """Areas kept by the database from the geometry: ellipsoidal m² and 亩."""
+
     #: ellipsoidal area on CGCS2000, m² (trigger-maintained)
     area_m2: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
     #: area_m2 in mu (1 mu = 2000/3 m²), trigger-maintained
@@ -72,6 +76,8 @@ class AreaMixin:
 
 
 class AdminArea(LedgerMixin, AreaMixin, Base):
+    """An administrative area (town, village, community, grid zone)."""
+
     __tablename__ = "admin_area"
     code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -84,6 +90,8 @@ class AdminArea(LedgerMixin, AreaMixin, Base):
 
 
 class RedLine(LedgerMixin, AreaMixin, Base):
+    """A red line (planning control line) of one kind, with its approval."""
+
     __tablename__ = "red_line"
     code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(String(30), nullable=False, index=True)
@@ -172,6 +180,8 @@ class ClearedParcel(LedgerMixin, AreaMixin, Base):
 
 
 class FarmlandParcel(LedgerMixin, AreaMixin, Base):
+    """A farmland survey patch (农用地图斑) with its GB/T 21010 land class."""
+
     __tablename__ = "farmland_parcel"
     patch_code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
     land_class: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
@@ -313,6 +323,8 @@ class Verification(LedgerMixin, Base):
 
 
 class VerificationPhoto(LedgerMixin, Base):
+    """A JPEG attached to a verification, with its EXIF position, heading and time."""
+
     __tablename__ = "verification_photo"
     verification_id: Mapped[int] = mapped_column(ForeignKey("verification.id"), index=True)
     stored_name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
@@ -327,6 +339,8 @@ class VerificationPhoto(LedgerMixin, Base):
 
 
 class AppUser(LedgerMixin, Base):
+    """A user of the API with a role."""
+
     __tablename__ = "app_user"
     name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(100))

@@ -18,16 +18,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.io.catalogue import LayerTitles
 
-#: Layers served as vector tiles: name → Chinese title.
-MVT_LAYERS: dict[str, str] = {
-    "structure": "违法建设",
-    "cleared_parcel": "腾退地块",
-    "red_line": "红线",
-    "farmland_parcel": "农用地图斑",
-    "change_patch": "变化图斑",
-    "admin_area": "行政区划",
-}
+#: Layers served as vector tiles: name → Chinese title (the catalogue's ``zh``).
+MVT_LAYERS = LayerTitles(
+    ("structure", "cleared_parcel", "red_line", "farmland_parcel", "change_patch", "admin_area")
+)
 
 #: Join giving ``v.name``, the village of a layer's record.
 _VILLAGE = "LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL"

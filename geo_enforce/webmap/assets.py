@@ -51,6 +51,7 @@ def asset_path(rel: str) -> Path:
 
 
 def served_url(rel: str) -> str:
+    """The URL the API serves the asset ``rel`` at."""
     if rel.startswith("own/"):
         return "/static/webmap/" + rel[4:]
     return "/static/vendor/" + rel

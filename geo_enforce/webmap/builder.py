@@ -38,12 +38,23 @@ LAYER_ORDER: list[tuple[str, bool]] = [
 #: Below these zooms a layer is not requested (keeps tiles small with 100,000 structures).
 MIN_ZOOM = {"structure": 12, "farmland_parcel": 12, "cleared_parcel": 10, "change_patch": 10}
 
-URLS = {
-    "tileUrl": "/tiles/{layer}/{z}/{x}/{y}.pbf",
-    "orthoUrl": "/tiles/ortho/{flight}/{z}/{x}/{y}.png",
-    "chipUrl": "/map/chips/{id}/{which}",
-    "searchUrl": "/map/search",
-}
+
+@dataclass(frozen=True)
+class MapRoutes:
+    """Where the server answers the served page (the API decides: ``api/routers/map.py``).
+
+    Templates with ``{layer}``, ``{flight}``, ``{z}``/``{x}``/``{y}``, ``{id}`` and ``{which}``
+    filled in by the page's script.
+    """
+
+    #: vector tiles of a ledger layer
+    tile: str
+    #: orthophoto XYZ tiles of a flight
+    ortho: str
+    #: before/after evidence chip of a change patch
+    chip: str
+    #: case-number and village search
+    search: str
 
 
 def _script_json(value: Any) -> str:
@@ -154,7 +165,10 @@ class OfflineData:
 
 
 def page_config(
-    ctx: MapContext, styles: dict[str, dict[str, Any]], offline: OfflineData | None
+    ctx: MapContext,
+    styles: dict[str, dict[str, Any]],
+    offline: OfflineData | None,
+    routes: MapRoutes | None = None,
 ) -> dict[str, Any]:
     """The JSON handed to ``geoEnforce.setup``: vocabularies, styles, URLs, villages, data."""
     cfg: dict[str, Any] = {
@@ -203,7 +217,9 @@ def page_config(
             searchUrl=None,
         )
     else:
-        cfg.update({k: v for k, v in URLS.items() if k != "orthoUrl"})
+        if routes is None:
+            raise ValueError("a served map page needs the server's routes (MapRoutes)")
+        cfg.update(tileUrl=routes.tile, chipUrl=routes.chip, searchUrl=routes.search)
     return cfg
 
 
@@ -241,8 +257,12 @@ def build_map(
     *,
     offline: OfflineData | None = None,
     map_settings: MapSettings | None = None,
+    routes: MapRoutes | None = None,
 ) -> folium.Map:
-    """The folium map (not yet rendered) for ``ctx``; served unless ``offline`` data is given."""
+    """The folium map (not yet rendered) for ``ctx``; served unless ``offline`` data is given.
+
+    A served page fetches tiles, chips and search results at ``routes`` (required then).
+    """
     west, south, east, north = ctx.bounds
     m = FieldMap(
         location=[(south + north) / 2, (west + east) / 2],
@@ -256,7 +276,7 @@ def build_map(
     root.header.add_child(folium.Element("<title>违法建设外业图 — geo-enforce</title>"))
     if offline is None and map_settings is not None:
         _basemaps(m, map_settings)
-    MapSetup(page_config(ctx, styles, offline)).add_to(m)
+    MapSetup(page_config(ctx, styles, offline, routes)).add_to(m)
 
     ortho_layers: list[folium.map.Layer] = []
     flight_layers: list[tuple[int, folium.map.Layer]] = []
@@ -271,9 +291,10 @@ def build_map(
                 src, bounds, title, show=f.flight_id in shown
             )
         else:
+            assert routes is not None  # page_config refused a served page without routes
             w, s, e, n = f.bounds
             layer = folium.TileLayer(
-                tiles=URLS["orthoUrl"].replace("{flight}", str(f.flight_id)),
+                tiles=routes.ortho.replace("{flight}", str(f.flight_id)),
                 attr=f"无人机正射影像 {f.flown_on.isoformat()}",
                 name=title,
                 overlay=True,
@@ -287,9 +308,7 @@ def build_map(
         flight_layers.append((f.flight_id, layer))
 
     for name, show in LAYER_ORDER:
-        VectorTileLayer(
-            name, MVT_LAYERS[name] if name != "admin_area" else "行政区划与村名", show=show
-        ).add_to(m)
+        VectorTileLayer(name, MVT_LAYERS[name], show=show).add_to(m)
 
     swipe = None
     if len(ortho_layers) >= 2:  # before (left) / after (right) swipe of the latest two

@@ -26,6 +26,8 @@ DEFAULT_BOUNDS: Bounds = (117.17, 38.98, 117.23, 39.02)
 
 @dataclass
 class Village:
+    """A village of the map's village picker: code, name, level, extent, label point."""
+
     code: str
     name: str
     level: str
@@ -51,6 +53,7 @@ def _bbox(row) -> Bounds:
 
 
 def load_villages(session: Session) -> list[Village]:
+    """The current villages and communities with their extents."""
     rows = session.execute(
         text(
             """

@@ -19,7 +19,7 @@ from geo_enforce.errors import GeoEnforceError, TooLarge
 from geo_enforce.settings import MapSettings
 from geo_enforce.tiles.mvt import MVT_LAYERS, render_mvt, tiles_covering
 from geo_enforce.tiles.ortho import ortho_overview
-from geo_enforce.webmap.builder import MIN_ZOOM, OfflineData, build_map, render_html
+from geo_enforce.webmap.builder import MIN_ZOOM, MapRoutes, OfflineData, build_map, render_html
 from geo_enforce.webmap.data import (
     load_context,
     patch_chips,
@@ -41,11 +41,12 @@ def served_map_html(
     data_dir: Path | None = None,
     map_settings: MapSettings | None = None,
     catalogue: Path | None = None,
+    routes: MapRoutes,
 ) -> str:
-    """HTML of the map page served by the API (tiles and assets fetched from the server)."""
+    """HTML of the map page served by the API: tiles, chips and search fetched at ``routes``."""
     ctx = load_context(session, village=village, data_dir=data_dir)
     styles = load_styles(catalogue or default_catalogue_path())
-    return render_html(build_map(ctx, styles, map_settings=map_settings))
+    return render_html(build_map(ctx, styles, map_settings=map_settings, routes=routes))
 
 
 def _data_uri(path: Path, mime: str | None = None) -> str:

@@ -6,11 +6,15 @@ import json
 import re
 
 import pytest
+import yaml
 
+from api.routers.map import MAP_ROUTES
 from geo_enforce.errors import ConfigError, NotFound
-from geo_enforce.webmap import export_offline_map, served_map_html
+from geo_enforce.io.catalogue import DEFAULT_PATH, load_catalogue
+from geo_enforce.webmap import MapRoutes, export_offline_map, served_map_html
 from geo_enforce.webmap.assets import VENDOR_DIR
 from geo_enforce.webmap.styles import load_styles
+from tests.conftest import open_to_viewers
 from tests.support.mapdata import CLICK_CASE, seed_ledger
 
 #: a tag that would make the browser fetch from another host
@@ -32,7 +36,7 @@ def _config(html: str) -> dict:
 
 def test_served_page_links_only_local_assets(sessions, seeded):
     with sessions() as s:
-        html = served_map_html(s, data_dir=seeded.data_dir)
+        html = served_map_html(s, data_dir=seeded.data_dir, routes=MAP_ROUTES)
     assert not EXTERNAL.search(html), EXTERNAL.search(html)
     assert "cdn.jsdelivr" not in html and "unpkg" not in html and "cdnjs" not in html
     for asset in (
@@ -55,14 +59,31 @@ def test_served_page_links_only_local_assets(sessions, seeded):
     # both flights as XYZ layers, the latest two in a swipe
     assert html.count("/tiles/ortho/") == 2
     assert "L.control.sideBySide" in html
+    # the routes are the API's: the library only fills in what it is given
+    assert (cfg["tileUrl"], cfg["chipUrl"], cfg["searchUrl"]) == (
+        MAP_ROUTES.tile,
+        MAP_ROUTES.chip,
+        MAP_ROUTES.search,
+    )
+    moved = MapRoutes(
+        tile="/v2/t/{layer}/{z}/{x}/{y}.pbf",
+        ortho="/v2/o/{flight}/{z}/{x}/{y}.png",
+        chip="/v2/c/{id}/{which}",
+        search="/v2/s",
+    )
+    with sessions() as s:
+        elsewhere = served_map_html(s, data_dir=seeded.data_dir, routes=moved)
+    assert _config(elsewhere)["tileUrl"] == moved.tile and "/v2/o/" in elsewhere
+    assert "/tiles/ortho/" not in elsewhere
 
 
 def test_village_narrows_the_page_and_unknown_village_is_named(sessions, seeded):
     with sessions() as s:
-        cfg = _config(served_map_html(s, village="小南河村", data_dir=seeded.data_dir))
+        html = served_map_html(s, village="小南河村", data_dir=seeded.data_dir, routes=MAP_ROUTES)
+        cfg = _config(html)
         assert cfg["bounds"][0] == pytest.approx(117.21)
         with pytest.raises(NotFound, match=r"village '王庄' not found.*大任庄村"):
-            served_map_html(s, village="王庄", data_dir=seeded.data_dir)
+            served_map_html(s, village="王庄", data_dir=seeded.data_dir, routes=MAP_ROUTES)
 
 
 def test_offline_export_inlines_everything(sessions, seeded, tmp_path):
@@ -88,34 +109,40 @@ def test_offline_export_refuses_a_huge_extract(sessions, seeded, tmp_path):
         )
 
 
-def test_catalogue_styles_override_the_defaults(tmp_path):
+def _catalogue_with(tmp_path, **styles: str):
+    """The packaged catalogue with the ``style:`` block of some layers replaced."""
+    doc = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    for layer, style in styles.items():
+        doc["layers"][layer]["style"] = yaml.safe_load(style)
     cat = tmp_path / "catalogue.yaml"
-    cat.write_text(
-        "layers:\n"
-        "  structure:\n"
-        "    style: {values: {suspected: {fillColor: '#123456'}}}\n"
-        "  cleared_parcel:\n"
-        "    style: {color: '#abcdef'}\n",
-        encoding="utf-8",
+    cat.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return cat
+
+
+def test_styles_and_titles_come_from_the_catalogue(tmp_path):
+    cat = _catalogue_with(
+        tmp_path,
+        structure="{by: status, colors: {suspected: '#123456'}}",
+        cleared_parcel="{default_color: '#abcdef'}",
     )
     styles = load_styles(cat)
     assert styles["structure"]["values"]["suspected"]["fillColor"] == "#123456"
     assert styles["structure"]["values"]["suspected"]["label"] == "疑似"
+    assert styles["cleared_parcel"]["by"] is None and styles["cleared_parcel"]["values"] == {}
     assert styles["cleared_parcel"]["default"]["color"] == "#abcdef"
-    assert load_styles(tmp_path / "absent.yaml") == load_styles(None)
+    # one title per layer: the catalogue's zh, as the sheet, the reports and the tiles show it
+    packaged = load_styles(None)
+    assert {k: v["title"] for k, v in packaged.items()} == {
+        name: spec.zh for name, spec in load_catalogue().layers.items()
+    }
 
 
 def test_catalogue_style_spec_is_honoured(tmp_path):
-    cat = tmp_path / "catalogue.yaml"
-    cat.write_text(
-        "layers:\n"
-        "  red_line:\n"
-        "    style: {by: kind, colors: {road: '#010203'}, fill_opacity: 0.2, weight: 4}\n"
-        "  cleared_parcel:\n"
-        "    style: {by: restored_use, colors: {greened: '#00ff00'}, default_color: '#111111'}\n"
-        "  change_patch:\n"
-        "    style: {by: ruling, colors: {illegal: '#ff0000'}}\n",
-        encoding="utf-8",
+    cat = _catalogue_with(
+        tmp_path,
+        red_line="{by: kind, colors: {road: '#010203'}, fill_opacity: 0.2, weight: 4}",
+        cleared_parcel="{by: restored_use, colors: {greened: '#00ff00'}, default_color: '#111111'}",
+        change_patch="{by: ruling, colors: {illegal: '#ff0000'}}",
     )
     styles = load_styles(cat)
     road = styles["red_line"]["values"]["road"]
@@ -129,19 +156,29 @@ def test_catalogue_style_spec_is_honoured(tmp_path):
     assert styles["change_patch"]["values"]["illegal"]["fillColor"] == "#ff0000"
 
 
+def test_a_loose_or_missing_catalogue_is_refused_by_name(tmp_path):
+    """The map reads the catalogue through the one strict loader: no silent fallback."""
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("layers:\n  cleared_parcel:\n    style: {color: '#abcdef'}\n", "utf-8")
+    with pytest.raises(ConfigError, match=re.escape(str(loose))):
+        load_styles(loose)
+    with pytest.raises(ConfigError, match=r"absent\.yaml"):
+        load_styles(tmp_path / "absent.yaml")
+
+
 def test_missing_vendor_asset_is_a_clear_error(sessions, seeded, monkeypatch, tmp_path):
     from geo_enforce.webmap import assets
 
     monkeypatch.setattr(assets, "VENDOR_DIR", tmp_path / "empty")
     with sessions() as s, pytest.raises(ConfigError, match=r"install_web_assets\.sh"):
-        served_map_html(s, data_dir=seeded.data_dir)
+        served_map_html(s, data_dir=seeded.data_dir, routes=MAP_ROUTES)
     assert VENDOR_DIR.is_dir()
 
 
 def test_map_endpoints(client, settings, sessions):
     seeded = seed_ledger(sessions, settings.data_dir)
     assert client.get("/map").status_code == 401
-    settings.auth.anonymous_role = "viewer"
+    open_to_viewers(client)
     r = client.get("/map")
     assert r.status_code == 200 and "geoEnforce.setup" in r.text
     hits = client.get("/map/search", params={"q": "0007"}).json()
@@ -157,14 +194,19 @@ def test_map_endpoints(client, settings, sessions):
 
 
 def test_basemaps_only_when_configured(sessions, seeded):
+    from pydantic import SecretStr
+
     from geo_enforce.settings import MapSettings
 
     with sessions() as s:
-        plain = served_map_html(s, data_dir=seeded.data_dir, map_settings=MapSettings())
+        plain = served_map_html(
+            s, data_dir=seeded.data_dir, map_settings=MapSettings(), routes=MAP_ROUTES
+        )
         both = served_map_html(
             s,
             data_dir=seeded.data_dir,
-            map_settings=MapSettings(osm_basemap=True, tianditu_key="k123"),
+            routes=MAP_ROUTES,
+            map_settings=MapSettings(osm_basemap=True, tianditu_key=SecretStr("k123")),
         )
     assert "tianditu" not in plain and "openstreetmap" not in plain.lower()
     assert "tianditu.gov.cn/img_w/wmts" in both and "tk=k123" in both

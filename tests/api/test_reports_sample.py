@@ -79,7 +79,9 @@ def test_docx_paragraph_and_xlsx_totals(township, artifacts):
     assert abs(int(m[2]) - areas["total"]["area_m2"]) <= 0.5
     # every village named with its own whole m², largest first
     listing = p0.split("其中拆除", 1)[1].split("。", 1)[0]
-    named = [re.fullmatch(r"(.+)违建(\d+)平方米", part).groups() for part in listing.split("，")]
+    parts = [re.fullmatch(r"(.+)违建(\d+)平方米", part) for part in listing.split("，")]
+    assert all(parts), listing
+    named = [p.groups() for p in parts if p is not None]
     by_name = {g["labels"]["village"]: g["area_m2"] for g in areas["groups"]}
     assert [n for n, _ in named] == sorted(by_name, key=lambda n: -by_name[n])
     for name, m2 in named:

@@ -7,6 +7,7 @@ import pytest
 
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.tiles.mvt import MVT_LAYERS, render_mvt, tiles_covering
+from tests.conftest import open_to_viewers
 from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
 
 
@@ -77,7 +78,7 @@ def test_tile_endpoint_headers_etag_and_roles(client, sessions, seeded, settings
     # no token, no anonymous role: refused
     r = client.get(f"/tiles/structure/{z}/{x}/{y}.pbf")
     assert r.status_code == 401
-    settings.auth.anonymous_role = "viewer"
+    open_to_viewers(client)
     r = client.get(f"/tiles/structure/{z}/{x}/{y}.pbf")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from geoalchemy2.shape import from_shape
@@ -128,7 +129,7 @@ def test_detection_run_over_stored_layers_stores_patches(sessions, tmp_path):
         run = s.get(DetectionRun, summary["run_id"])
         assert run.status == "done" and run.progress == 1.0 and run.finished_at
         patches = list(s.scalars(select(ChangePatch).where(ChangePatch.run_id == run.id)))
-        by_case = {}
+        by_case: dict[str, Any] = {}
         for p in patches:
             assert p.status == "new" and p.suggested_ruling in ("illegal", "legal", "other")
             assert p.area_m2 > 10 and p.code.startswith("BH20240920-R")

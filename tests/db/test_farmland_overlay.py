@@ -7,12 +7,18 @@ import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import Polygon
 
+from api.farmland_out import OverlayOut
 from geo_enforce.errors import CRSError, InvalidInput, NotFound
-from geo_enforce.farmland import lookup
-from geo_enforce.farmland.overlay import overlay_report
+from geo_enforce.farmland import lookup, overlay
 from geo_enforce.storage.engine import transaction
 from tests.support import farmland_seed as fs
 from tests.support.geometries import bowtie
+
+
+def overlay_report(session, **kw) -> dict:
+    """The report as the API serves it (typed result + labels), so labels are checked too."""
+    return OverlayOut.of(overlay.overlay_report(session, **kw)).model_dump()
+
 
 #: independent of geo_enforce.geometry.areas: its own Geod on the CGCS2000 ellipsoid
 GEOD = Geod(a=6378137.0, f=1 / 298.257222101)

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from api.farmland_out import photo_points_out
 from geo_enforce.errors import InvalidInput, TooLarge
 from geo_enforce.farmland import photos
-from geo_enforce.farmland.config import FarmlandSettings
-from geo_enforce.farmland.verify import create_verification, verification_dict
+from geo_enforce.farmland.verify import create_verification, verification_info
+from geo_enforce.settings import FarmlandSettings
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import VerificationPhoto
 from tests.support import farmland_seed as fs
@@ -136,13 +137,14 @@ def test_photo_near_and_far(sessions, settings, verif):
 
     # the threshold is configurable
     with transaction(sessions, "api:liaison1") as s:
-        res = photos.add_photo(s, settings, verif, far, config=FarmlandSettings(far_photo_m=1000.0))
+        lenient = settings.model_copy(update={"farmland": FarmlandSettings(far_photo_m=1000.0)})
+        res = photos.add_photo(s, lenient, verif, far)
     assert not any("超过" in w for w in res.warnings)
 
     # map layer and the record's photo list
     with sessions() as s:
-        layer = photos.photo_points_geojson(s)
-        rec = verification_dict(s, s.get(photos.Verification, verif))
+        layer = photo_points_out(photos.photo_points(s))
+        rec = verification_info(s, s.get(photos.Verification, verif))
     assert layer["type"] == "FeatureCollection" and len(layer["features"]) == 3
     f0 = layer["features"][0]
     assert f0["geometry"]["coordinates"] == [
@@ -152,7 +154,8 @@ def test_photo_near_and_far(sessions, settings, verif):
     assert f0["properties"]["核实结果"] == "被建设占用"
     assert f0["properties"]["拍摄方向"] == "90°"
     assert [f["properties"]["far"] for f in layer["features"]] == [False, True, True]
-    assert len(rec["photos"]) == 3
+    assert len(rec.photos) == 3
+    assert f0["properties"]["url"] == f"/verifications/{verif}/photos/{rec.photos[0].id}"
 
 
 def test_manual_position_when_exif_has_no_gps(sessions, settings, verif):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 
 import pytest
 import shapely
 from pyproj import Geod
 from sqlalchemy import text
 
+from api.farmland_out import PatchRulingOut, SummaryRow
 from geo_enforce.errors import Conflict, InvalidInput, NotFound
 from geo_enforce.farmland import rulings
 from geo_enforce.farmland.verify import create_verification
@@ -32,10 +34,13 @@ def farmland_of(code: str) -> float:
 def test_summary_and_farmland_share(sessions):
     fs.seed(sessions)
     with sessions() as s:
-        summary = {r["ruling"]: r for r in rulings.ruling_summary(s)}
-        yearly = {r["period"]: r for r in rulings.farmland_share(s, period="year")}
-        quarterly = rulings.farmland_share(s, period="quarter")
-        only_2025 = rulings.ruling_summary(s, since=dt.date(2025, 1, 1), until=dt.date(2026, 1, 1))
+        summary = {r.ruling: asdict(SummaryRow.of(r)) for r in rulings.ruling_summary(s)}
+        yearly = {r.period: asdict(r) for r in rulings.farmland_share(s, period="year")}
+        quarterly = [asdict(r) for r in rulings.farmland_share(s, period="quarter")]
+        only_2025 = [
+            asdict(r)
+            for r in rulings.ruling_summary(s, since=dt.date(2025, 1, 1), until=dt.date(2026, 1, 1))
+        ]
     assert {k: v["count"] for k, v in summary.items()} == {
         "legal": 1,
         "illegal": 2,
@@ -127,7 +132,7 @@ def test_rule_patch(sessions):
             approval_no=" 津规自地〔2023〕12号 ",
         )
         assert legal.approval_no == "津规自地〔2023〕12号"
-        d = rulings.patch_ruling_dict(s, p)
+        d = PatchRulingOut.of(rulings.patch_ruling(s, p)).model_dump()
         assert d["ruling_label"] == "违法" and len(d["evidence"]["verifications"]) == 1
     # a correction is a new ruling; the audit log keeps the earlier one
     with transaction(sessions, "api:liaison2") as s:

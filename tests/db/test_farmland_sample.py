@@ -8,6 +8,7 @@ from pyproj import Geod
 from shapely import wkb
 from sqlalchemy import text
 
+from api.farmland_out import OverlayOut
 from geo_enforce.demo.farmland import demo_farmland
 from geo_enforce.demo.sample import load_township
 from geo_enforce.farmland.overlay import overlay_report
@@ -29,7 +30,7 @@ def test_demo_and_overlay_on_sample(sessions, settings, tmp_path):
 
     code = res["occupied_patch_code"]
     with sessions() as s:
-        rep = overlay_report(s, patch_code=code)
+        rep = OverlayOut.of(overlay_report(s, patch_code=code)).model_dump()
         target = wkb.loads(
             bytes(
                 s.execute(

@@ -71,7 +71,7 @@ def test_pdf_sheet_renders(report, artifacts, tmp_path):
     for needle in ("农用地核实单", "永久基本农田", "地类构成", "叠加要素", "历次核实记录", "P1"):
         assert needle in txt, needle
     assert "WJ-001" in txt and "BH-2024-01" in txt and "张三" in txt
-    assert f"{rep['target']['area_m2']:,.2f}" in txt
+    assert f"{rep.target.area_m2:,.2f}" in txt
     # the map: target outline blue, a standing structure red, a change patch orange
     assert _has_colour(pages[0], (0x00, 0x33, 0xCC))
     assert _has_colour(pages[0], (0xE3, 0x4A, 0x33))

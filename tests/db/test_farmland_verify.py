@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from shapely.geometry import box
 
+from api.farmland_out import VerificationOut
 from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from geo_enforce.farmland import verify
 from geo_enforce.storage.engine import transaction
@@ -65,7 +66,8 @@ def test_status_moves_and_history(sessions, ids):
     with pytest.raises(IllegalTransition, match="cannot move"), transaction(sessions, "x") as s:
         verify.set_status(s, v.id, "submitted", actor="x")
     with sessions() as s:
-        d = verify.verification_dict(s, verify.get_verification(s, v.id), history=True)
+        info = verify.verification_info(s, verify.get_verification(s, v.id), history=True)
+        d = VerificationOut.of(info).model_dump()
     assert [(h["status"], h["actor"]) for h in d["history"]] == [
         ("submitted", "api:liaison1"),
         ("returned", "api:chief"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,7 @@ from geo_enforce.geometry import crs as crs_mod
 from geo_enforce.geometry.areas import ellipsoidal_area_m2
 from geo_enforce.io import export_layer, import_frame, import_layer, read_layer, read_vector
 from geo_enforce.io.catalogue import get_catalogue, load_catalogue
+from geo_enforce.settings import Settings
 from geo_enforce.storage import localdb
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.storage.models import LAYER_MODELS
@@ -65,7 +67,7 @@ def test_catalogue_fields_are_model_columns_with_matching_types():
     cat = load_catalogue()
     assert set(cat.layers) == set(LAYER_MODELS)
     for name, spec in cat.layers.items():
-        table = LAYER_MODELS[name].__table__
+        table: Any = LAYER_MODELS[name].__table__
         assert spec.table == table.name
         assert table.c[spec.key].unique, f"{name}.{spec.key} is not unique"
         for f in spec.fields:
@@ -85,9 +87,11 @@ def test_catalogue_override_and_validation(tmp_path, monkeypatch):
     bad.write_text(text_.replace("vocab: STRUCTURE_STATUSES", "vocab: NO_SUCH_VOCAB"), "utf-8")
     with pytest.raises(ConfigError, match="NO_SUCH_VOCAB"):
         load_catalogue(bad)
+    # GEO_ENFORCE_CATALOGUE reaches the loader through Settings (never read from os.environ)
     monkeypatch.setenv("GEO_ENFORCE_CATALOGUE", str(bad))
     with pytest.raises(ConfigError, match=re.escape(str(bad))):
-        load_catalogue()
+        load_catalogue(Settings().catalogue)
+    assert "structure" in load_catalogue().layers  # the packaged one when none is named
 
 
 def test_docs_describe_every_layer_and_field():
@@ -319,7 +323,9 @@ def test_offset_layer_warns_and_conversion_moves_it_onto_admin_boundaries(sessio
     assert len(r.warnings) == 1
     w = r.warnings[0]
     assert w.startswith("amap.geojson:") and name in w and f"--from-{datum}" in w
-    metres = float(re.search(r"about (\d+) m off", w).group(1))
+    off = re.search(r"about (\d+) m off", w)
+    assert off is not None, w
+    metres = float(off.group(1))
     assert 300 < metres < 1500
 
     from geo_enforce.io.reader import to_cgcs2000

@@ -77,7 +77,9 @@ def test_illegal_transitions_refused_and_nothing_written(sessions, path, bad):
             lifecycle.transition(s, st, to, actor="t", reason="ok")
         sid = st.id
     with pytest.raises(IllegalTransition, match="cannot go from"), transaction(sessions, "t") as s:
-        lifecycle.transition(s, s.get(Structure, sid), bad, actor="t", reason="x")
+        got = s.get(Structure, sid)
+        assert got is not None
+        lifecycle.transition(s, got, bad, actor="t", reason="x")
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(StructureTransition)) == len(path)
 

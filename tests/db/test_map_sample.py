@@ -14,7 +14,9 @@ def test_sample_township_map(sessions, tmp_path):
     path = write_sample_map(sessions, tmp_path / "out", data_dir=tmp_path / "var")
     assert path == tmp_path / "out" / "field-map.html"
     html = path.read_text("utf-8")
-    cfg = json.loads(re.search(r"geoEnforce\.setup\([^,]+, (\{.*?\})\);\n", html, re.S).group(1))
+    found = re.search(r"geoEnforce\.setup\([^,]+, (\{.*?\})\);\n", html, re.S)
+    assert found is not None, "the page hands no configuration to geoEnforce.setup"
+    cfg = json.loads(found.group(1))
     names = {v["name"] for v in cfg["villages"]}
     assert set(VILLAGES) <= names
     structures = [r for r in cfg["searchIndex"] if r["kind"] == "structure"]

@@ -118,6 +118,7 @@ def test_overlaps_make_dissolved_smaller(ledger):
             s, AreaQuery(year=2024, status=("demolished",), category=("villa",), admin_code=L.V1)
         )
     assert rep.total.count >= 3
+    assert rep.total.dissolved_m2 is not None
     assert rep.total.dissolved_m2 < rep.total.area_m2 - 300  # the duplicate alone is 600 m²
     assert rep.total.differs and rep.notes
 

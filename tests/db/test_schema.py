@@ -62,9 +62,12 @@ def test_every_write_is_audited_with_actor(sessions):
         s.flush()
         sid = st.id
     with transaction(sessions, "api:bob") as s:
-        s.get(Structure, sid).floors = 4
+        got = s.get(Structure, sid)
+        assert got is not None
+        got.floors = 4
     with transaction(sessions, "api:carol") as s:
         row = s.get(Structure, sid)
+        assert row is not None
         row.retired_at = s.scalar(text("SELECT now()"))
         row.retire_reason = "duplicate"
     with sessions() as s:

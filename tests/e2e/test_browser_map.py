@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -65,7 +66,7 @@ class Server:
     url: str
     settings: Settings
     factory: object
-    seeded: object
+    seeded: Any
     area: dict = field(default_factory=dict)
     token: str = ""
 
@@ -147,9 +148,9 @@ def open_page(browser, allowed: tuple[str, ...], server: Server | None = None):
     page.on("requestfailed", lambda req: net.failed.append(f"{req.url} {req.failure}"))
     page.on(
         "response",
-        lambda resp: resp.status >= 400 and net.failed.append(f"{resp.url} {resp.status}"),
+        lambda resp: net.failed.append(f"{resp.url} {resp.status}") if resp.status >= 400 else None,
     )
-    page.on("console", lambda m: m.type == "error" and net.console_errors.append(m.text))
+    page.on("console", lambda m: net.console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: net.console_errors.append(str(e)))
     return page, net
 

@@ -25,8 +25,11 @@ from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
 from tests.support.geometries import X0, Y0, multipart, with_hole
 
-GEOD = CRS.from_epsg(4490).get_geod()
-assert GEOD is not None
+_geod = CRS.from_epsg(4490).get_geod()
+assert _geod is not None
+GEOD = _geod
+# the independent check really is on the CGCS2000 ellipsoid (not WGS 84 or a sphere)
+assert GEOD.a == 6378137.0 and abs(GEOD.f - 1 / 298.257222101) < 1e-15, (GEOD.a, GEOD.f)
 
 TOWN, V1, V2, C1, G1 = "T01", "T01V1", "T01V2", "T01C1", "T01G1"
 VILLAGE_BOXES = {
@@ -219,7 +222,7 @@ def load(factory, records: dict[str, list[dict[str, Any]]]) -> None:
         for layer, recs in records.items():
             for r in recs:
                 kw = {k: v for k, v in r.items() if k not in ("geom", "retired")}
-                row = models[layer](geom=from_shape(_multi(r["geom"]), 4490), **kw)
+                row: Any = models[layer](geom=from_shape(_multi(r["geom"]), 4490), **kw)
                 if r.get("retired"):
                     row.retired_at = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)
                     row.retired_by = "test"

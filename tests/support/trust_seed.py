@@ -68,9 +68,11 @@ def seed_ledger(factory, *, n: int = 12, actor: str = "cli:seed") -> dict[str, l
         ids = {"structure": [x.id for x in structures], "cleared_parcel": [p.id for p in parcels]}
     with transaction(factory, "api:editor1") as s:
         first = s.get(Structure, ids["structure"][0])
+        assert first is not None
         first.floors = 3
         first.notes = "复核后层数更正"
         last = s.get(Structure, ids["structure"][-1])
+        assert last is not None
         last.retired_at = dt.datetime.now(dt.UTC)
         last.retired_by = "api:editor1"
         last.retire_reason = "重复立案"

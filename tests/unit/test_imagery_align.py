@@ -71,7 +71,8 @@ def test_differing_crs_is_reprojected_on_the_fly(tmp_path):
         before_dsm=str(pair.before_dsm),
         after_dsm=str(utm_dsm),
     )
-    assert a.grid.crs.to_epsg() in (4548, 32650)  # the finer flight's CRS and pixel size
+    # the finer flight's CRS and pixel size
+    assert a.grid.crs is not None and a.grid.crs.to_epsg() in (4548, 32650)
     assert a.grid.gsd == pytest.approx(0.25, abs=0.002)
     res = detect_pair(a, tmp_path / "state", tile=512)
     truth = [transform_geometry(g, 4548, 4490) for _, g, _ in pair.scene.truth(("new", "enlarged"))]

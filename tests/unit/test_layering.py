@@ -1,0 +1,126 @@
+"""The library's rooms: every module imports on its own (no import cycle), the library never
+imports the demo room or FastAPI, and one actor spelling names every writer."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "geo_enforce"
+
+
+def _modules(base: Path, prefix: str) -> list[str]:
+    out = []
+    for path in sorted(base.rglob("*.py")):
+        rel = path.relative_to(base).with_suffix("")
+        if "migrations" in rel.parts or rel.name == "__main__":
+            continue
+        parts = [p for p in rel.parts if p != "__init__"]
+        out.append(".".join([prefix, *parts]))
+    return out
+
+
+LIBRARY = _modules(PACKAGE, "geo_enforce")
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in ``path`` (lazy imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+@pytest.mark.slow
+def test_each_module_imports_alone_in_a_fresh_interpreter():
+    """A module that fails when imported first sits in an import cycle (or needs a side effect).
+
+    Each module is imported first in its own interpreter (about a hundred interpreters).
+    """
+    code = (
+        "import importlib, subprocess, sys\n"
+        "bad = []\n"
+        "for m in sys.argv[1:]:\n"
+        "    r = subprocess.run([sys.executable, '-c', f'import {m}'], capture_output=True,"
+        " text=True)\n"
+        "    if r.returncode:\n"
+        "        bad.append(m + ': ' + (r.stderr.strip().splitlines() or ['?'])[-1])\n"
+        "print('\\n'.join(bad))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, *LIBRARY], capture_output=True, text=True, cwd=ROOT
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "", f"modules that do not import alone:\n{res.stdout}"
+
+
+def test_no_import_cycle_between_library_modules():
+    """The module-level import graph of the library has no cycle."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        name = ".".join(["geo_enforce", *[p for p in rel.parts if p != "__init__"]])
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        deps: set[str] = set()
+        for node in tree.body:  # module level only: lazy imports in functions break no cycle
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    deps.add(full if full in LIBRARY else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in LIBRARY and d != name}
+    # a package's __init__ importing its own submodules is not a cycle of concern
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for d in sorted(graph.get(n, ())):
+            if d.startswith(n + "."):
+                continue
+            if state.get(d) == 1:
+                cycle = [*stack[stack.index(d) :], d]
+                if not any(b.startswith(a + ".") for a, b in itertools.pairwise(cycle)):
+                    pytest.fail("import cycle: " + " → ".join(cycle))
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n)
+
+
+@pytest.mark.parametrize("forbidden", ["geo_enforce.demo", "fastapi", "api"])
+def test_library_does_not_import(forbidden):
+    """No library module imports the demo room (only the CLI's demo command, lazily), FastAPI
+    or the API package (only the CLI, which serves it)."""
+    allowed = {
+        "geo_enforce.demo": ("geo_enforce/demo/", "geo_enforce/cli/demo.py"),
+        "api": ("geo_enforce/cli/",),
+        "fastapi": ("geo_enforce/cli/",),
+    }
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(allowed.get(forbidden, ())):
+            continue
+        hits = [m for m in _imports(path) if m == forbidden or m.startswith(forbidden + ".")]
+        if hits:
+            offenders.append(f"{rel}: {sorted(hits)[0]}")
+    assert offenders == []
