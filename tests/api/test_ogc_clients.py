@@ -97,7 +97,7 @@ def test_pyogrio_reads_whole_bbox_and_pages(server, gdal_auth, collection):
 def test_pyogrio_reads_each_offered_crs(server, gdal_auth, epsg):
     src = f"OAPIF:{server['base']}"
     crs = "OGC:CRS84" if epsg == 4326 else f"EPSG:{epsg}"
-    for collection in ("structure", "red_line"):
+    for collection in COLLECTIONS:
         read = pyogrio.read_dataframe(src, layer=collection, CRS=crs)
         assert read.crs.to_epsg() == epsg if epsg != 4326 else read.crs.to_string() == "OGC:CRS84"
         expected = stored(server, collection)
@@ -147,11 +147,12 @@ def test_ogr2ogr_gdal36_whole_bbox_paged(server, collection, tmp_path):
 
 @pytest.mark.skipif(OGR2OGR is None, reason="Debian gdal-bin (ogr2ogr) not installed")
 @pytest.mark.parametrize("epsg", [4490, 4548, 4527])
-def test_ogr2ogr_gdal36_items_in_each_crs(server, epsg, tmp_path):
-    """GDAL 3.6 has no CRS open option: it reads the items URL with ``crs`` as a GeoJSON source
-    and is told the CRS (with the EPSG axis order) by -a_srs / -oo."""
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_ogr2ogr_gdal36_items_in_each_crs(server, epsg, collection, tmp_path):
+    """GDAL 3.6 has no CRS open option: it reads the items URL with ``crs`` as a GeoJSON source;
+    the coordinates arrive in the EPSG axis order (lat/lon, northing/easting)."""
     url = (
-        f"{server['base']}/collections/structure/items"
+        f"{server['base']}/collections/{collection}/items"
         f"?crs=http://www.opengis.net/def/crs/EPSG/0/{epsg}&limit=1000"
     )
     env = {**os.environ, "GDAL_HTTP_HEADER_FILE": str(server["headers"])}
@@ -165,7 +166,7 @@ def test_ogr2ogr_gdal36_items_in_each_crs(server, epsg, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     feats = json.loads(Path(out).read_text())["features"]
-    expected = stored(server, "structure")
+    expected = stored(server, collection)
     ids = [f["properties"].get("id", f.get("id")) for f in feats]  # the writer may lift "id"
     assert sorted(ids) == sorted(expected)
     for fid, f in zip(ids, feats, strict=True):
