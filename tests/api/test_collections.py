@@ -261,3 +261,38 @@ def test_labels_travel_with_codes(client, seeded, sessions):
     assert p["rule_hits_text"] == "占用耕地 12.5 m²；basic_farmland"
     admin = client.get("/collections/admin_area/items", headers=viewer).json()["features"][0]
     assert admin["properties"]["level_label"] == "行政村"
+
+
+def test_datetime_on_a_validity_interval(client, seeded, sessions):
+    """Red lines are filtered on their validity (valid_from..valid_to; an open end is unbounded)."""
+    viewer, _ = seeded
+    from geo_enforce.storage import models as m
+    from tests.support.mapdata import mp
+
+    spans = {
+        "RL-A": (dt.date(2020, 1, 1), dt.date(2022, 12, 31)),
+        "RL-B": (dt.date(2023, 6, 1), None),
+        "RL-C": (None, dt.date(2021, 1, 1)),
+    }
+    with transaction(sessions, "t") as s:
+        for code, (start, end) in spans.items():
+            s.add(
+                m.RedLine(
+                    code=code,
+                    kind="road",
+                    valid_from=start,
+                    valid_to=end,
+                    geom=mp(X0, Y0, X0 + 0.001, Y0 + 0.001),
+                )
+            )
+
+    def codes(when: str) -> list[str]:
+        r = client.get("/collections/red_line/items", params={"datetime": when}, headers=viewer)
+        assert r.status_code == 200, r.text
+        return sorted(f["properties"]["code"] for f in r.json()["features"])
+
+    assert codes("2022-06-01") == ["RL-A"]
+    assert codes("2020-06-01") == ["RL-A", "RL-C"]
+    assert codes("2030-01-01") == ["RL-B"]
+    assert codes("2022-12-31/2023-06-01") == ["RL-A", "RL-B"]
+    assert codes("../2019-01-01") == ["RL-C"]
