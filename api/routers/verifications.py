@@ -231,11 +231,16 @@ def get_photo(
     summary="Open a structure case (违法建设) from a parcel found occupied (editor)",
 )
 def structure_case(
-    verification_id: int, body: StructureCaseIn, session: WriteDB, principal: Editor
+    verification_id: int,
+    body: StructureCaseIn,
+    request: Request,
+    session: WriteDB,
+    principal: Editor,
 ) -> dict[str, Any]:
     footprint: BaseGeometry | None = None
     if body.footprint is not None:
-        footprint = lookup.parse_polygon(body.footprint).geom
+        limit = get_settings(request).limits.max_vertices
+        footprint = lookup.parse_polygon(body.footprint, max_vertices=limit).geom
     st = verify.open_structure_case(
         session,
         verification_id,
