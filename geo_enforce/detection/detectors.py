@@ -366,9 +366,11 @@ class DsmHeightDetector(Detector):
                 gidx = (idx[0] + box[0].start, idx[1] + box[1].start)
                 pix = pair.pixels(which, gidx)
                 veg, ndvi = vegetation(pix, cues)
+                colour = {}
                 for key, values in (("exg", excess_green(pix[:3])), ("ndvi", ndvi)):
                     if values is not None:
-                        evidence.setdefault(key, np.zeros(shape, np.float32))[gidx] = values
+                        colour[key] = np.zeros(up.shape, np.float32)
+                        colour[key][idx] = values
                 low[idx] = ~veg
                 sub &= low
                 barrier[gidx] |= veg
@@ -376,10 +378,12 @@ class DsmHeightDetector(Detector):
                 on = labels > 0
                 out[box] |= on
                 barrier[box] |= sub & ~on
-                for key, m in ev.items():
+                # written on the objects' pixels only, in float16 (three significant digits
+                # are plenty for evidence): few memory pages are ever touched
+                for key, m in {**ev, **colour}.items():
                     if key not in evidence:
-                        evidence[key] = np.zeros(shape, np.float32)
-                    evidence[key][box] += m
+                        evidence[key] = np.zeros(shape, np.float16)
+                    evidence[key][box][on] = m[on]
         score = np.abs(dh)
         score /= np.float32(2 * self.min_height_m)
         np.clip(score, 0, 1, out=score)

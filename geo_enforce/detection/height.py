@@ -515,16 +515,18 @@ def ground_dz_samples(
     rgb_after: np.ndarray | None = None,
     max_roughness_m: float = 0.15,
 ) -> np.ndarray:
-    """after − before on pixels smooth on both dates and not vegetation (after colour)."""
+    """after − before on pixels smooth on both dates and not vegetation (after colour).
+
+    Smooth: within ``max_roughness_m`` of the mean of the ~1 m around (no curvature; a cheap
+    test — one box filter a date — as it runs on whole sample windows)."""
     ok = valid & np.isfinite(dsm_before) & np.isfinite(dsm_after)
     if ok.sum() < 100:
         return np.zeros(0, np.float32)
     k = _odd(1.0 / gsd)
-    fill_b = np.where(ok, dsm_before, np.nanmedian(dsm_before[ok]))
-    fill_a = np.where(ok, dsm_after, np.nanmedian(dsm_after[ok]))
-    smooth = (plane_residual(fill_b, k) <= max_roughness_m) & (
-        plane_residual(fill_a, k) <= max_roughness_m
-    )
+    smooth = ok.copy()
+    for dsm in (dsm_before, dsm_after):
+        z = np.where(ok, dsm - np.float32(dsm[ok].mean()), 0).astype(np.float32)
+        smooth &= np.abs(z - ndi.uniform_filter(z, k, mode="nearest")) <= max_roughness_m
     ok &= ndi.binary_erosion(smooth, np.ones((3, 3), bool))
     if rgb_after is not None and rgb_after.shape[0] >= 3:
         from geo_enforce.detection.detectors import excess_green
