@@ -24,6 +24,7 @@ from geo_enforce.settings import Settings
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+SCHEMA_JSON = "application/schema+json"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -134,6 +135,12 @@ def _collection(request: Request, session, cid: str) -> dict[str, Any]:
         "links": [
             {"rel": "self", "href": f"{base}/collections/{cid}", "type": JSON},
             {"rel": "items", "href": f"{base}/collections/{cid}/items", "type": GEOJSON},
+            {
+                "rel": "describedBy",  # rel is case-insensitive (RFC 8288); GDAL 3.6 wants this
+                "href": f"{base}/collections/{cid}/schema",
+                "type": SCHEMA_JSON,
+                "title": "属性结构 (JSON Schema)",
+            },
         ],
     }
     extent: dict[str, Any] = {}
@@ -168,6 +175,18 @@ def get_collection(
     features.property_columns(collection_id)  # NotFound for unknown ids
     _check_params(request, frozenset({"f"}))
     return _collection(request, session, collection_id)
+
+
+@router.get(
+    "/collections/{collection_id}/schema",
+    response_class=JSONResponse,
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
+    summary="JSON Schema of a collection's features",
+)
+def get_schema(collection_id: str, request: Request, principal: Viewer) -> JSONResponse:
+    _check_params(request, frozenset({"f"}))
+    body = features.feature_schema(collection_id, personal=principal.has("editor"))
+    return JSONResponse(body, media_type=SCHEMA_JSON)
 
 
 def _crs_header(crs: features.OutputCrs) -> dict[str, str]:

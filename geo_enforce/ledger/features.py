@@ -443,6 +443,56 @@ def item(
     return _feature(collection, row, columns)
 
 
+def _json_type(column) -> dict[str, Any]:
+    try:
+        py = column.type.python_type
+    except NotImplementedError:  # geometry and the like
+        return {"type": "string"}
+    if py is bool:
+        return {"type": "boolean"}
+    if py is int:
+        return {"type": "integer"}
+    if py is float:
+        return {"type": "number"}
+    if py is dt.datetime:
+        return {"type": "string", "format": "date-time"}
+    if py is dt.date:
+        return {"type": "string", "format": "date"}
+    if py in (list, dict):
+        return {"type": "array" if py is list else "object"}
+    return {"type": "string"}
+
+
+def feature_schema(collection: str, *, personal: bool = False) -> dict[str, Any]:
+    """JSON Schema of ``collection``'s GeoJSON features: every property in the order the
+    features carry them, with its type (dates with ``format: date``), so clients (GDAL's OAPIF
+    driver, QGIS) type fields that are empty on the first page correctly. Values may be null."""
+    table = _model(collection).__table__
+    labels = CODE_LABELS.get(collection, {})
+    props: dict[str, Any] = {}
+    for name in property_columns(collection, personal=personal):
+        props[name] = _json_type(table.c[name])
+        if name in labels:
+            props[f"{name}_label"] = {"type": "string", "description": "中文名称"}
+        if name == "village_code":
+            props["village_name"] = {"type": "string", "description": "所属村名称"}
+        if name == "rule_hits":
+            props["rule_hits_text"] = {"type": "string", "description": "规则命中（文本）"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": collection,
+        "title": LAYER_TITLES.get(collection, collection),
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer"},
+            "geometry": {"type": "object", "description": "GeoJSON MultiPolygon"},
+            "properties": {"type": "object", "properties": props},
+        },
+    }
+
+
 def temporal_extent(session: Session, collection: str) -> list[str | None] | None:
     """[first, last] main date of the current records (ISO dates), None without a main date."""
     if collection not in TEMPORAL:

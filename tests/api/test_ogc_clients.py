@@ -176,3 +176,28 @@ def test_ogr2ogr_gdal36_items_in_each_crs(server, epsg, collection, tmp_path):
         want_xy = shapely.get_coordinates(want)[:, ::-1]  # EPSG order: lat/lon, northing/easting
         got_xy = shapely.get_coordinates(shapely.geometry.shape(f["geometry"]))
         assert abs(got_xy - want_xy).max() < (1e-3 if epsg != 4490 else 1e-8)
+
+
+def test_field_types_come_from_the_schema(server, gdal_auth):
+    """Fields that are empty on the first page (no structure is demolished yet in the seed)
+    are still typed: both GDALs read the collection's JSON Schema (rel=describedby)."""
+    info = pyogrio.read_info(f"OAPIF:{server['base']}", layer="structure")
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["demolished_on"].startswith("datetime64")
+    assert types["floor_area_measured_m2"] == "float64"
+    assert types["status_label"] == "object" and types["village_name"] == "object"
+    if OGR2OGR is None:
+        return
+    ogrinfo = shutil.which("ogrinfo")
+    assert ogrinfo is not None
+    run = subprocess.run(
+        [ogrinfo, "-ro", "-so", f"OAPIF:{server['base']}", "structure"],
+        env={**os.environ, "GDAL_HTTP_HEADER_FILE": str(server["headers"])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "demolished_on: Date" in run.stdout
+    assert "floor_area_measured_m2: Real" in run.stdout
+    assert "closed_on: Date" in run.stdout
