@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy
 from shapely.geometry import box
 
 from api.farmland_out import VerificationOut
@@ -116,3 +117,38 @@ def test_open_structure_case(sessions, ids):
         assert verify.get_verification(s, ok.id).structure_id == sid
     with pytest.raises(Conflict, match="already opened"), transaction(sessions, "x") as s:
         verify.open_structure_case(s, ok.id, actor="x")
+
+
+def test_listing_costs_three_queries_whatever_the_number_of_records(sessions, ids):
+    """Records, their photos and their targets' codes: one query each (no N+1)."""
+    targets = [
+        ("farmland_parcel", ids["P1"]),
+        ("farmland_parcel", ids["P2"]),
+        ("change_patch", ids["BH-2024-01"]),
+        ("change_patch", ids["BH-2025-01"]),
+    ]
+    with transaction(sessions, "api:liaison1") as s:
+        for kind, tid in targets * 2:
+            verify.create_verification(
+                s, target_kind=kind, target_id=tid, result="construction", actor="api:liaison1"
+            )
+    with sessions() as s:
+        statements: list[str] = []
+        engine = s.get_bind()
+
+        def record(conn, cursor, statement, *rest) -> None:
+            statements.append(statement)
+
+        sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+        try:
+            found = verify.list_verifications(s)
+        finally:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    assert len(found) == 8
+    assert {(v.target_kind, v.target_code) for v in found} == {
+        ("farmland_parcel", "P1"),
+        ("farmland_parcel", "P2"),
+        ("change_patch", "BH-2024-01"),
+        ("change_patch", "BH-2025-01"),
+    }
+    assert len(statements) == 3, statements
