@@ -15,14 +15,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 geo
 WORKDIR /app
+# exact, hash-checked dependency versions (scripts/lock.sh), in their own layer
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
 COPY geo_enforce geo_enforce
 COPY api api
 COPY layers layers
 COPY --from=web /src/geo_enforce/web/static/vendor geo_enforce/web/static/vendor
-RUN pip install . && mkdir -p /data && chown geo:geo /data
+RUN pip install --no-deps . && mkdir -p /data && chown geo:geo /data
 USER geo
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD curl -fsS http://127.0.0.1:8000/health || exit 1
-# migrate, then serve; DATABASE_URL comes from the environment (docker-compose.yml)
-CMD ["sh", "-c", "geo-enforce db migrate && geo-enforce serve --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-2}"]
+# serve as the app role (DATABASE_URL from docker-compose.yml); migrations run separately as
+# the schema owner (the compose file's one-shot migrate service: geo-enforce db migrate)
+CMD ["sh", "-c", "geo-enforce serve --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-2}"]

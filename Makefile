@@ -7,10 +7,14 @@ GE := $(VENV)/bin/geo-enforce
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint typecheck pytest test-fast serve db-start db-stop clean
+.PHONY: setup lock demo test lint typecheck pytest test-fast serve db-start db-stop clean
 
 setup:
 	./scripts/setup.sh
+
+# re-resolve requirements*.lock from pyproject.toml (docs/DEVELOPING.md); LOCK_ARGS=--upgrade
+lock:
+	./scripts/lock.sh $(LOCK_ARGS)
 
 demo: setup
 	$(GE) demo --host $(HOST) --port $(PORT)

@@ -23,11 +23,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Python dependencies come from requirements.lock (exact versions, SHA-256 hashes), which must
+# describe pyproject.toml: scripts/lock.sh regenerates it, scripts/check_lock.py names any
+# disagreement and stops here.
+"$VENV/bin/python" scripts/check_lock.py
+stamp="$VENV/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing Python dependencies (pip)"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -e '.[dev]'
+  echo "setup: installing Python dependencies (pip, requirements.lock with hashes)"
+  "$VENV/bin/pip" install -q --require-hashes -r requirements.lock
+  "$VENV/bin/pip" install -q --no-deps -e .
   touch "$stamp"
 fi
 # Leaflet and the map plugins from the npm registry (served locally; never from a CDN)
