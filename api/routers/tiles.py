@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.deps import ReadDB, Viewer, get_settings
 from geo_enforce.settings import Settings
 from geo_enforce.tiles import flight_image, render_mvt, render_ortho_tile
-from geo_enforce.tiles.cache import CachedTile, TileCache, layer_versions, version_key
+from geo_enforce.tiles.cache import (
+    CachedTile,
+    TileCache,
+    layer_versions,
+    unchanged_since,
+    version_key,
+)
 from geo_enforce.tiles.mvt import check_layer, check_tile
 from geo_enforce.tiles.ortho import FORMATS
 
@@ -59,7 +65,8 @@ def _accepts_gzip(request: Request) -> bool:
 )
 def vector_tile(layer: str, z: int, x: int, y: int, request: Request, _: Viewer) -> Response:
     """gzip-encoded when the client accepts it; served from the tile cache when no committed
-    write has touched the layer (or the village names it shows) since the tile was drawn."""
+    write since the tile was drawn touched the tile's area of the layer, nor the village names
+    it shows (header ``X-Tile-Cache``: hit, revalidated after edits elsewhere, or miss)."""
     check_layer(layer)
     check_tile(z, x, y)
     cache = _tile_cache(request)
@@ -71,7 +78,14 @@ def vector_tile(layer: str, z: int, x: int, y: int, request: Request, _: Viewer)
         else:
             version = version_key(layer, layer_versions(conn))
             hit = cache.get(key, version)
-            status = "hit" if hit is not None else "miss"
+            status = "hit"
+            if hit is None:
+                older = cache.any_version(key)
+                if older is not None and unchanged_since(conn, key, older[0], version):
+                    cache.restamp(key, older[0], version, older[1])
+                    hit, status = older[1], "revalidated"  # edits since lie elsewhere
+            if hit is None:
+                status = "miss"
             tile = hit or cache.put(key, version, render_mvt(conn, layer, z, x, y))
         conn.rollback()
     gz = _accepts_gzip(request)

@@ -1,13 +1,15 @@
 """A vector-tile cache that is never stale: entries are keyed by the layer versions they were
-rendered from.
+rendered from, and re-used after an edit only when the edit did not touch them.
 
-Every write to a layer's table bumps its row of ``layer_version`` (a statement trigger,
-migration ``0004_layer_versions``); the new number is visible exactly when the write commits.
-Each tile request reads the current versions (one indexed lookup, far cheaper than
-``ST_AsMVT``) and is answered from the cache only when the entry was rendered from those very
-versions, so an edit is never served stale, whichever API worker (process) made it and
-whichever serves the tile. A tile depends on its own layer and on the layers it joins (the
-village names come from ``admin_area``).
+Every committed write to a layer's table bumps its row of ``layer_version`` and records the
+bounding box of the rows it wrote in ``layer_change`` (statement triggers, migrations
+``0004_layer_versions`` and ``0012_layer_change_extents``); both become visible exactly when the
+write commits. Each tile request reads the current versions (one indexed lookup, far cheaper
+than ``ST_AsMVT``). An entry drawn from those very versions is served; an entry drawn from older
+ones is served only if no change since intersects the tile (one more indexed query) and the
+layers it joins (village names from ``admin_area``) did not change at all; otherwise the tile is
+drawn again. So an edit is never served stale, whichever API worker (process) made it and
+whichever serves the tile, and an edit in one village leaves the other villages' tiles cached.
 
 Two levels: memory (LRU, bounded in bytes, per process) and an optional directory shared by the
 workers of one machine. Each entry holds the MVT bytes and their gzip encoding, compressed once.
@@ -26,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from geo_enforce.tiles.mvt import MVT_LAYERS, layer_dependencies
+from geo_enforce.tiles.mvt import MVT_LAYERS, layer_dependencies, tile_bounds_lonlat
 
 Key = tuple[str, int, int, int]
 
@@ -65,6 +67,46 @@ def version_key(layer: str, versions: dict[str, int]) -> str:
     return ".".join(str(versions.get(dep, 0)) for dep in layer_dependencies(layer))
 
 
+def unchanged_since(conn: Connection, key: Key, old: str, new: str) -> bool:
+    """Whether the tile ``key`` drawn at versions ``old`` is still right at versions ``new``:
+    the joined layers did not change and no change of the layer since touched the tile."""
+    layer, z, x, y = key
+    try:
+        olds = [int(v) for v in old.split(".")]
+        news = [int(v) for v in new.split(".")]
+    except ValueError:
+        return False
+    if len(olds) != len(layer_dependencies(layer)) or len(olds) != len(news):
+        return False
+    if olds[1:] != news[1:] or olds[0] > news[0]:
+        return False
+    if olds[0] == news[0]:
+        return True
+    west, south, east, north = tile_bounds_lonlat(z, x, y)
+    pad_x, pad_y = (east - west) / 64, (north - south) / 64  # the tiles' 64/4096 buffer
+    count, touched = conn.execute(
+        text(
+            """
+            SELECT count(*),
+                   coalesce(bool_or(bbox IS NULL OR
+                                    bbox && ST_MakeEnvelope(:w, :s, :e, :n, 4490)), false)
+            FROM layer_change WHERE layer = :layer AND version > :old AND version <= :new
+            """
+        ),
+        {
+            "w": west - pad_x,
+            "s": south - pad_y,
+            "e": east + pad_x,
+            "n": north + pad_y,
+            "layer": layer,
+            "old": olds[0],
+            "new": news[0],
+        },
+    ).one()
+    # every version since has its change row unless the history was pruned: then re-draw
+    return count == news[0] - olds[0] and not touched
+
+
 class TileCache:
     """Tiles by (layer, z, x, y) and version key; memory LRU over an optional directory."""
 
@@ -93,6 +135,35 @@ class TileCache:
         with self._lock:
             self.misses += 1
         return None
+
+    def any_version(self, key: Key) -> tuple[str, CachedTile] | None:
+        """The entry cached for ``key`` whatever versions it was drawn from (memory, else
+        disk), to be checked with :func:`unchanged_since`."""
+        with self._lock:
+            entry = self._mem.get(key)
+        if entry is not None:
+            return entry
+        if self.directory is None:
+            return None
+        layer, z, x, y = key
+        folder = self.directory / layer / str(z) / str(x)
+        for path in folder.glob(f"{y}@*.mvt.gz"):
+            version = path.name[len(f"{y}@") : -len(".mvt.gz")]
+            tile = self._disk_get(key, version)
+            if tile is not None:
+                return version, tile
+        return None
+
+    def restamp(self, key: Key, old: str, new: str, tile: CachedTile) -> None:
+        """Record that ``tile``, drawn at versions ``old``, is right at ``new`` too."""
+        self._mem_put(key, new, tile)
+        if self.directory is not None:
+            try:
+                self._path(key, old).replace(self._path(key, new))
+            except OSError:
+                pass  # another worker moved or replaced it: memory still serves
+        with self._lock:
+            self.hits += 1
 
     def put(self, key: Key, version: str, raw: bytes) -> CachedTile:
         """Cache ``raw`` for ``key`` at data ``version``; returns the entry."""
@@ -153,4 +224,11 @@ class TileCache:
             pass  # the disk level is an optimisation; memory still serves
 
 
-__all__ = ["MVT_LAYERS", "CachedTile", "TileCache", "layer_versions", "version_key"]
+__all__ = [
+    "MVT_LAYERS",
+    "CachedTile",
+    "TileCache",
+    "layer_versions",
+    "unchanged_since",
+    "version_key",
+]

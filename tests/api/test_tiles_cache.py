@@ -132,3 +132,39 @@ def test_disk_level_is_shared_and_versioned(settings, seeded, sessions, tmp_path
         assert r.headers["x-tile-cache"] == "miss"
     files = list((tmp_path / "tiles" / "structure").rglob("*.mvt.gz"))
     assert len(files) == 1  # the superseded version was replaced, not kept
+
+
+def test_an_edit_redraws_only_the_tiles_it_touches(two_workers, sessions):
+    a, b, viewer = two_workers
+    here = _url("structure", X0 + 0.0001, Y0 + 0.0001)
+    there = _url("structure", *CLICK_BOX[:2])
+    assert here != there
+    first = {u: a.get(u, headers=viewer) for u in (here, there)}
+    b.get(there, headers=viewer)  # the other worker has it too
+
+    with transaction(sessions, "test:tiles") as s:
+        ledger.create_structure(
+            s,
+            case_no="NEW-2",
+            geometry=box(X0 + 0.0001, Y0 + 0.0001, X0 + 0.0003, Y0 + 0.0003),
+            category="wall",
+            village_code="120111100001",
+        )
+    for client in (a, b):  # the edit lies in another tile: kept by both workers, same bytes
+        r = client.get(there, headers=viewer)
+        assert r.headers["x-tile-cache"] == "revalidated" and r.content == first[there].content
+        assert client.get(there, headers=viewer).headers["x-tile-cache"] == "hit"
+    r = a.get(here, headers=viewer)
+    assert r.headers["x-tile-cache"] == "miss" and "NEW-2" in _cases(r)
+
+    # an attribute edit of a structure in the other tile: that tile is drawn again
+    with transaction(sessions, "test:tiles") as s:
+        s.execute(text("UPDATE structure SET status = 'verified' WHERE case_no = 'XQ-2024-0007'"))
+    r = a.get(there, headers=viewer)
+    assert r.headers["x-tile-cache"] == "miss" and r.content != first[there].content
+    assert a.get(here, headers=viewer).headers["x-tile-cache"] == "revalidated"
+
+    # a statement that writes no row changes no version
+    with transaction(sessions, "test:tiles") as s:
+        s.execute(text("UPDATE structure SET floors = 5 WHERE case_no = 'no such case'"))
+    assert a.get(here, headers=viewer).headers["x-tile-cache"] == "hit"
