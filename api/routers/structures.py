@@ -17,7 +17,7 @@ from shapely.geometry import shape
 
 from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce.errors import InvalidInput
-from geo_enforce.io.sanity import check_vertices
+from geo_enforce.io.sanity import check_positions
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.ledger import features, lifecycle
 from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
@@ -88,11 +88,12 @@ class RetireIn(BaseModel):
 def _geom(g: GeoJSONGeometry | None, limits: LimitSettings):
     if g is None:
         return None
+    # counted on the parsed array first: building a million-vertex polygon alone takes seconds
+    check_positions(g.coordinates, limits.max_vertices, "geometry")
     try:
         geom = shape(g.model_dump())
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise InvalidInput(f"geometry is not valid GeoJSON: {exc}") from None
-    check_vertices(geom, limits.max_vertices, "geometry")
     return geom
 
 

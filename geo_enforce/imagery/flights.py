@@ -109,18 +109,14 @@ def register_flight(
 
     ortho = rasters.inspect(ortho_path)
     if max_pixels is not None:
-        uploads.check_pixels(
-            ortho.width, ortho.height, max_pixels, what=f"orthophoto '{ortho_path.name}'"
-        )
+        uploads.check_pixels(ortho.width, ortho.height, max_pixels, what=f"orthophoto {ortho_path}")
     rasters.validate_ortho(ortho)
     rasters.check_readable(ortho_path, progress=_stage(progress, "ortho"))
     dsm = None
     if dsm_path is not None:
         dsm = rasters.inspect(dsm_path)
         if max_pixels is not None:
-            uploads.check_pixels(
-                dsm.width, dsm.height, max_pixels, what=f"DSM '{Path(dsm_path).name}'"
-            )
+            uploads.check_pixels(dsm.width, dsm.height, max_pixels, what=f"DSM {dsm_path}")
         rasters.validate_dsm(dsm)
         rasters.check_readable(dsm_path, progress=_stage(progress, "dsm"))
 

@@ -187,5 +187,6 @@ def test_vertex_and_pixel_caps_over_http(settings, roles, tmp_path):
             data={"flown_on": "2024-05-01", "name": "sparse"},
         )
         assert r.status_code == 413, r.text
-        assert "10000 × 10000" in r.json()["error"]["message"]
+        # the uploaded file's name, never the server's temporary path
+        assert "orthophoto 'sparse.tif' is 10000 × 10000" in r.json()["error"]["message"]
         assert str(tmp_path) not in r.text

@@ -46,6 +46,14 @@ def test_plausible_range():
     assert sanity.safe_local(None) == "—" and sanity.safe_iso(None) is None
 
 
+def test_positions_are_counted_before_a_geometry_is_built():
+    square = [[0, 0], [1, 0], [1, 1], [0, 0]]
+    sanity.check_positions([square, square], 8, "polygon")  # a polygon with a hole: 8
+    with pytest.raises(TooLarge, match="multi: the geometry has 12 vertices, over the limit of 8"):
+        sanity.check_positions([[square], [square, square]], 8, "multi")
+    sanity.check_positions([], 8, "empty")
+
+
 # --- library write paths --------------------------------------------------------------------
 
 
@@ -64,11 +72,11 @@ def test_library_writes_refuse_implausible_dates(sessions):
 
 
 def test_flight_date_and_pixel_cap_by_header(sessions, tmp_path):
-    """A sparse 10000 × 10000 GeoTIFF is a few hundred bytes; it is refused from its header."""
+    """A sparse 10000 × 10000 GeoTIFF is about 13 kB; it is refused from its header."""
     path = hostile.sparse_geotiff(tmp_path / "sparse.tif")
     assert path.stat().st_size < 100_000
     with transaction(sessions, "t") as s:
-        with pytest.raises(TooLarge, match=r"orthophoto 'sparse.tif' is 10000 × 10000"):
+        with pytest.raises(TooLarge, match=r"orthophoto .*sparse\.tif is 10000 × 10000"):
             register_flight(
                 s,
                 ortho_path=path,
