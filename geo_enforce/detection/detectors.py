@@ -313,6 +313,12 @@ class DsmHeightDetector(Detector):
         self.max_roughness_m = max_roughness_m
         self.split_contact = split_contact
 
+    def context_px(self, gsd_m: float) -> int:
+        """Pixels of context the height cues need at ``gsd_m`` (their widest filter)."""
+        from geo_enforce.detection.height import context_px
+
+        return max(self.halo_px, context_px(gsd_m, self.cues()))
+
     def cues(self):
         """The cues this detector combines."""
         from geo_enforce.detection.height import HeightCues
@@ -419,6 +425,11 @@ class CombinedDetector(Detector):
     def params(self) -> dict:
         """The detector's parameters, as recorded with a run."""
         return {"dsm": self.dsm.params(), "rgb": self.rgb.params(), "rgb_adds": self.rgb_adds}
+
+    def context_px(self, gsd_m: float) -> int:
+        """The wider of the two detectors' context at ``gsd_m``."""
+        rgb = getattr(self.rgb, "context_px", None)
+        return max(self.dsm.context_px(gsd_m), rgb(gsd_m) if rgb else self.rgb.halo_px)
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
         """Detect the changes between the two windows of ``pair``."""

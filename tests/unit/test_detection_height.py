@@ -182,6 +182,13 @@ def test_vertical_offset_found_on_unchanged_ground_with_40_percent_new_buildings
     assert float(np.median(after - before)) > got + 0.02 or float(np.mean(after - before)) > 2
 
 
+def test_context_follows_the_gsd():
+    """The cues work in metres: a finer grid needs more pixels of context around a window."""
+    det = DsmHeightDetector()
+    assert det.context_px(0.05) > det.context_px(0.25) >= det.context_px(0.5) >= det.halo_px
+    assert CombinedDetector(dsm=det).context_px(0.05) >= det.context_px(0.05)
+
+
 def test_confidence_rises_with_building_evidence():
     roof = {
         "height_gain_m": 6.0,
