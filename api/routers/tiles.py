@@ -85,8 +85,12 @@ def vector_tile(layer: str, z: int, x: int, y: int, request: Request, _: Viewer)
                     cache.restamp(key, older[0], version, older[1])
                     hit, status = older[1], "revalidated"  # edits since lie elsewhere
             if hit is None:
-                status = "miss"
-            tile = hit or cache.put(key, version, render_mvt(conn, layer, z, x, y))
+                with cache.drawing(key):  # one request draws a tile, the others wait for it
+                    hit = cache.get(key, version)
+                    if hit is None:
+                        status = "miss"
+                        hit = cache.put(key, version, render_mvt(conn, layer, z, x, y))
+            tile = hit
         conn.rollback()
     gz = _accepts_gzip(request)
     etag = f'"{tile.etag}-gz"' if gz else f'"{tile.etag}"'

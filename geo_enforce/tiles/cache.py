@@ -22,6 +22,8 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +118,24 @@ class TileCache:
         self._mem: OrderedDict[Key, tuple[str, CachedTile]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._drawing: dict[Key, list] = {}  # key → [lock, requests holding or awaiting it]
         self.hits = self.misses = 0
+
+    @contextmanager
+    def drawing(self, key: Key) -> Iterator[None]:
+        """Held while a request draws ``key``: other requests for the same tile wait, then find
+        it cached, instead of running the same ``ST_AsMVT`` at once (a map opened by many)."""
+        with self._lock:
+            entry = self._drawing.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._drawing[key]
 
     def get(self, key: Key, version: str) -> CachedTile | None:
         """The tile cached for ``key`` at data ``version``, or None."""

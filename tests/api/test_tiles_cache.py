@@ -168,3 +168,32 @@ def test_an_edit_redraws_only_the_tiles_it_touches(two_workers, sessions):
     with transaction(sessions, "test:tiles") as s:
         s.execute(text("UPDATE structure SET floors = 5 WHERE case_no = 'no such case'"))
     assert a.get(here, headers=viewer).headers["x-tile-cache"] == "hit"
+
+
+def test_one_request_draws_a_tile_the_others_wait():
+    """TileCache.drawing: a second request for a tile being drawn waits for the first."""
+    import threading
+
+    from geo_enforce.tiles.cache import TileCache
+
+    cache = TileCache()
+    key = ("structure", 15, 1, 1)
+    order: list[str] = []
+    second_in = threading.Event()
+
+    def second() -> None:
+        with cache.drawing(key):
+            order.append("second")
+            second_in.set()
+
+    with cache.drawing(key):
+        t = threading.Thread(target=second)
+        t.start()
+        while cache._drawing[key][1] < 2:  # the second request has asked for the tile
+            threading.Event().wait(0.01)
+        assert not second_in.is_set()  # ... and waits while the first one draws
+        order.append("first")
+    t.join()
+    assert order == ["first", "second"] and key not in cache._drawing
+    with cache.drawing(("structure", 15, 1, 2)), cache.drawing(("structure", 15, 1, 3)):
+        pass  # other tiles are drawn side by side
