@@ -181,8 +181,9 @@ def segment_buildings(
     height change (positive up); ``low`` (optional) the pixels of at least half a storey, not
     vegetation: smooth ones attached to a building part are its lower roofs (annexes, sheds
     built against it) and join it. Returns (labels: 0 none, 1.. objects, one pixel apart;
-    per-pixel evidence maps of the labelled pixels: ``roughness_m``, ``planarity_rmse_m``,
-    ``edge_step_m`` with its weight ``edge_step_m_w``).
+    per-pixel evidence maps of the labelled pixels, each with its weight map ``<key>_w``:
+    ``roughness_m`` and ``planarity_rmse_m`` on the pixels whose cue window lies inside the
+    object, ``edge_step_m`` on its border pixels).
     """
     k_r = _odd(cues.roughness_window_m / gsd)
     k_p = _odd(cues.planarity_window_m / gsd, least=5)
@@ -229,9 +230,15 @@ def segment_buildings(
     planarity = plane_residual(zf, k_p)
     lo = ndi.minimum_filter(gain, size=3)
     border = on & ~ndi.binary_erosion(on, eight, border_value=1)
+    # roughness and planarity of the roof itself: over the pixels whose cue window lies inside
+    # the object (a window straddling the wall measures the wall, not the roof)
+    inner_r = _erode(on, k_r // 2) & on
+    inner_p = _erode(on, k_p // 2) & on
     ev = {
-        "roughness_m": np.where(on, rough, 0.0).astype(np.float32),
-        "planarity_rmse_m": np.where(on, planarity, 0.0).astype(np.float32),
+        "roughness_m": np.where(inner_r, rough, 0.0).astype(np.float32),
+        "roughness_m_w": inner_r.astype(np.float32),
+        "planarity_rmse_m": np.where(inner_p, planarity, 0.0).astype(np.float32),
+        "planarity_rmse_m_w": inner_p.astype(np.float32),
         "edge_step_m": np.where(border, gain - lo, 0.0).astype(np.float32),
         "edge_step_m_w": border.astype(np.float32),
     }
