@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from geo_enforce.cli.common import actor, app, console, sessions, settings
 
@@ -23,8 +24,10 @@ def _bar() -> Progress:
 
 @app.command()
 def detect(
-    before: str = typer.Argument(..., help="before flight (id or name)"),
-    after: str = typer.Argument(..., help="after flight (id or name)"),
+    before: str = typer.Argument(
+        ..., help="before flight (id or name), or 'learn' / 'models' (see below)"
+    ),
+    after: str | None = typer.Argument(None, help="after flight (id or name)"),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="dask.distributed scheduler address (default: local threads)"
     ),
@@ -37,13 +40,26 @@ def detect(
     """Detect change between two flights and store change patches with rule hits and chips.
 
     A killed run is resumed with --resume N (finished windows are kept).
+
+    geo-enforce detect learn: fit a patch ranker on the stored rulings (违法/合法/其他 = real
+    change, 伪变化 = not); later runs score their patches with it and set likely 伪变化 aside.
+    geo-enforce detect models: list the stored ranker versions.
     """
     from geo_enforce.detection.service import create_run, execute_run
     from geo_enforce.storage.engine import transaction
 
+    if resume is None and before in ("learn", "models") and after is None:
+        if before == "learn":
+            _learn()
+        else:
+            _models()
+        return
+    if resume is None and after is None:
+        raise typer.BadParameter("give BEFORE and AFTER flights, or --resume N")
     who = actor()
     factory = sessions()
     if resume is None:
+        assert after is not None
         with transaction(factory, who) as session:
             run = create_run(
                 session,
@@ -70,7 +86,82 @@ def detect(
             scheduler=scheduler or settings().dask_scheduler,
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
+    for w in summary.get("warnings", []):
+        console.print(Text.assemble(("警告", "bold yellow"), " ", w))
     typer.echo(json.dumps({"run_id": run_id, **summary}, ensure_ascii=False, indent=1))
+
+
+def _learn() -> None:
+    from geo_enforce.detection.learn import learn
+    from geo_enforce.storage.engine import transaction
+
+    with _bar() as bar:
+        task = bar.add_task("学习已认定图斑 (cross-validation folds)", total=None)
+        with transaction(sessions(), actor()) as s:
+            m = learn(
+                s, actor=actor(), progress=lambda d, t: bar.update(task, completed=d, total=t)
+            )
+            row = _model_row(m)
+    cv = row["cv_metrics"]
+    if not cv["adopted"]:
+        console.print(
+            Text.assemble(
+                ("警告", "bold yellow"),
+                f" detector model v{row['model_version']} ranks no better than the unsupervised "
+                "confidence out of fold (average precision "
+                f"{cv['learned']['average_precision']:.2f} vs "
+                f"{cv['unsupervised']['average_precision']:.2f}): stored, not used; rule more "
+                "patches and learn again",
+            ),
+            soft_wrap=True,
+        )
+    console.print(
+        f"detector model v{row['model_version']}: {row['n_examples']} rulings "
+        f"({row['n_positive']} real changes); precision at recall 0.9: learned "
+        f"{cv['learned']['precision_at_recall_0.9']:.2f} vs unsupervised "
+        f"{cv['unsupervised']['precision_at_recall_0.9']:.2f} (out of fold); patches scoring "
+        f"under {row['set_aside_below']:.3f} are set aside",
+        soft_wrap=True,
+    )
+    typer.echo(json.dumps(row, ensure_ascii=False, indent=1))
+
+
+def _model_row(m) -> dict:
+    return {
+        "model_version": m.model_version,
+        "id": m.id,
+        "created_at": m.created_at.isoformat() if m.created_at else None,
+        "created_by": m.created_by,
+        "algorithm": m.algorithm,
+        "target": m.target,
+        "n_examples": m.n_examples,
+        "n_positive": m.n_positive,
+        "set_aside_below": m.set_aside_below,
+        "cv_metrics": m.cv_metrics,
+        "features": m.features,
+        "sha256": m.model_sha256,
+        "retired_at": m.retired_at.isoformat() if m.retired_at else None,
+    }
+
+
+def _models() -> None:
+    from geo_enforce.detection.learn import list_models
+
+    with sessions()() as s:
+        rows = [_model_row(m) for m in list_models(s, include_retired=True)]
+    if not rows:
+        console.print("no detector model yet: detection is unsupervised (geo-enforce detect learn)")
+    for r in rows:
+        cv = r["cv_metrics"]
+        state = f"retired {r['retired_at'][:10]}" if r["retired_at"] else "current"
+        if not cv.get("adopted"):
+            state += ", not adopted (no better than the confidence)"
+        console.print(
+            f"v{r['model_version']}  {r['created_at'][:16]}  {r['created_by']}  "
+            f"{r['n_examples']} rulings  AP {cv['learned']['average_precision']:.2f} "
+            f"(unsupervised {cv['unsupervised']['average_precision']:.2f})  {state}",
+            soft_wrap=True,
+        )
 
 
 @app.command()

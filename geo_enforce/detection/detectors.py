@@ -132,6 +132,10 @@ class Detector(ABC):
     def __call__(self, pair: WindowPair) -> ChangeResult:
         """Changed pixels of ``pair`` (same shape as its windows)."""
 
+    def context_px(self, gsd_m: float) -> int:
+        """Context in pixels the detector needs at ``gsd_m`` (default ``halo_px``)."""
+        return self.halo_px
+
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
@@ -217,12 +221,26 @@ def clean_mask(mask: np.ndarray, radius_px: int) -> np.ndarray:
 
 
 class RgbChangeDetector(Detector):
-    """Colour change with vegetation (excess-green) and shadow suppression.
+    """Colour change for pairs without DSMs, calibrated so an unchanged pair marks almost nothing.
 
-    The change score combines the change-vector magnitude of the smoothed, normalised images with
-    the change of chromaticity (which ignores brightness, hence most shadow and light changes).
-    Pixels that are vegetation after, or dark on one date only with unchanged chromaticity
-    (shadow), are not change. ``threshold`` is on the combined score (≈ DN of 8-bit imagery).
+    Four cues, each divided by the size of a clear change so that they add up in one unit:
+    the change-vector magnitude of the smoothed images (``cva_dn`` DN of 8-bit imagery), the
+    change of chromaticity (insensitive to brightness, hence to most light changes;
+    ``chroma_dn``), and two illumination-invariant structure cues on the grey image: the
+    contrast-structure term of SSIM (1 − local correlation; ``structure``) and the normalised
+    change of the gradient vector (``gradient``). Pixels that are vegetation on both dates
+    (growth, season, crops) or dark on one date only with unchanged chromaticity (shadow) count
+    ``damp`` of their score. The score is then averaged over ``context_m`` (regions change, not
+    pixels: a roof, a yard, a field) and a region is change where the average exceeds
+    ``threshold`` (1 = every cue at its "clear change" size). Because the cues are in physical
+    units rather than ranked within the image (no Otsu), an unchanged, re-lit or slightly
+    misregistered pair stays under the threshold almost everywhere.
+
+    The result carries per-pixel ``evidence`` (averaged per region by the runner):
+    ``colour_change`` (the averaged score / threshold), each cue (``cva_dn``, ``chroma_change``,
+    ``structure_change``, ``gradient_change``, ``brightness_change``), ``exg`` (excess green
+    after) and ``exg_before``, ``shadow`` (share of shadow pixels) and ``colour_only`` (1: no
+    height evidence behind the region). The learned ranker (:mod:`.learn`) uses them.
     """
 
     name = "rgb"
@@ -230,57 +248,132 @@ class RgbChangeDetector(Detector):
     def __init__(
         self,
         *,
-        threshold: float = 38.0,
+        threshold: float = 0.8,
         smooth_m: float = 0.5,
+        context_m: float = 2.0,
         veg_exg: float = 0.06,
+        damp: float = 0.3,
+        season: float = 1.0,
         min_width_m: float = 1.0,
-        adaptive: bool = False,
-        crop_suppression: bool = True,
+        cva_dn: float = 30.0,
+        chroma_dn: float = 20.0,
+        structure: float = 0.5,
+        gradient: float = 0.5,
     ) -> None:
-        self.crop_suppression = crop_suppression
         self.threshold = threshold
         self.smooth_m = smooth_m
+        self.context_m = context_m
         self.veg_exg = veg_exg
+        self.damp = damp
+        self.season = season
         self.min_width_m = min_width_m
-        self.adaptive = adaptive
+        self.cva_dn = cva_dn
+        self.chroma_dn = chroma_dn
+        self.structure = structure
+        self.gradient = gradient
 
-    def score(self, pair: WindowPair) -> tuple[np.ndarray, np.ndarray]:
-        """(combined change score in DN, suppression mask)."""
+    def context_px(self, gsd_m: float) -> int:
+        """Pixels of context the detector needs around a window at ``gsd_m`` metres."""
+        # the averaging reaches about 1.5 × context; beyond 128 px the edge effect is small
+        return int(min(128, max(self.halo_px, np.ceil(1.5 * self.context_m / gsd_m))))
+
+    def cues(self, pair: WindowPair) -> dict[str, np.ndarray]:
+        """Per-pixel cues of the pair (8-bit scale): cva, chroma, structure, gradient, exg
+        before/after and brightness before/after, on the smoothed images."""
         sigma = max(0.7, self.smooth_m / pair.gsd_m)
-        b = np.stack([ndi.gaussian_filter(c, sigma) for c in pair.before[:3]])
-        a = np.stack([ndi.gaussian_filter(c, sigma) for c in pair.after[:3]])
-        scale = 255.0 / max(255.0, float(np.nanmax(pair.before[:3])) if pair.before.size else 1)
-        b, a = b * scale, a * scale
+        top = float(np.nanmax(pair.before[:3])) if pair.before.size else 255.0
+        scale = np.float32(255.0 / max(255.0, top))
+        b = np.stack([_blur(c * scale, sigma) for c in pair.before[:3]])
+        a = np.stack([_blur(c * scale, sigma) for c in pair.after[:3]])
         cva = np.sqrt(((a - b) ** 2).mean(axis=0))
         sb = b.sum(axis=0) + 1.0
         sa = a.sum(axis=0) + 1.0
         chroma = np.sqrt((((a / sa) - (b / sb)) ** 2).sum(axis=0)) * 255.0 * 2.0
-        score = 0.5 * cva + chroma
-        veg_after = excess_green(a) > self.veg_exg
-        if self.crop_suppression:
-            # vegetation turning into bare soil or stubble is a season, not a building
-            veg_after |= (excess_green(b) > self.veg_exg) & bare_soil(a)
-        bright_b, bright_a = sb / 3.0, sa / 3.0
+        gb, ga = sb / 3.0, sa / 3.0
+        w = max(1.5, 1.5 / pair.gsd_m)
+        mb, ma = _blur(gb, w), _blur(ga, w)
+        vb = np.maximum(_blur(gb * gb, w) - mb * mb, 0)
+        va = np.maximum(_blur(ga * ga, w) - ma * ma, 0)
+        cov = _blur(ga * gb, w) - ma * mb
+        c2 = np.float32((0.06 * 255) ** 2)
+        structure = 1.0 - (2 * cov + c2) / (va + vb + c2)
+        gxb, gyb = ndi.sobel(gb, 1), ndi.sobel(gb, 0)
+        gxa, gya = ndi.sobel(ga, 1), ndi.sobel(ga, 0)
+        num = np.hypot(gxa - gxb, gya - gyb)
+        den = np.hypot(gxa, gya) + np.hypot(gxb, gyb) + 40.0
+        gradient = _blur(num / den, w)
+        return {
+            "cva": cva,
+            "chroma": chroma,
+            "structure": structure,
+            "gradient": gradient,
+            "exg_before": excess_green(b),
+            "exg_after": excess_green(a),
+            "soil_before": bare_soil(b),
+            "soil_after": bare_soil(a),
+            "bright_before": gb,
+            "bright_after": ga,
+        }
+
+    def score(self, pair: WindowPair) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(context-averaged score in units of the threshold's scale, shadow mask, cues)."""
+        c = self.cues(pair)
+        s = (
+            c["cva"] / self.cva_dn
+            + c["chroma"] / self.chroma_dn
+            + c["structure"] / self.structure
+            + c["gradient"] / self.gradient
+        ) / 4.0
         valid = pair.valid
-        med = (
-            float(np.median(np.concatenate([bright_b[valid], bright_a[valid]])))
-            if (valid.any())
-            else 128.0
-        )
-        dark_b, dark_a = bright_b < 0.65 * med, bright_a < 0.65 * med
-        shadow = (dark_b ^ dark_a) & (chroma < 0.6 * self.threshold)
-        suppress = veg_after | shadow | ~valid
-        return score, suppress
+        green_b, green_a = c["exg_before"] > self.veg_exg, c["exg_after"] > self.veg_exg
+        veg = green_b & green_a
+        if self.season:
+            # vegetation and bare soil or stubble in turn: a crop season, not a building
+            veg |= (green_b & c["soil_after"]) | (c["soil_before"] & green_a)
+        bb, ba = c["bright_before"], c["bright_after"]
+        med = float(np.median(np.concatenate([bb[valid], ba[valid]]))) if valid.any() else 128.0
+        shadow = ((bb < 0.6 * med) ^ (ba < 0.6 * med)) & (c["chroma"] < 0.75 * self.chroma_dn)
+        s = np.where(veg | shadow, s * self.damp, s)
+        s = np.where(valid, s, 0.0)
+        # average over the context, compensating for invalid pixels near nodata edges
+        sigma = self.context_m / pair.gsd_m
+        weight = _blur(valid.astype(np.float32), sigma)
+        s = _blur(s.astype(np.float32), sigma) / np.maximum(weight, 1e-3)
+        return s.astype(np.float32), shadow, c
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
-        score, suppress = self.score(pair)
+        """Detect the changes between the two windows of ``pair``."""
+        s, shadow, c = self.score(pair)
         t = self.threshold
-        if self.adaptive:
-            t = _otsu(score[pair.valid], default=t)
-        mask = (score > t) & ~suppress
+        mask = (s > t) & pair.valid
         mask = clean_mask(mask, round(self.min_width_m / pair.gsd_m / 2))
-        norm = np.clip(score / (2 * t), 0, 1).astype(np.float32)
-        return ChangeResult(gain=mask, loss=np.zeros_like(mask), score=norm)
+        norm = np.clip(s / (2 * t), 0, 1).astype(np.float32)
+        f32 = np.float32
+        evidence = {
+            "colour_change": (s / t).astype(f32),
+            "cva_dn": c["cva"].astype(f32),
+            "chroma_change": c["chroma"].astype(f32),
+            "structure_change": c["structure"].astype(f32),
+            "gradient_change": c["gradient"].astype(f32),
+            "brightness_change": (c["bright_after"] - c["bright_before"]).astype(f32),
+            "exg": c["exg_after"].astype(f32),
+            "exg_before": c["exg_before"].astype(f32),
+            "shadow": shadow.astype(f32),
+            "colour_only": np.ones(s.shape, f32),
+        }
+        return ChangeResult(gain=mask, loss=np.zeros_like(mask), score=norm, evidence=evidence)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; for wide kernels three box filters (same variance), whose cost does not
+    grow with the width (drone GSD makes metre-scale kernels hundreds of pixels wide)."""
+    x = x.astype(np.float32, copy=False)
+    if sigma < 4:
+        return ndi.gaussian_filter(x, sigma)
+    size = max(1, round(float(np.sqrt(4.0 * sigma * sigma + 1.0))))  # 3 boxes: var = (s²−1)/4
+    for _ in range(3):
+        x = ndi.uniform_filter(x, size)
+    return x
 
 
 class DsmHeightDetector(Detector):
@@ -498,6 +591,7 @@ class RegionalChangeDetector(Detector):
         self.otsu_factor = otsu_factor
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
+        """Detect the changes between the two windows of ``pair``."""
         from skimage.color import rgb2lab
 
         valid = pair.valid

@@ -23,6 +23,10 @@ CHANGE_KINDS: dict[str, str] = {
 }
 
 
+#: What a patch found by colour alone says of itself (no height evidence behind it).
+COLOUR_ONLY_LABEL = "颜色变化，需现场核实"
+
+
 def patch_feature(p: ChangePatch, *, chip_url: str | None = None) -> dict:
     """A change patch as a GeoJSON Feature; ``chip_url`` is a format string with ``{id}`` and
     ``{which}`` for links to the evidence chips."""
@@ -50,7 +54,14 @@ def patch_feature(p: ChangePatch, *, chip_url: str | None = None) -> dict:
         "after_flight_id": p.after_flight_id,
         "chip_before": p.chip_before,
         "chip_after": p.chip_after,
+        "evidence": p.evidence or {},
+        "detection_note": COLOUR_ONLY_LABEL if (p.evidence or {}).get("colour_only") else None,
+        "learned_score": p.learned_score,
+        "model_id": p.model_id,
+        "set_aside": p.set_aside,
     }
+    if props["detection_note"] and p.suggested_ruling is None:
+        props["suggested_ruling_label"] = "需现场核实"
     if chip_url:
         props["chip_before_url"] = (
             chip_url.format(id=p.id, which="before") if p.chip_before else None
@@ -93,7 +104,16 @@ def list_patches(
         q = q.where(func.ST_Intersects(ChangePatch.geom, from_shape(box(*bbox), srid=4490)))
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = session.scalars(
-        q.order_by(ChangePatch.detected_on.desc(), ChangePatch.id).limit(limit).offset(offset)
+        # newest first; within a date the learned ranker's order (most likely real change
+        # first) when a model scored them, set-aside patches (likely 伪变化) last
+        q.order_by(
+            ChangePatch.detected_on.desc(),
+            ChangePatch.set_aside,
+            ChangePatch.learned_score.desc().nulls_last(),
+            ChangePatch.id,
+        )
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows), int(total)
 

@@ -100,7 +100,7 @@ def detect_pair(
         alignment = stored  # a resumed run keeps the corrections it started with
     else:
         save_alignment(state, alignment, {"detector": detector.name})
-    halo = halo if halo is not None else max(16, 2 * detector.halo_px)
+    halo = halo if halo is not None else max(16, 2 * detector.context_px(alignment.grid.gsd))
     jobs = plan_windows(alignment.grid, tile=tile, halo=halo)
     spec = RunSpec(alignment=alignment, detector=detector, state_dir=str(state / "windows"))
     computed = run_windows(

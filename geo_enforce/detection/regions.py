@@ -134,6 +134,26 @@ def region_evidence(m: dict, geom_px: BaseGeometry, area_m2: float) -> dict[str,
     return ev
 
 
+#: Colour-only regions get at most this confidence (their 0–1 colour score times it).
+COLOUR_ONLY_CONFIDENCE = 0.4
+
+
+def colour_evidence(m: dict, geom_px: BaseGeometry, area_m2: float) -> dict[str, float]:
+    """Evidence of a region found by colour alone (the colour detector's maps averaged over
+    its pixels: colour_change, exg, shadow, colour_only), its area and shape; empty otherwise."""
+    from geo_enforce.detection.height import shape_evidence
+
+    sums = m.get("ev") or {}
+    if "colour_only" not in sums:
+        return {}
+    pix = m["pixels"] or 1.0
+    ev = {key: round(total / pix, 3) for key, total in sums.items() if not key.endswith("_w")}
+    ev["colour_only"] = 1.0
+    ev["area_m2"] = round(area_m2, 2)
+    ev.update(shape_evidence(geom_px))
+    return ev
+
+
 def fill_small_holes(geom: BaseGeometry, max_hole_px: float) -> BaseGeometry:
     polys = []
     for p in getattr(geom, "geoms", [geom]):
@@ -180,10 +200,13 @@ def clean_regions(
         else:
             area = geom.area * px_area
         pix = m["pixels"]
-        evidence = region_evidence(m, geom, area) if building else {}
+        evidence = region_evidence(m, geom, area) if building else colour_evidence(m, geom, area)
         confidence = round(m["score_sum"] / pix, 3) if pix else 0.0
-        if evidence:
+        if building and evidence:
             confidence = building_confidence(evidence)
+        elif evidence.get("colour_only"):
+            # colour alone is weak evidence (light, season, soil): never above 0.4
+            confidence = round(COLOUR_ONLY_CONFIDENCE * confidence, 3)
         regions.append(
             ChangeRegion(
                 kind=m["kind"],

@@ -25,7 +25,7 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo_enforce.detection import rules
+from geo_enforce.detection import learn, rules
 from geo_enforce.detection.chips import write_chips
 from geo_enforce.detection.detectors import CombinedDetector, DsmHeightDetector, make_detector
 from geo_enforce.detection.pipeline import PairResult, detect_pair
@@ -35,7 +35,7 @@ from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Alignment, align_flights, read_on_grid
 from geo_enforce.imagery.flights import get_flight
 from geo_enforce.storage.engine import transaction
-from geo_enforce.storage.models import ChangePatch, DetectionRun, Flight
+from geo_enforce.storage.models import AdminArea, ChangePatch, DetectionRun, Flight
 from geo_enforce.storage.paths import resolve_stored
 
 DEFAULT_PARAMS = {
@@ -276,10 +276,24 @@ def store_patches(
     n = 0
     hits_count: dict[str, int] = {}
     covered = []
+    stored: list[ChangePatch] = []
+    warnings: list[str] = []
+    outside = township_warning(session, alignment)
+    if outside:
+        warnings.append(outside)
+    colour_only = 0
     for region in result.regions:
         if region.geom_4490 is None:
             continue
         rr = rules.evaluate(session, region.geom_4490, kind=region.kind)
+        evidence = dict(getattr(region, "evidence", None) or {})
+        suggested: str | None = rr.suggested_ruling
+        if evidence.get("colour_only"):
+            # colour alone (light, season, soil) never suggests a ruling: 颜色变化，需现场核实
+            suggested = None
+            colour_only += 1
+        if outside:
+            suggested = None  # the layers do not cover this place: the rule hits mean nothing
         n += 1
         before_chip, after_chip = write_chips(alignment, region.geom_px, data_dir)
         patch = ChangePatch(
@@ -293,15 +307,17 @@ def store_patches(
             height_gain_max_m=region.height_gain_max_m,
             confidence=region.confidence,
             rule_hits=rr.hits,
-            suggested_ruling=rr.suggested_ruling,
+            suggested_ruling=suggested,
             status="new",
             structure_id=rr.structure_id,
             chip_before=before_chip,
             chip_after=after_chip,
             detected_on=dates[1],
+            evidence=evidence,
             geom=from_shape(_multi(region.geom_4490), srid=4490),
         )
         session.add(patch)
+        stored.append(patch)
         covered.append(region.geom_4490)
         for h in rr.hits:
             hits_count[h["code"]] = hits_count.get(h["code"], 0) + 1
@@ -346,7 +362,48 @@ def store_patches(
                 hits_count.get("demolished_still_standing", 0) + 1
             )
     session.flush()
-    return {**result.summary(), "patches": n, "still_standing": standing, "rule_hits": hits_count}
+    model = learn.score_patches(session, stored)
+    summary = {
+        **result.summary(),
+        "patches": n,
+        "still_standing": standing,
+        "rule_hits": hits_count,
+        "colour_only": colour_only,
+        "model_version": model.model_version if model is not None else None,
+        "set_aside": sum(1 for p in stored if p.set_aside),
+    }
+    if warnings:
+        summary["warnings"] = warnings
+    return summary
+
+
+def township_warning(session: Session, alignment: Alignment) -> str | None:
+    """A warning when the flight overlaps none of the stored administrative areas (registered
+    far from the township, or the wrong CRS): its rule hits mean nothing there."""
+    if alignment.grid.crs is None:
+        return None
+    stored = session.scalar(
+        select(func.count()).select_from(AdminArea).where(AdminArea.retired_at.is_(None))
+    )
+    if not stored:
+        return None  # no township loaded yet: nothing to compare with
+    footprint = _grid_footprint(alignment)
+    inside = session.scalar(
+        select(func.count())
+        .select_from(AdminArea)
+        .where(
+            AdminArea.retired_at.is_(None),
+            func.ST_Intersects(AdminArea.geom, from_shape(footprint, srid=4490)),
+        )
+    )
+    if inside:
+        return None
+    c = footprint.centroid
+    return (
+        f"the flights lie outside every stored administrative area (centre {c.x:.5f}, "
+        f"{c.y:.5f} in EPSG:4490): check the flights' georeference and CRS; no patch of this "
+        "run is suggested as 违法"
+    )
 
 
 def _grid_footprint(alignment: Alignment):
