@@ -63,6 +63,24 @@ def test_plane_residual_is_zero_on_a_tilted_plane_and_large_on_noise():
     assert float(np.median(plane_residual(rough, 3))) > 0.5
 
 
+@pytest.mark.parametrize("size", [3, 11, 25])
+def test_plane_residual_matches_a_least_squares_fit(size):
+    """Both filter paths (direct ramp for short windows, box filters for long ones) give the
+    RMS residual of an explicit least-squares plane, at the border (repeated edge) too."""
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 0.5, (40, 40)) + 0.2 * np.mgrid[:40, :40][1] + 500.0
+    got = plane_residual(z, size)
+    m = size // 2
+    zp = np.pad(z, m, mode="edge")
+    v, u = np.mgrid[-m : m + 1, -m : m + 1]
+    design = np.column_stack([np.ones(u.size), u.ravel(), v.ravel()])
+    for r, c in [(0, 0), (5, 33), (20, 20), (39, 12)]:
+        win = zp[r : r + size, c : c + size].ravel()
+        coef, *_ = np.linalg.lstsq(design, win, rcond=None)
+        rms = float(np.sqrt(np.mean((win - design @ coef) ** 2)))
+        assert abs(float(got[r, c]) - rms) < 2e-3 + 1e-3 * rms
+
+
 def test_planar_roof_kept_and_rough_crown_of_the_same_gain_dropped():
     rng = np.random.default_rng(2)
     before = _ground()
