@@ -11,8 +11,6 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import func, select
 
-from geo_enforce.cli import common
-from geo_enforce.cli.common import app, run_guarded
 from geo_enforce.demo.synthetic import synthetic_pair
 from geo_enforce.detection import learn
 from geo_enforce.detection.patches import COLOUR_ONLY_LABEL, patch_feature
@@ -22,21 +20,17 @@ from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.flights import register_flight
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import AdminArea, AuditLog, ChangePatch, DetectorModel
+from tests.support import hostile
+from tests.support.guarded_cli import run
 
 ORIGIN = (500_000.0, 4_318_000.0)  # synthetic_pair's default, EPSG:4548
 
 
 @pytest.fixture
 def cli(db_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("GEO_ENFORCE_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("GEO_ENFORCE_ACTOR", "cli:test")
-    common.settings.cache_clear()
-    common.engine.cache_clear()
-    yield
-    common.engine().dispose()
-    common.settings.cache_clear()
-    common.engine.cache_clear()
+    env = {"GEO_ENFORCE_DATA_DIR": str(tmp_path / "var"), "GEO_ENFORCE_ACTOR": "cli:test"}
+    with hostile.cli(monkeypatch, db_url, **env):
+        yield
 
 
 def _example(rng, real: bool) -> dict:
@@ -152,18 +146,14 @@ def test_a_model_no_better_than_the_confidence_is_kept_but_not_used(sessions, ca
     with transaction(sessions, "test") as s:
         for p in s.scalars(select(ChangePatch)):
             p.confidence = 0.9 if p.ruling == "illegal" else 0.1
-    with pytest.raises(SystemExit) as code:
-        run_guarded(app, ["detect", "learn"])
-    out = capsys.readouterr()
-    assert code.value.code in (0, None) and "stored, not used" in out.out + out.err
+    code, out = run(["detect", "learn"], capsys)
+    assert code == 0 and "stored, not used" in out
     with sessions() as s:
         m = s.scalar(select(DetectorModel))
         assert m is not None and m.cv_metrics["adopted"] is False
         assert learn.latest_model(s) is None
-    with pytest.raises(SystemExit):
-        run_guarded(app, ["detect", "models"])
-    out = capsys.readouterr()
-    assert "not adopted" in out.out + out.err
+    code, out = run(["detect", "models"], capsys)
+    assert code == 0 and "not adopted" in out
 
 
 def test_too_few_rulings_are_refused_with_the_numbers(sessions, cli, capsys):
@@ -171,10 +161,8 @@ def test_too_few_rulings_are_refused_with_the_numbers(sessions, cli, capsys):
     with pytest.raises(InvalidInput, match="at least 30") as exc, transaction(sessions, "t") as s:
         learn.learn(s, actor="t")
     assert "12 ruled patches" in str(exc.value)
-    with pytest.raises(SystemExit) as code:
-        run_guarded(app, ["detect", "learn"])
-    out = capsys.readouterr()
-    assert code.value.code == 2 and "at least 30" in out.out + out.err
+    code, out = run(["detect", "learn"], capsys)
+    assert code == 2 and "at least 30" in out
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(DetectorModel)) == 0
 

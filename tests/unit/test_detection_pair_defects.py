@@ -11,11 +11,11 @@ import pytest
 import rasterio
 from PIL import Image
 
-from geo_enforce.cli.common import app, run_guarded
 from geo_enforce.demo.synthetic import synthetic_pair
 from geo_enforce.detection.detectors import make_detector
 from geo_enforce.detection.pipeline import change_images
 from geo_enforce.errors import ImageryError, InvalidInput
+from tests.support.guarded_cli import run as _run
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +29,6 @@ def _png(src, dst):
     with rasterio.open(src) as s:
         Image.fromarray(s.read().transpose(1, 2, 0)).save(dst)
     return dst
-
-
-def _run(argv, capsys) -> tuple[int, str]:
-    code = 0
-    try:
-        run_guarded(app, argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 def test_cached_state_follows_inputs_and_parameters(pair, tmp_path):
