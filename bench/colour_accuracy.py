@@ -30,7 +30,6 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,18 +44,14 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 SETS = ("dsifn", "sztaki", "accra", "tanzania", "naip")
 
 
-@dataclass
 class Counts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    pos: int = 0
-    total: int = 0
-    marked: int = 0
-    unchanged_marked: int = 0
-    unchanged_total: int = 0
-    pairs: int = 0
-    extra: dict = field(default_factory=dict)
+    """Pooled pixel counts of one set (a plain class: this file is also loaded by path from
+    ``bench/detection_accuracy.py``, where a dataclass cannot resolve its module)."""
+
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = self.pos = self.total = self.marked = 0
+        self.unchanged_marked = self.unchanged_total = self.pairs = 0
+        self.extra: dict = {}
 
     def add(self, pred: np.ndarray, truth: np.ndarray) -> None:
         self.tp += int((pred & truth).sum())
