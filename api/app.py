@@ -13,7 +13,6 @@ from api import routers
 from api.deps import enforce_policy
 from api.errors import document_errors, install_error_handlers
 from api.guards import install_guards, refuse_control_characters
-from api.routers.tiles import start_seeding, stop_seeding
 from geo_enforce import __version__
 from geo_enforce.settings import Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, resolve_database_url
@@ -39,11 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(resolve_database_url(settings))
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        start_seeding(app)  # tiles.seed_on_start: overview tiles drawn in the background
         try:
             yield
         finally:
-            stop_seeding(app)
             engine.dispose()
 
     app = FastAPI(

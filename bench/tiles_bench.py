@@ -266,11 +266,11 @@ def main() -> None:
     print(f"{len(tiles)} tiles at zooms {args.zooms}", flush=True)
     pg = db_url.replace("postgresql+psycopg2://", "postgresql://")
 
-    def start_ours(**env: str) -> tuple[subprocess.Popen, int]:
+    def start_ours() -> tuple[subprocess.Popen, int]:
         p = free_port()
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
         cmd += ["--port", str(p), "--log-level", "warning"]
-        return start(cmd, {"DATABASE_URL": pg, **env}, p, "/health"), p
+        return start(cmd, {"DATABASE_URL": pg}, p, "/health"), p
 
     def ours_urls(p: int, tl) -> list[str]:
         return [f"http://127.0.0.1:{p}/tiles/structure/{z}/{x}/{y}.pbf" for z, x, y in tl]
@@ -349,21 +349,14 @@ def main() -> None:
         if args.browser_runs:
             runs = first_render(f"http://127.0.0.1:{p_ours}", args.browser_runs, token)
             print_runs("on the server that served the passes (its cache warm)", runs)
-            for title, env in (
-                ("on a freshly started server (empty tile cache)", {}),
-                (
-                    "on a freshly started server seeding its cache (tiles.seed_on_start)",
-                    {"GEO_ENFORCE_TILES__SEED_ON_START": "true"},
-                ),
-            ):
-                runs = []
-                for _ in range(args.browser_runs):  # a fresh server each time
-                    fresh, p_fresh = start_ours(**env)
-                    runs += first_render(f"http://127.0.0.1:{p_fresh}", 1, token)
-                    fresh.terminate()
-                    fresh.wait(timeout=10)
-                    fresh = None
-                print_runs(title, runs)
+            runs = []
+            for _ in range(args.browser_runs):  # a fresh server each time: an empty tile cache
+                fresh, p_fresh = start_ours()
+                runs += first_render(f"http://127.0.0.1:{p_fresh}", 1, token)
+                fresh.terminate()
+                fresh.wait(timeout=10)
+                fresh = None
+            print_runs("on a freshly started server (empty tile cache)", runs)
     finally:
         for proc in (ours, tipg, fresh):
             if proc is None:

@@ -107,9 +107,6 @@ class TileSettings(BaseModel):
     cache_mb: int = Field(default=128, ge=0)
     #: optional directory shared by the workers of one machine (second level)
     cache_dir: Path | None = None
-    #: on start, draw in the background the overview tiles a map opens with (each layer's
-    #: extent at the zooms needing at most 64 tiles), so the first map after a restart is fast
-    seed_on_start: bool = False
 
 
 class Settings(BaseSettings):

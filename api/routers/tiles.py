@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from api.deps import ReadDB, Viewer, get_settings
 from geo_enforce.settings import Settings
@@ -17,7 +15,6 @@ from geo_enforce.tiles.cache import (
     CachedTile,
     TileCache,
     layer_versions,
-    seed,
     unchanged_since,
     version_key,
 )
@@ -25,7 +22,6 @@ from geo_enforce.tiles.mvt import check_layer, check_tile
 from geo_enforce.tiles.ortho import FORMATS
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
-log = logging.getLogger("geo_enforce.api")
 
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 #: Ledger layers change during the day: browsers may reuse a tile for a minute, then revalidate.
@@ -51,36 +47,6 @@ def _tile_cache(request: Request) -> TileCache | None:
             return None
         cache = state.tile_cache = TileCache(cfg.cache_mb * 1024 * 1024, cfg.cache_dir)
     return cache
-
-
-def start_seeding(app: FastAPI) -> None:
-    """Seed the overview tiles in a background thread (``tiles.seed_on_start``); requests are
-    served meanwhile, and one asking for a tile being seeded waits for it."""
-    cfg = app.state.settings.tiles
-    if not cfg.seed_on_start or (cfg.cache_mb <= 0 and cfg.cache_dir is None):
-        return
-    cache = app.state.tile_cache = TileCache(cfg.cache_mb * 1024 * 1024, cfg.cache_dir)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            n = seed(app.state.engine, cache, stop=stop)
-            log.info("tile cache seeded with %d tiles", n)
-        except Exception:  # the cache is an optimisation: tiles are drawn on request anyway
-            log.exception("seeding the tile cache failed")
-
-    thread = threading.Thread(target=run, name="tile-seed", daemon=True)
-    app.state.tile_seeding = (thread, stop)
-    thread.start()
-
-
-def stop_seeding(app: FastAPI) -> None:
-    """Stop the seeding thread (at shutdown, before the engine is disposed)."""
-    seeding = getattr(app.state, "tile_seeding", None)
-    if seeding is not None:
-        thread, stop = seeding
-        stop.set()
-        thread.join()
 
 
 def _accepts_gzip(request: Request) -> bool:

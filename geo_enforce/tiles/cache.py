@@ -28,15 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from geo_enforce.tiles.mvt import (
-    MVT_LAYERS,
-    layer_dependencies,
-    render_mvt,
-    tile_bounds_lonlat,
-    tiles_covering,
-)
+from geo_enforce.tiles.mvt import MVT_LAYERS, layer_dependencies, tile_bounds_lonlat
 
 Key = tuple[str, int, int, int]
 
@@ -249,58 +243,11 @@ class TileCache:
             pass  # the disk level is an optimisation; memory still serves
 
 
-#: layers seeded first: the ones a map shows on top and that take longest to draw
-SEED_ORDER = ("structure", "change_patch", "cleared_parcel", "red_line", "farmland_parcel")
-
-
-def seed(
-    engine: Engine,
-    cache: TileCache,
-    *,
-    max_tiles: int = 64,
-    max_zoom: int = 16,
-    stop: threading.Event | None = None,
-) -> int:
-    """Draw into ``cache`` the overview a map opens with: for each layer, the tiles covering
-    its current records at every zoom up to ``max_zoom`` that needs at most ``max_tiles``
-    tiles. Tiles already cached at the current versions are skipped; a request for a tile being
-    seeded waits for it (:meth:`TileCache.drawing`). Returns the number of tiles drawn."""
-    drawn = 0
-    layers = [*SEED_ORDER, *(name for name in MVT_LAYERS if name not in SEED_ORDER)]
-    with engine.connect() as conn:
-        for layer in layers:
-            versions = layer_versions(conn)
-            version = version_key(layer, versions)
-            box = conn.execute(
-                text(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                    f"(SELECT ST_Extent(geom) AS e FROM {layer} WHERE retired_at IS NULL) s"
-                )
-            ).one()
-            if box[0] is None:
-                continue
-            for z in range(max_zoom + 1):
-                tiles = tiles_covering((box[0], box[1], box[2], box[3]), z)
-                if len(tiles) > max_tiles:
-                    break
-                for tz, tx, ty in tiles:
-                    if stop is not None and stop.is_set():
-                        return drawn
-                    key = (layer, tz, tx, ty)
-                    with cache.drawing(key):
-                        if cache.get(key, version) is None:
-                            cache.put(key, version, render_mvt(conn, layer, tz, tx, ty))
-                            drawn += 1
-            conn.rollback()
-    return drawn
-
-
 __all__ = [
     "MVT_LAYERS",
     "CachedTile",
     "TileCache",
     "layer_versions",
-    "seed",
     "unchanged_since",
     "version_key",
 ]

@@ -197,26 +197,3 @@ def test_one_request_draws_a_tile_the_others_wait():
     assert order == ["first", "second"] and key not in cache._drawing
     with cache.drawing(("structure", 15, 1, 2)), cache.drawing(("structure", 15, 1, 3)):
         pass  # other tiles are drawn side by side
-
-
-def test_seed_on_start_draws_the_overview(settings, seeded):
-    """tiles.seed_on_start: after start-up the overview tiles are cached before any request."""
-    seeding = settings.model_copy(
-        update={"tiles": settings.tiles.model_copy(update={"seed_on_start": True})}
-    )
-    app = create_app(seeding)
-    with TestClient(app) as client:
-        thread, _ = app.state.tile_seeding
-        thread.join()
-        places = (("structure", *CLICK_BOX[:2]), ("red_line", X0 + 0.001, Y0 + 0.007))
-        for layer, lon, lat in places:
-            for z in (12, 14, 16):
-                r = client.get(_url(layer, lon, lat, z), headers=seeded)
-                assert r.status_code == 200 and r.headers["x-tile-cache"] == "hit", (layer, z)
-    plain_app = create_app(settings)
-    with TestClient(plain_app) as plain:  # off by default
-        assert getattr(plain_app.state, "tile_seeding", None) is None
-        assert (
-            plain.get(_url("structure", *CLICK_BOX[:2]), headers=seeded).headers["x-tile-cache"]
-            == "miss"
-        )
