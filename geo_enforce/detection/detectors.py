@@ -53,14 +53,17 @@ class WindowPair:
 
     @property
     def has_dsm(self) -> bool:
+        """Whether both windows carry a DSM band."""
         return self.dsm_before is not None and self.dsm_after is not None
 
     @cached_property
     def before(self) -> np.ndarray:
+        """The before window's colour bands."""
         return self.before_dn.astype(np.float32, copy=False)
 
     @cached_property
     def after(self) -> np.ndarray:
+        """The after window's colour bands."""
         return self._corrected(self.after_dn)
 
     def _corrected(self, dn: np.ndarray) -> np.ndarray:
@@ -137,6 +140,7 @@ class Detector(ABC):
         return self.halo_px
 
     def params(self) -> dict:
+        """The detector's parameters, as recorded with a run."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 

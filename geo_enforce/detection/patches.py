@@ -119,6 +119,7 @@ def list_patches(
 
 
 def get_patch(session: Session, patch_id: int) -> ChangePatch:
+    """The current change patch ``patch_id``; NotFound otherwise (ids beyond bigint too)."""
     p = session.get(ChangePatch, patch_id) if 0 < patch_id < 2**63 else None
     if p is None or p.retired_at is not None:
         raise NotFound(f"change patch {patch_id} not found")

@@ -58,6 +58,7 @@ class PairResult:
     state_dir: Path
 
     def summary(self) -> dict:
+        """Counts and timings of the run, JSON-ready."""
         kinds: dict[str, int] = {}
         for r in self.regions:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1

@@ -43,6 +43,7 @@ class ChangeRegion:
 
     @property
     def area_mu(self) -> float:
+        """The region's area in 亩."""
         return m2_to_mu(self.area_m2)
 
 
@@ -155,6 +156,7 @@ def colour_evidence(m: dict, geom_px: BaseGeometry, area_m2: float) -> dict[str,
 
 
 def fill_small_holes(geom: BaseGeometry, max_hole_px: float) -> BaseGeometry:
+    """``geom`` with holes smaller than ``max_hole_px`` (in pixels²) filled."""
     polys = []
     for p in getattr(geom, "geoms", [geom]):
         if p.geom_type != "Polygon":

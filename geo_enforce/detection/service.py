@@ -129,6 +129,7 @@ def find_run(session: Session, *, before: int, after: int, params: dict) -> Dete
 
 
 def get_run(session: Session, run_id: int) -> DetectionRun:
+    """The detection run ``run_id``; NotFound otherwise."""
     run = session.get(DetectionRun, run_id) if 0 < run_id < 2**63 else None
     if run is None or run.retired_at is not None:
         raise NotFound(f"detection run {run_id} not found")
@@ -142,6 +143,7 @@ def list_runs(session: Session, *, limit: int = 100) -> list[DetectionRun]:
 
 
 def run_state_dir(data_dir: Path, run_id: int) -> Path:
+    """Where a run keeps its per-window state: ``data_dir/runs/<id>``."""
     return Path(data_dir) / "runs" / str(run_id)
 
 

@@ -83,8 +83,10 @@ def test_height_change_is_measured(pairs, tmp_path):
     for b in new:
         hit = [r for r in res.regions if r.kind == "new" and r.geom.intersects(b.geom)]
         assert hit, "a new building was missed"
-        assert abs(hit[0].height_gain_max_m - b.height_m) < 1.0
-        assert hit[0].height_gain_mean_m > 2.2
+        gain_max, gain_mean = hit[0].height_gain_max_m, hit[0].height_gain_mean_m
+        assert gain_max is not None and gain_mean is not None
+        assert abs(gain_max - b.height_m) < 1.0
+        assert gain_mean > 2.2
         assert abs(hit[0].area_m2 - b.geom.area) < 0.25 * b.geom.area
 
 
@@ -281,6 +283,7 @@ def test_rows_handed_to_the_window_below_equal_a_direct_read(tmp_path, shift):
     jobs = plan_windows(alignment.grid, tile=256, halo=32)
     spec = RunSpec(alignment=alignment, detector=DsmHeightDetector(), state_dir=str(tmp_path))
     try:
+        assert jobs[0].below is not None
         top, below = jobs[0], jobs[jobs[0].below]
         read_window(spec, top)
         assert (spec.state_dir, below.index) in _STRIPS._items
