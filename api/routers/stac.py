@@ -16,7 +16,7 @@ from geo_enforce.errors import NotFound
 from geo_enforce.imagery import stac
 from geo_enforce.imagery.flights import COG_MEDIA_TYPE
 from geo_enforce.ledger.features import parse_bbox, parse_datetime
-from geo_enforce.tiles.ortho import _resolve as resolve_stored_path
+from geo_enforce.storage.paths import resolve_stored
 
 router = APIRouter(
     prefix="/stac",
@@ -131,7 +131,7 @@ def asset(
     stored = {"ortho": flight.ortho_path, "dsm": flight.dsm_path}.get(asset)
     if stored is None:
         raise NotFound(f"flight '{item_id}' has no asset '{asset}' (ortho, dsm when recorded)")
-    path = resolve_stored_path(stored, Path(request.app.state.settings.data_dir))
+    path = resolve_stored(stored, Path(request.app.state.settings.data_dir))
     if not path.is_file():
         raise NotFound(f"the {asset} file of flight '{item_id}' is missing on the server")
     return FileResponse(path, media_type=COG_MEDIA_TYPE, filename=f"{item_id}-{asset}.tif")
