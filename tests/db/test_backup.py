@@ -36,6 +36,30 @@ def _files(data_dir: Path) -> dict[str, bytes]:
     return files
 
 
+def _add_flight(sessions, ortho_path: str) -> None:
+    """A flight record 'f1' whose orthophoto is stored as ``ortho_path``."""
+    import datetime as dt
+
+    from geo_enforce.storage.engine import transaction
+    from geo_enforce.storage.models import Flight
+    from tests.support.trust_seed import square
+
+    with transaction(sessions, "cli:test") as s:
+        s.add(
+            Flight(
+                name="f1",
+                flown_on=dt.date(2024, 5, 1),
+                gsd_m=0.05,
+                ortho_path=ortho_path,
+                crs="EPSG:4548",
+                width=10,
+                height=10,
+                band_count=3,
+                footprint=square(0),
+            )
+        )
+
+
 @pytest.fixture
 def empty_db(pg_port: int):
     name = f"ge_r_{uuid.uuid4().hex[:10]}"
@@ -196,31 +220,13 @@ def test_a_tampered_archive_is_refused_before_the_database_is_touched(
 
 def test_flight_files_restore_into_another_data_dir(db_url, sessions, tmp_path, empty_db):
     """Paths under data_dir are stored relative to it: a restore elsewhere finds them."""
-    import datetime as dt
-
-    from geo_enforce.storage.engine import transaction
-    from geo_enforce.storage.models import Flight
     from geo_enforce.storage.paths import resolve_stored, to_stored
-    from tests.support.trust_seed import square
 
     src = tmp_path / "machine-a" / "var"
     ortho = src / "flights" / "f1" / "ortho.tif"
     ortho.parent.mkdir(parents=True)
     ortho.write_bytes(b"II*\x00" + os.urandom(2000))
-    with transaction(sessions, "cli:test") as s:
-        s.add(
-            Flight(
-                name="f1",
-                flown_on=dt.date(2024, 5, 1),
-                gsd_m=0.05,
-                ortho_path=to_stored(ortho, src),
-                crs="EPSG:4548",
-                width=10,
-                height=10,
-                band_count=3,
-                footprint=square(0),
-            )
-        )
+    _add_flight(sessions, to_stored(ortho, src))
     archive = backup.backup(db_url, src, tmp_path / "b.tar")
     assert archive.manifest["external_files"] == []  # nothing outside data_dir
     dst = tmp_path / "machine-b" / "data"
@@ -270,29 +276,10 @@ def test_cli_backup_and_restore(db_url, sessions, tmp_path, empty_db):
 def test_orthophotos_outside_data_dir_are_archived_and_restored(
     db_url, sessions, tmp_path, empty_db
 ):
-    import datetime as dt
-
-    from geo_enforce.storage.engine import transaction
-    from geo_enforce.storage.models import Flight
-    from tests.support.trust_seed import square
-
     outside = tmp_path / "survey" / "2024-05" / "ortho.tif"
     outside.parent.mkdir(parents=True)
     outside.write_bytes(b"II*\x00" + os.urandom(4000))
-    with transaction(sessions, "cli:test") as s:
-        s.add(
-            Flight(
-                name="f1",
-                flown_on=dt.date(2024, 5, 1),
-                gsd_m=0.05,
-                ortho_path=str(outside),
-                crs="EPSG:4548",
-                width=10,
-                height=10,
-                band_count=3,
-                footprint=square(0),
-            )
-        )
+    _add_flight(sessions, str(outside))
     data = outside.read_bytes()
     skipped = backup.backup(db_url, tmp_path / "var", tmp_path / "no.tar", include_external=False)
     assert skipped.manifest["external_files"][0]["included"] is False

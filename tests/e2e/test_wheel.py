@@ -17,10 +17,8 @@ import fcntl
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import pyogrio
 import pytest
 
 from geo_enforce.storage import localdb
+from tests.support.live_server import live_api
 
 pytestmark = pytest.mark.slow
 
@@ -69,12 +68,6 @@ def installed(tmp_path_factory) -> Path:
     venv = _runtime_venv()
     _run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall", str(wheel)])
     return venv
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_installed_wheel_migrates_imports_exports_and_serves(installed, pg_port, tmp_path):
@@ -121,31 +114,12 @@ def test_installed_wheel_migrates_imports_exports_and_serves(installed, pg_port,
         _run([ge, "export", "structure", str(out)], cwd=tmp_path, env=env)
         assert len(pyogrio.read_dataframe(out)) == report["inserted"]
 
-        port = _free_port()
-        server = subprocess.Popen(
-            [ge, "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                time.sleep(0.1)
+        with live_api(
+            env["DATABASE_URL"], tmp_path / "var", python=py, cwd=tmp_path, base_env=env
+        ) as base:
             assert httpx.get(f"{base}/health", timeout=5).status_code == 200
             cases = httpx.get(f"{base}/public/cases", timeout=30)
             assert cases.status_code == 200 and "items" in cases.json()
-            docs = httpx.get(f"{base}/docs", timeout=30)
-            assert docs.status_code == 200
-        finally:
-            server.terminate()
-            server.wait(30)
+            assert httpx.get(f"{base}/docs", timeout=30).status_code == 200
     finally:
         localdb.drop_database(pg_port, name)

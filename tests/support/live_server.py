@@ -24,17 +24,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_api(db_url: str, data_dir: Path, **env: str) -> Iterator[str]:
+def live_api(
+    db_url: str,
+    data_dir: Path,
+    *,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
+    base_env: dict[str, str] | None = None,
+    **env: str,
+) -> Iterator[str]:
     """Serve ``create_app()`` on ``db_url``; yields the base URL (``http://127.0.0.1:port``).
 
-    Extra ``env`` entries are settings (``GEO_ENFORCE_…``). The server's output goes to a log
-    file next to ``data_dir``, shown when it fails to start.
+    Extra ``env`` entries are settings (``GEO_ENFORCE_…``). ``python``, ``cwd`` and
+    ``base_env`` (default: this process's environment) let an installed copy serve, away from
+    the checkout. The server's output goes to a log file next to ``data_dir``, shown when it
+    fails to start.
     """
     port = free_port()
     log = data_dir.parent / f"uvicorn-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         "DATABASE_URL": db_url,
         "GEO_ENFORCE_DATA_DIR": str(data_dir),
         **env,
@@ -42,7 +52,7 @@ def live_api(db_url: str, data_dir: Path, **env: str) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "uvicorn",
                 "--factory",
@@ -54,7 +64,7 @@ def live_api(db_url: str, data_dir: Path, **env: str) -> Iterator[str]:
                 "--log-level",
                 "warning",
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
