@@ -166,3 +166,40 @@ def test_the_actor_named_by_the_app_is_recorded_with_the_connection_it_came_from
         )
         actor = s.execute(text("SELECT actor FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
     assert actor == f"db:{localdb.APP_ROLE}"
+
+
+def test_a_database_made_by_an_older_version_is_adopted(pg_port):
+    """Before the roles existed, migrations ran as the superuser, who owned every table. The
+    next start hands them to ge_owner (database.sql), so migrations and the app role work."""
+    import uuid
+
+    from geo_enforce.storage.migrate import upgrade
+
+    name = f"ge_old_{uuid.uuid4().hex[:10]}"
+    with localdb.superuser_cursor(pg_port) as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    with localdb.superuser_cursor(pg_port, name) as cur:
+        cur.execute("CREATE EXTENSION postgis")
+    data_dir, _ = localdb._clusters[pg_port]
+    superuser = f"postgresql+psycopg2://{localdb.SUPERUSER}@/{name}?host={data_dir}&port={pg_port}"
+    try:
+        upgrade(superuser, "0001_initial")  # as an older version did
+        owner_url = localdb.ensure_database(pg_port, name)  # what `db start` does now
+        upgrade(owner_url)
+        eng = create_engine(localdb.url_for(pg_port, name))
+        with eng.connect() as conn:
+            owners = set(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'spatial_ref_sys'"
+                    )
+                ).scalars()
+            )
+        eng.dispose()
+        assert owners == {localdb.OWNER_ROLE}
+        factory = make_sessionmaker(make_engine(localdb.url_for(pg_port, name)))
+        seed_ledger(factory)
+        factory.kw["bind"].dispose()
+    finally:
+        localdb.drop_database(pg_port, name)
