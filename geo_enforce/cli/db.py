@@ -38,13 +38,16 @@ def stop() -> None:
 @db_app.command()
 def status() -> None:
     """Show whether the local cluster runs, its folder and port."""
+    from sqlalchemy.engine import make_url
+
     st = localdb.status(settings().local_db)
     out.print_json(
         data={
             "running": st.running,
             "port": st.port,
             "data_dir": str(st.data_dir),
-            "url": st.url,
+            # the password stays out of status output: 'geo-enforce db url' prints it
+            "url": make_url(st.url).render_as_string(hide_password=True) if st.url else None,
             "database_url_env": bool(settings().database_url),
         }
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from geo_enforce.cli import app, common
@@ -31,6 +32,9 @@ def test_cli_status_and_url(pg_port, monkeypatch):
         assert res.exit_code == 0, res.output
         body = json.loads(res.output)
         assert body["running"] is True and body["port"] == pg_port
+        password = make_url(localdb.url_for(pg_port, "geo_enforce")).password
+        assert password and password not in res.output  # status hides it; `db url` shows it
+        assert body["url"] == f"postgresql+psycopg2://ge_app:***@127.0.0.1:{pg_port}/geo_enforce"
         res = runner.invoke(app, ["db", "url"])
         assert res.output.strip() == localdb.url_for(pg_port, "geo_enforce")
         monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example:5432/x")
