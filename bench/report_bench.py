@@ -96,7 +96,9 @@ CASES = [
 
 
 def load(port: int, dbname: str, n: int, chunk: int) -> None:
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname)
+    # as the schema owner: the superuser is not let in over TCP
+    owner = localdb.url_for(port, dbname, localdb.OWNER_ROLE)
+    conn = psycopg2.connect(owner.replace("postgresql+psycopg2://", "postgresql://"))
     conn.autocommit = False
     with conn.cursor() as cur:
         cur.execute("SELECT set_config('geo_enforce.actor', 'bench', false)")
