@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(resolve_database_url(settings))
+        # the settings the app serves with (a test may hand the app a copy before it starts)
+        engine = make_engine(resolve_database_url(app.state.settings))
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         try:

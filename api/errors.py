@@ -90,14 +90,15 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 def route_error_statuses(route: APIRoute) -> list[int]:
     """The error statuses ``route`` can answer, from what it is: every route 400 (malformed
     request), 422 (guards and validation) and 503 (database); 401/403 unless the route-policy
-    table opens it; 404 with path parameters; 409 and 413 for writes and bodies; 428 when it
-    takes If-Match (versioned writes)."""
+    table opens it; 404 when it names anything (path, query or body); 409 and 413 for writes
+    and bodies; 428 when it takes If-Match (versioned writes)."""
     statuses = {400, 422, 503}
     methods = route.methods or {"GET"}
     if any(policy.required_role(m, route.path) != policy.PUBLIC for m in methods):
         statuses |= {401, 403}
-    if route.dependant.path_params:
-        statuses.add(404)
+    dependant = route.dependant
+    if dependant.path_params or dependant.query_params or route.body_field is not None:
+        statuses.add(404)  # a record named in the path, the query or the body may not exist
     if methods & _BODY_METHODS or route.body_field is not None:
         statuses |= {409, 413}
     if any(p.name == "if_match" for p in route.dependant.header_params):

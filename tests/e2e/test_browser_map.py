@@ -331,13 +331,13 @@ def test_search_filters_and_measure(browser, server, shots):
     assert page.locator(".ge-search-hit").first.inner_text() == CLICK_CASE
     # filter by status: only the one suspected structure is drawn
     page.select_option("#ge-f-status", "suspected")
-    page.wait_for_function("geoEnforce.state.drawn.structure === 1", timeout=10_000)
+    page.wait_for_function("() => geoEnforce.state.drawn.structure === 1", timeout=10_000)
     page.select_option("#ge-f-status", "")
     # since the flight before the latest (2023-10-01): the four structures found in 2024
     page.check("#ge-f-since")
-    page.wait_for_function("geoEnforce.state.drawn.structure === 4", timeout=10_000)
+    page.wait_for_function("() => geoEnforce.state.drawn.structure === 4", timeout=10_000)
     page.uncheck("#ge-f-since")
-    page.wait_for_function("geoEnforce.state.drawn.structure === 8", timeout=10_000)
+    page.wait_for_function("() => geoEnforce.state.drawn.structure === 8", timeout=10_000)
     # measure a ~100 m square: about 10,000 m² = 15 亩
     page.click(".ge-measure-btn")
     page.evaluate(
