@@ -19,11 +19,16 @@ of the height candidates (so the cost follows the amount of change):
 **Segmentation**: smooth candidate pixels (roughness ≤ ``max_roughness_m``), opened to drop
 the chance smooth speckle inside crowns, form the *cores* (one per roof part); each candidate
 pixel within the cue windows' reach of a core goes to its nearest core (pixels farther away,
-rough, are canopy and dropped). Adjacent parts are then joined unless the step between them
-is at least a storey *and* they touch along a short part of their outline (two houses touching
-at a corner or through a tree stay two; a terrace of houses sharing whole walls stays one
-block). Different objects are kept one pixel apart (8-connected), so the runner's connected
-regions are the objects.
+rough, are canopy and dropped) — unless a patch of them is mostly surrounded by roof
+(``enclosed``: more than half of its outline on building parts): a cluttered roof part or a
+tree over the middle of a block then joins the nearest part, while a tree beside a wall, whose
+outline is mostly on lower ground, stays out. Adjacent parts are then joined unless the step
+between them is at least a storey *and* they touch along a short part of their outline *and*
+the contact is shorter than ``end_wall`` (0.8) times the smaller part's width (twice its
+largest inscribed radius): two houses touching at a corner or through a tree stay two; a
+terrace of houses sharing whole walls, or a wing whose whole end wall abuts the main range,
+stays one block. Different objects are kept one pixel apart (8-connected), so the runner's
+connected regions are the objects.
 
 **Outlines** (:func:`regularise`): dominant orientation from the minimum rotated rectangle
 (or the outline's edges, length weighted, modulo 90°, for shapes that fill little of it),
@@ -133,6 +138,8 @@ class HeightCues:
     min_core_m2: float = 4.0  # smallest roof face that counts as a building part
     bridge_m: float = 1.0  # raised gaps this narrow between roofs are part of the building
     split_contact: float = 0.2  # parts touching along < 20 % of the smaller outline stay apart
+    end_wall: float = 0.8  # ... unless the contact spans the smaller part's width (a wing)
+    enclosed: float = 0.5  # rough raised pixels whose outline is mostly roof belong to it
     veg_exg: float = 0.15
     veg_ndvi: float = 0.3
 
@@ -243,6 +250,7 @@ def segment_buildings(
     if low is not None:
         labels = _attach_low(labels, low & ~cand, rough, gsd, cues)
     labels = _bridge(labels, cand if low is None else (cand | low), gsd, cues)
+    labels = _enclosed(labels, cand, cues)
     labels = _join_parts(labels, zf, gsd, cues)
     labels = _apart(labels)
     on = labels > 0
@@ -297,6 +305,28 @@ def _bridge(labels: np.ndarray, raised: np.ndarray, gsd: float, cues: HeightCues
     return _nearest_fill(labels, closed)
 
 
+def _enclosed(labels: np.ndarray, raised: np.ndarray, cues: HeightCues) -> np.ndarray:
+    """Raised pixels left out (rough: a tiled or cluttered roof part, a tree over the roof)
+    whose connected patch is mostly surrounded by building parts join the nearest part; a
+    patch with most of its outline on lower ground (a tree beside a wall) stays out."""
+    if cues.enclosed <= 0 or cues.enclosed > 1:
+        return labels
+    on = labels > 0
+    rest = raised & ~on
+    if not rest.any() or not on.any():
+        return labels
+    comp, n = ndi.label(rest, np.ones((3, 3), bool))
+    ring = ndi.maximum_filter(comp, size=3)
+    ring[rest] = 0  # the ring of each patch: its 8-neighbours outside it
+    around = np.bincount(ring.ravel(), minlength=n + 1)
+    roofed = np.bincount(ring[on], minlength=n + 1)
+    inside = roofed >= cues.enclosed * np.maximum(around, 1)
+    inside[0] = False
+    if not inside.any():
+        return labels
+    return _nearest_fill(labels, inside[comp])
+
+
 _NEIGHBOURS = (
     ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
     ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
@@ -335,6 +365,17 @@ def _perimeters(labels: np.ndarray, n: int) -> np.ndarray:
     return perim
 
 
+def _widths(labels: np.ndarray, n: int) -> np.ndarray:
+    """Width of each part in pixels: twice its largest inscribed radius (a wing's short side)."""
+    width = np.zeros(n + 1)
+    for k, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        part = np.pad(labels[sl] == k, 1)
+        width[k] = 2 * float(ndi.distance_transform_edt(part).max())
+    return width
+
+
 def _join_parts(labels: np.ndarray, z: np.ndarray, gsd: float, cues: HeightCues) -> np.ndarray:
     """Join adjacent parts unless separated by a storey's step along a short contact."""
     n = int(labels.max())
@@ -345,6 +386,7 @@ def _join_parts(labels: np.ndarray, z: np.ndarray, gsd: float, cues: HeightCues)
         return labels
     perim = _perimeters(labels, n)
     area = np.bincount(labels.ravel(), minlength=n + 1)
+    width = _widths(labels, n) if cues.end_wall > 0 else np.zeros(n + 1)
     parent = np.arange(n + 1)
 
     def find(i: int) -> int:
@@ -368,7 +410,11 @@ def _join_parts(labels: np.ndarray, z: np.ndarray, gsd: float, cues: HeightCues)
             for small, other in ((i, j), (j, i)):
                 if area[small] < min_px and c > best.get(small, (0, 0))[0]:
                     best[small] = (c, other)
-        elif s < cues.min_height_m or c >= cues.split_contact * min(perim[i], perim[j]):
+        elif (
+            s < cues.min_height_m
+            or c >= cues.split_contact * min(perim[i], perim[j])
+            or (cues.end_wall > 0 and c >= cues.end_wall * min(width[i], width[j]))
+        ):
             join(i, j)
     for small, (_c, other) in best.items():
         join(small, other)

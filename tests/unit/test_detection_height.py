@@ -125,6 +125,40 @@ def test_a_terrace_sharing_whole_walls_stays_one_block():
     assert _objects(res.gain) == 1
 
 
+def test_a_wing_sharing_its_whole_end_wall_joins_the_block():
+    before = _ground()
+    after = before.copy()
+    main = np.zeros(before.shape, bool)
+    main[30:50, 20:120] = True  # 10 m × 50 m, 9 m high
+    wing = np.zeros(before.shape, bool)
+    wing[50:100, 60:80] = True  # 10 m wide, 25 m long, 5 m high: its end wall on main's side
+    after[main] += 9.0
+    after[wing] += 5.0
+    # a cluttered strip along the joint (gutter, roof lights, a parapet): rough for 2 m
+    strip = np.zeros(before.shape, bool)
+    strip[50:54, 60:80] = True
+    after[strip] += np.random.default_rng(5).normal(0, 0.6, int(strip.sum()))
+    res = DsmHeightDetector()(_pair(before, after))
+    assert _objects(res.gain) == 1
+    assert res.gain[main | wing].mean() > 0.85
+
+
+def test_a_tree_over_the_middle_of_a_block_does_not_cut_it_in_two():
+    rng = np.random.default_rng(4)
+    before = _ground()
+    after = before.copy()
+    rows, cols = np.mgrid[:160, :160]
+    block = (rows >= 40) & (rows < 64) & (cols >= 20) & (cols < 140)  # 12 m × 60 m, 7 m high
+    after[block] += 7.0
+    # a crown wider than the roof is deep, centred on it: rough canopy across the whole depth
+    crown = (rows - 52) ** 2 + (cols - 80) ** 2 <= 13**2
+    canopy = 9.0 + rng.normal(0, 1.0, after.shape)
+    after[crown] = np.maximum(after[crown], (before + canopy)[crown])
+    res = DsmHeightDetector()(_pair(before, after))
+    assert _objects(res.gain) == 1
+    assert res.gain[block].mean() > 0.9
+
+
 def test_tree_over_a_building_edge_is_not_part_of_it():
     rng = np.random.default_rng(3)
     before = _ground()
