@@ -82,8 +82,7 @@ def test_anonymous_chunked_body_is_refused_before_a_byte_is_read(settings):
 
 
 def test_anonymous_chunked_body_with_an_anonymous_role_is_403(settings):
-    # the anonymous role is 'public' once issue 13's public view lands, 'viewer' before
-    anonymous = AuthSettings(anonymous_role=getattr(auth, "PUBLIC_ROLE", "viewer"))
+    anonymous = AuthSettings(anonymous_role=auth.PUBLIC_ROLE)
     app = create_app(settings.model_copy(update={"auth": anonymous}))
     body = Counter()
     r = _post(app, "/verifications", body, {"Content-Type": "application/json"})
