@@ -55,6 +55,21 @@ def _fails(url: str, statement: str) -> str:
     return ""
 
 
+def _table_owners(url: str) -> set[str]:
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        owners = set(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'spatial_ref_sys'"
+                )
+            ).scalars()
+        )
+    eng.dispose()
+    return owners
+
+
 def test_tests_and_app_connect_as_the_app_role(db_url):
     assert make_url(db_url).username == localdb.APP_ROLE
     eng = create_engine(db_url)
@@ -66,17 +81,9 @@ def test_tests_and_app_connect_as_the_app_role(db_url):
                 "WHERE m.member = r.oid) FROM pg_roles r WHERE rolname = current_user"
             )
         ).one()
-        owners = set(
-            conn.execute(
-                text(
-                    "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'spatial_ref_sys'"
-                )
-            ).scalars()
-        )
     eng.dispose()
     assert row == (localdb.APP_ROLE, False, False, False, False, False, 0)
-    assert owners == {localdb.OWNER_ROLE}
+    assert _table_owners(db_url) == {localdb.OWNER_ROLE}
 
 
 @pytest.mark.parametrize(("statement", "message"), REFUSED, ids=[s for s, _ in REFUSED])
@@ -186,18 +193,7 @@ def test_a_database_made_by_an_older_version_is_adopted(pg_port):
         upgrade(superuser, "0001_initial")  # as an older version did
         owner_url = localdb.ensure_database(pg_port, name)  # what `db start` does now
         upgrade(owner_url)
-        eng = create_engine(localdb.url_for(pg_port, name))
-        with eng.connect() as conn:
-            owners = set(
-                conn.execute(
-                    text(
-                        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'spatial_ref_sys'"
-                    )
-                ).scalars()
-            )
-        eng.dispose()
-        assert owners == {localdb.OWNER_ROLE}
+        assert _table_owners(localdb.url_for(pg_port, name)) == {localdb.OWNER_ROLE}
         factory = make_sessionmaker(make_engine(localdb.url_for(pg_port, name)))
         seed_ledger(factory)
         factory.kw["bind"].dispose()
