@@ -118,16 +118,19 @@ def structure_areas(
     session: ReadDB,
     _: Viewer,
     common: Annotated[dict[str, Any], Depends(_common_filters)],
-    date_by: Literal["discovered", "demolished", "closed"] = "demolished",
+    date_by: Literal["discovered", "demolished", "closed", "halted", "notice"] = "demolished",
     status: ListParam = None,
     category: ListParam = None,
+    stock_class: ListParam = None,
     measure: Literal["footprint", "floor"] = "footprint",
     format: Format = "json",
 ) -> Any:
-    """Structures (违法建设): count, households (违建别墅 户), m², mu, dissolved footprint."""
+    """Structures (违法建设): count, households (违建别墅 户), m², mu, dissolved footprint;
+    ``stock_class`` (stock 存量 / increment 增量) filters or groups by the base-date class."""
     q = _query(
-        "structure", **common, date_by=date_by, status=status, category=category, measure=measure
-    )
+        "structure", **common, date_by=date_by, status=status, category=category,
+        stock_class=stock_class, measure=measure,
+    )  # fmt: skip
     return _totals(session, q, format)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
 from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce.errors import InvalidInput
 from geo_enforce.io.sanity import check_positions
+from geo_enforce.ledger import deadlines, features, lifecycle, stock
 from geo_enforce.ledger import edits as ledger
-from geo_enforce.ledger import features, lifecycle
 from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
 from geo_enforce.settings import LimitSettings
 from geo_enforce.storage.locking import etag, expected_version, lock_for_update
@@ -66,7 +66,27 @@ class TransitionIn(BaseModel):
     to_status: str = Field(description=", ".join(f"{k} {v}" for k, v in STRUCTURE_STATUSES.items()))
     reason: str = Field(min_length=1, max_length=2000)
     effective_on: dt.date | None = None
+    deadline: dt.date | None = Field(
+        None, description="notice_served: the notice's deadline (责令限期拆除 期限), required there"
+    )
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
+
+
+class StockClassIn(BaseModel):
+    stock_class: str | None = Field(
+        description="stock (存量), increment (增量), or null to go back to the derived class"
+    )
+    reason: str | None = Field(None, max_length=2000, description="认定依据, required to set")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or If-Match")
+
+
+class StockClassOut(BaseModel):
+    derived: str | None
+    override: str | None
+    override_reason: str | None
+    effective: str | None
+    label: str
+    base_date: dt.date | None
 
 
 class TransitionOut(BaseModel):
@@ -116,6 +136,24 @@ def _read(session, st: Structure, response: Response, *, personal: bool) -> dict
     out = features.item(session, "structure", st.id, personal=personal)
     out.setdefault("properties", {})["version"] = st.version
     return out
+
+
+@router.get("/overdue", summary="逾期未拆除: open notices past their deadline (JSON or GeoJSON)")
+def list_overdue(
+    session: ReadDB,
+    _: Viewer,
+    as_of: Annotated[dt.date | None, Query(description="day (default today)")] = None,
+    village_code: Annotated[str | None, Query(max_length=40)] = None,
+    f: Annotated[str, Query(pattern="^(json|geojson)$", description="json or geojson")] = "json",
+) -> dict:
+    """The overdue cases, longest overdue first; ``f=geojson`` gives a FeatureCollection the
+    map draws (each feature's properties are the list's fields). Collections offer the same as
+    ``/collections/structure/items?overdue=true``."""
+    day = as_of or dt.date.today()
+    if f == "geojson":
+        return deadlines.overdue_geojson(session, day, village_code=village_code)
+    cases = deadlines.overdue(session, day, village_code=village_code)
+    return {"as_of": day.isoformat(), "count": len(cases), "cases": [c.as_dict() for c in cases]}
 
 
 @router.get("/by-case/{case_no}", summary="Find a structure by case number (案件编号), with ETag")
@@ -192,6 +230,7 @@ def add_transition(
         reason=body.reason,
         effective_on=body.effective_on,
         expected_version=expected,
+        deadline=body.deadline,
     )
     response.headers["ETag"] = etag(st.version)
     return _out(rec)
@@ -205,6 +244,36 @@ def add_transition(
 def list_transitions(structure_id: int, session: ReadDB, _: Viewer) -> list[TransitionOut]:
     lifecycle.find_structure(session, structure_id=structure_id)
     return [_out(t) for t in lifecycle.history(session, structure_id)]
+
+
+@router.get(
+    "/{structure_id}/stock-class",
+    response_model=StockClassOut,
+    summary="存量/增量 of a case: derived from the base date, or set by hand",
+)
+def get_stock_class(structure_id: int, session: ReadDB, _: Viewer) -> StockClassOut:
+    st = lifecycle.find_structure(session, structure_id=structure_id)
+    return StockClassOut(**stock.classify(session, st))
+
+
+@router.post(
+    "/{structure_id}/stock-class",
+    response_model=StockClassOut,
+    summary="Override 存量/增量 with a reason, or clear the override (If-Match: its ETag)",
+)
+def set_stock_class(
+    structure_id: int,
+    body: StockClassIn,
+    session: WriteDB,
+    _: Editor,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> StockClassOut:
+    expected = expected_version(if_match, body.version)
+    st = lock_for_update(session, Structure, structure_id, expected)
+    stock.set_override(session, st, body.stock_class, reason=body.reason, expected_version=expected)
+    response.headers["ETag"] = etag(st.version)
+    return StockClassOut(**stock.classify(session, st))
 
 
 @router.post("/{structure_id}/retire", summary="Retire a case (never deleted; If-Match: its ETag)")

@@ -98,6 +98,8 @@ RULES: tuple[Rule, ...] = tuple(
         ("GET", "/rulings/summary"),
         ("GET", "/rulings/farmland-share"),
         ("GET", "/rulings/{patch_code}"),
+        ("GET", "/structures/overdue", "逾期未拆除; f=geojson for the map"),
+        ("GET", "/structures/{structure_id}/stock-class"),
         ("GET", "/structures/by-case/{case_no}", "sends ETag"),
         ("GET", "/structures/{structure_id}", "sends ETag"),
         ("GET", "/structures/{structure_id}/transitions"),
@@ -126,6 +128,7 @@ RULES: tuple[Rule, ...] = tuple(
         ("POST", "/structures"),
         ("PATCH", "/structures/{structure_id}", "If-Match required"),
         ("POST", "/structures/{structure_id}/transitions", "If-Match required"),
+        ("POST", "/structures/{structure_id}/stock-class", "If-Match required"),
         ("POST", "/verifications/{verification_id}/structure-case", "opens a case"),
     )
     + _rules(

@@ -57,13 +57,18 @@ def areas(
     year: int | None = typer.Option(None, help="calendar year of the chosen date"),
     date_from: str | None = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     date_to: str | None = typer.Option(None, "--to", help="last day (inclusive), YYYY-MM-DD"),
-    date_by: str = typer.Option("demolished", help="discovered, demolished or closed"),
+    date_by: str = typer.Option(
+        "demolished", help="discovered, demolished, closed, halted or notice"
+    ),
     status: list[str] = typer.Option([], help="e.g. demolished (repeat or comma-separate)"),
     category: list[str] = typer.Option([], help="villa, factory, steel_shed, wall, …"),
+    stock_class: list[str] = typer.Option([], help="stock (存量) or increment (增量)"),
     admin: str | None = typer.Option(None, help="admin area code: town, village, community, grid"),
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
     clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
-    group_by: list[str] = typer.Option([], help="village, category, status, year, month"),
+    group_by: list[str] = typer.Option(
+        [], help="village, category, status, stock_class, year, month"
+    ),
     measure: str = typer.Option("footprint", help="footprint (占地) or floor (建筑面积)"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
     fmt: str = _FORMAT,
@@ -72,8 +77,8 @@ def areas(
     _run(
         fmt, layer="structure", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), date_by=date_by, status=status, category=category,
-        admin_code=admin, red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by,
-        measure=measure, dissolve=dissolve,
+        stock_class=stock_class, admin_code=admin, red_line_kind=red_line_kind,
+        red_line_clip=clip, group_by=group_by, measure=measure, dissolve=dissolve,
     )  # fmt: skip
 
 

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.io.catalogue import LayerTitles
 from geo_enforce.ledger import vocab
+from geo_enforce.ledger.deadlines import overdue_condition
 from geo_enforce.storage.models import LAYER_MODELS, AdminArea
 
 #: Layer titles shown to users (Chinese) and in the collection list: the catalogue's ``zh``.
@@ -49,6 +50,7 @@ FILTERABLE = frozenset(
         "ruling",
         "suggested_ruling",
         "change_kind",
+        "overdue",  # structures: true|false, notices past their deadline (ledger.deadlines)
     }
 )
 
@@ -309,6 +311,15 @@ def _during(collection: str, table, when: tuple[dt.date | None, dt.date | None])
     return and_(*conds) if conds else None
 
 
+def _overdue_filter(table, value: str) -> ColumnElement[bool]:
+    """``overdue=true|false`` on structures: notices past their deadline today (the map's
+    逾期 filter; :mod:`geo_enforce.ledger.deadlines`)."""
+    if value.lower() not in ("true", "false"):
+        raise InvalidInput(f"overdue must be true or false, not '{value[:20]}'")
+    cond = overdue_condition(table, dt.date.today())
+    return cond if value.lower() == "true" else not_(cond)
+
+
 def _filtered(
     collection: str,
     bbox,
@@ -324,6 +335,9 @@ def _filtered(
     if when is not None and (cond := _during(collection, table, when)) is not None:
         stmt = stmt.where(cond)
     for key, value in filters.items():
+        if key == "overdue" and collection == "structure":
+            stmt = stmt.where(_overdue_filter(table, value))
+            continue
         if key not in FILTERABLE or key not in table.c:
             raise InvalidInput(
                 f"'{key}' is not a parameter or filter of collection '{collection}'; filters: "

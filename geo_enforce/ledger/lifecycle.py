@@ -4,6 +4,11 @@
                                                                   | rectified 已整改
                                                                   | legalized 补办手续
     suspected | verified → dismissed 不予立案;  verified → rectified | legalized
+    suspected | verified → halted 已制止 (new building stopped on site, 制止)
+                         → notice_served | demolished | rectified | legalized
+
+``notice_served`` records the notice's deadline (责令限期拆除 期限, ``deadline_on``, required);
+a case still ``notice_served`` after it is overdue (:mod:`geo_enforce.ledger.deadlines`).
 
 Closed statuses (demolished, rectified, legalized, dismissed) have no way out: a wrong closure
 is corrected by an admin retiring the case and registering it again, so the record of the
@@ -26,8 +31,9 @@ from geo_enforce.storage.locking import check_version
 from geo_enforce.storage.models import Structure, StructureTransition
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "suspected": frozenset({"verified", "dismissed"}),
-    "verified": frozenset({"notice_served", "rectified", "legalized", "dismissed"}),
+    "suspected": frozenset({"verified", "halted", "dismissed"}),
+    "verified": frozenset({"halted", "notice_served", "rectified", "legalized", "dismissed"}),
+    "halted": frozenset({"notice_served", "demolished", "rectified", "legalized"}),
     "notice_served": frozenset({"demolished", "rectified", "legalized"}),
     "demolished": frozenset(),
     "rectified": frozenset(),
@@ -63,11 +69,13 @@ def transition(
     reason: str,
     effective_on: dt.date | None = None,
     expected_version: int | None = None,
+    deadline: dt.date | None = None,
 ) -> StructureTransition:
     """Move ``structure`` to ``to_status``; refuses illegal moves and stale versions.
 
     ``effective_on`` is the day it happened in the field (defaults to today); ``reason`` is
-    required (执法全过程记录). Flushes; the caller commits.
+    required (执法全过程记录); ``deadline`` (the notice's 期限) is required for
+    ``notice_served`` and refused for any other status. Flushes; the caller commits.
     """
     if to_status not in STRUCTURE_STATUSES:
         raise InvalidInput(
@@ -89,9 +97,29 @@ def transition(
         raise InvalidInput(
             f"effective date {day} is before the case was discovered ({structure.discovered_on})"
         )
+    if to_status == "notice_served":
+        if deadline is None:
+            raise InvalidInput(
+                f"structure {structure.case_no}: a 责令限期拆除 notice needs its deadline "
+                "(期限: deadline / --deadline YYYY-MM-DD)"
+            )
+        deadline = sanity.check_date(deadline, "deadline")
+        if deadline < day:
+            raise InvalidInput(
+                f"structure {structure.case_no}: deadline {deadline} is before the notice "
+                f"was served ({day})"
+            )
+        structure.deadline_on = deadline
+    elif deadline is not None:
+        raise InvalidInput(
+            f"structure {structure.case_no}: a deadline belongs to notice_served, "
+            f"not to {to_status}"
+        )
     structure.status = to_status
     if to_status == "notice_served":
         structure.notice_on = day
+    if to_status == "halted":
+        structure.halted_on = day
     if to_status == "demolished":
         structure.demolished_on = day
     if to_status in CLOSED_STATUSES:

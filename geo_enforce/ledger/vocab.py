@@ -30,6 +30,7 @@ HOUSEHOLD_CATEGORIES = frozenset({"villa"})
 STRUCTURE_STATUSES: dict[str, str] = {
     "suspected": "疑似",
     "verified": "已核实",
+    "halted": "已制止",
     "notice_served": "责令限期拆除",
     "demolished": "已拆除",
     "rectified": "已整改",
@@ -39,6 +40,12 @@ STRUCTURE_STATUSES: dict[str, str] = {
 
 #: Statuses that end a case.
 CLOSED_STATUSES = frozenset({"demolished", "rectified", "legalized", "dismissed"})
+
+#: Stock (existing at the township's base date) or increment (new since), see ledger.stock.
+STOCK_CLASSES: dict[str, str] = {
+    "stock": "存量",
+    "increment": "增量",
+}
 
 RED_LINE_KINDS: dict[str, str] = {
     "construction_land": "建设用地批准红线",
@@ -94,6 +101,17 @@ CLEARED_RESTORED_USES: dict[str, str] = {
     "vacant": "闲置",
     "other": "其他",
 }
+
+
+def order_key(vocab: dict[str, str], key: str | None) -> tuple[int, int]:
+    """Sort key putting ``key`` in the order the report speaks: the vocabulary's own (Chinese)
+    order, ``other`` (其他) after every named value, unknown values and None last."""
+    if key is None:
+        return (3, 0)
+    if key == "other":
+        return (2, 0)
+    keys = list(vocab)
+    return (0, keys.index(key)) if key in keys else (1, 0)
 
 
 def label(vocab: dict[str, str], key: str | None) -> str:

@@ -9,7 +9,10 @@ official areas); tables show m² and mu to 2 decimals, prose whole m² and appro
 
 Which records a year holds: structures with status ``demolished`` and a demolition date in the
 year; cleared parcels cleared in the year; change patches detected in the year; new cases
-discovered in the year (any status).
+discovered in the year (any status). Stock and increment (存量/增量, from the township's base
+date, :mod:`geo_enforce.ledger.stock`): cases found, stopped on site (制止, ``halted_on``) and
+demolished in the year per class; overdue notices (逾期未拆除) on the last day of the year (or
+today, for the current year), :mod:`geo_enforce.ledger.deadlines`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_enforce.ledger import vocab
+from geo_enforce.ledger.deadlines import DeadlineCase, overdue
 from geo_enforce.reports.phrasing import (
+    cn_date,
     count_text,
     households_text,
     m2_text,
@@ -77,6 +82,14 @@ class AnnualReport:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
 
+    #: the day overdue notices are counted on (year end, or today for the current year)
+    as_of: dt.date | None = None
+
+    @property
+    def date_text(self) -> str:
+        """The document's date as official documents write it: "2024年12月31日"."""
+        return cn_date(dt.datetime.fromisoformat(self.generated_at).date())
+
     @property
     def title(self) -> str:
         """The report's Chinese title."""
@@ -96,6 +109,8 @@ class AnnualReport:
             "title": self.title,
             "town_name": self.town_name,
             "generated_at": self.generated_at,
+            "date_text": self.date_text,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
             "figures": self.figures,
             "paragraphs": self.paragraphs,
             "tables": [t.as_dict() for t in self.tables],
@@ -187,6 +202,9 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         session, AreaQuery(layer="change_patch", year=year, group_by=("ruling",), dissolve=False)
     )
     town = _town_name(session)
+    as_of = min(dt.date(year, 12, 31), dt.date.today())
+    stock = _stock_increment(session, year)
+    late = overdue(session, as_of)
 
     tables = [
         _area_table(
@@ -217,6 +235,8 @@ def build_annual(session: Session, year: int) -> AnnualReport:
             "discovered_by_status", "新发现违法建设(按当前状态)", discovered, "status",
             first_col="状态", count_col="处数", dissolved=False,
         ),
+        _stock_table(stock),
+        _overdue_table(late, as_of),
     ]  # fmt: skip
     # floor area (建筑面积) beside the footprint in the category table
     floor = {g.key["category"]: g.area_m2 for g in floor_by_category.groups}
@@ -245,8 +265,12 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         "patch_m2": round_m2(patches.total.area_m2),
         "discovered_count": discovered.total.count,
         "discovered_m2": round_m2(discovered.total.area_m2),
+        **_stock_figures(stock),
+        "overdue_count": len(late),
+        "overdue_m2": round_m2(sum(c.area_m2 for c in late)),
     }
     paragraphs = _paragraphs(year, by_village, villas, cleared, patches, discovered)
+    paragraphs += _stock_paragraphs(stock, late, as_of)
     month_area = {g.key["month"]: g.area_m2 for g in by_month.groups}
     months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
     return AnnualReport(
@@ -257,7 +281,133 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         tables=tables,
         by_village_m2=[(g.labels["village"], g.area_m2) for g in by_village.groups],
         by_month_m2=[(m, month_area.get(m, 0.0)) for m in months],
+        as_of=as_of,
     )
+
+
+#: the three stock/increment selections of a year: found, stopped on site, demolished
+_STOCK_PARTS = ("discovered", "halted", "demolished")
+
+
+def _stock_increment(session: Session, year: int) -> dict[str, AreaReport]:
+    """The year's cases found, stopped (制止) and demolished, grouped stock/increment."""
+    out = {}
+    for part in _STOCK_PARTS:
+        out[part] = area_totals(
+            session,
+            AreaQuery(
+                layer="structure", year=year, date_by=part, group_by=("stock_class",),
+                status=("demolished",) if part == "demolished" else (), dissolve=False,
+            ),
+        )  # fmt: skip
+    return out
+
+
+def _by_class(rep: AreaReport) -> dict[str | None, GroupTotal]:
+    return {g.key["stock_class"]: g for g in rep.groups}
+
+
+def _stock_figures(stock: dict[str, AreaReport]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for part, rep in stock.items():
+        groups = _by_class(rep)
+        for cls in (*vocab.STOCK_CLASSES, None):
+            g = groups.get(cls)
+            name = f"{cls or 'unclassified'}_{part}"
+            figures[f"{name}_count"] = g.count if g else 0
+            figures[f"{name}_m2"] = round_m2(g.area_m2) if g else 0.0
+    figures["halted_count"] = stock["halted"].total.count
+    figures["halted_m2"] = round_m2(stock["halted"].total.area_m2)
+    return figures
+
+
+def _stock_table(stock: dict[str, AreaReport]) -> ReportTable:
+    """存量与增量: per class, cases found, stopped on site and demolished (count, m², mu)."""
+    found, halted, demolished = (_by_class(stock[p]) for p in _STOCK_PARTS)
+    classes: list[str | None] = [*vocab.STOCK_CLASSES]
+    if any(None in d for d in (found, halted, demolished)):
+        classes.append(None)
+    empty = GroupTotal(key={}, labels={}, count=0, area_m2=0.0)
+
+    def row(name: str, f: GroupTotal, h: GroupTotal, d: GroupTotal) -> list[Any]:
+        return [name, f.count, h.count, d.count, round_m2(d.area_m2), round_mu(d.area_m2)]
+
+    rows = [
+        row(
+            vocab.STOCK_CLASSES.get(c or "", "未定（无基准日或发现日期）"),
+            found.get(c, empty), halted.get(c, empty), demolished.get(c, empty),
+        )
+        for c in classes
+    ]  # fmt: skip
+    total = row("合计", *(stock[p].total for p in _STOCK_PARTS))
+    return ReportTable(
+        "stock_increment",
+        "存量与增量",
+        ["类型", "新发现(处)", "制止(处)", "拆除(处)", "拆除面积(平方米)", "拆除面积(亩)"],
+        [COL_TEXT, COL_INT, COL_INT, COL_INT, COL_M2, COL_MU],
+        rows,
+        total,
+        "存量：发现日期不晚于本镇基准日（基线调查日）的违法建设；增量：基准日之后新发现的。",
+    )
+
+
+def _overdue_table(cases: list[DeadlineCase], as_of: dt.date) -> ReportTable:
+    """逾期未拆除: open notices past their deadline on ``as_of``, longest overdue first."""
+    rows: list[list[Any]] = [
+        [c.case_no, c.village, c.category_label, cn_date(c.deadline_on), c.days_overdue,
+         round_m2(c.area_m2)]
+        for c in cases
+    ]  # fmt: skip
+    total = ["合计", f"{len(cases)}处", "", "", None, round_m2(sum(c.area_m2 for c in cases))]
+    return ReportTable(
+        "overdue",
+        "责令限期拆除逾期未拆除",
+        ["案件编号", "村/社区", "类别", "拆除期限", "逾期天数", "面积(平方米)"],
+        [COL_TEXT, COL_TEXT, COL_TEXT, COL_TEXT, COL_INT, COL_M2],
+        rows,
+        total,
+        f"统计截至{cn_date(as_of)}。",
+    )
+
+
+def _stock_paragraphs(
+    stock: dict[str, AreaReport], late: list[DeadlineCase], as_of: dt.date
+) -> list[str]:
+    """消除存量、遏制增量, 制止 and overdue notices in the bureaus' wording."""
+    found, halted, demolished = (_by_class(stock[p]) for p in _STOCK_PARTS)
+    out: list[str] = []
+    classified = any(c in d for d in (found, halted, demolished) for c in vocab.STOCK_CLASSES)
+    halted_n = stock["halted"].total.count
+    if classified:
+        s_dem = demolished.get("stock")
+        i_found, i_halted, i_dem = (d.get("increment") for d in (found, halted, demolished))
+        p = "依据违法建设动态台账消除存量、遏制增量："
+        p += (
+            f"全年消除存量违法建设{s_dem.count}处，共计{m2_text(s_dem.area_m2)}；"
+            if s_dem
+            else "全年无存量违法建设拆除记录；"
+        )
+        p += f"新发现增量违法建设{i_found.count if i_found else 0}处"
+        if i_halted:
+            p += f"，成功制止新建违建{i_halted.count}处"
+        if i_dem:
+            p += f"，拆除增量违法建设{i_dem.count}处、{m2_text(i_dem.area_m2)}"
+        p += "。"
+        others = halted_n - (i_halted.count if i_halted else 0)
+        if others:
+            p += f"另制止其他在建违法建设{others}处。"
+        out.append(p)
+    elif halted_n:
+        out.append(f"全年成功制止新建违建{halted_n}处。")
+    if late:
+        area = sum(c.area_m2 for c in late)
+        out.append(
+            f"截至{cn_date(as_of)}，已责令限期拆除但逾期未拆除的违法建设{len(late)}处、"
+            f"共计{m2_text(area)}。"
+        )
+    else:
+        out.append(f"截至{cn_date(as_of)}，责令限期拆除的违法建设无逾期未拆除。")
+    return out
 
 
 def _by_area(groups: list[GroupTotal]) -> list[GroupTotal]:

@@ -19,6 +19,7 @@ Every figure the reports show goes through this module, so the rules are written
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Literal
@@ -99,3 +100,8 @@ def count_text(n: int, unit: str = "宗") -> str:
 def households_text(n: int) -> str:
     """ "29户"."""
     return f"{n}户"
+
+
+def cn_date(day: dt.date | dt.datetime) -> str:
+    """ "2024年12月31日": a date as official documents write it (no leading zeros)."""
+    return f"{day.year}年{day.month}月{day.day}日"

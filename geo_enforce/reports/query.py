@@ -14,11 +14,13 @@ floors). Rounding happens only when a result is rendered (:mod:`geo_enforce.repo
 Which records count:
 - current records only (``retired_at IS NULL``);
 - period: ``year`` and/or ``date_from``..``date_to`` (inclusive) on the date chosen by
-  ``date_by`` (structures: discovered, demolished, closed; cleared parcels: cleared; change
-  patches: detected). Records without that date are outside any period;
+  ``date_by`` (structures: discovered, demolished, closed, halted, notice; cleared parcels:
+  cleared; change patches: detected). Records without that date are outside any period;
 - admin area: a village or community matches the record's ``village_code``; a town or grid
   zone matches records whose representative point (``ST_PointOnSurface``) lies inside it, so a
   record is never counted in two grid zones;
+- stock/increment (structures, ``stock_class``): the class derived from the township's base
+  date or set by hand (:mod:`geo_enforce.ledger.stock`), as a filter or a group key;
 - red-line kind: records whose interior overlaps a current red line of that kind (e.g. only
   what lies on permanent basic farmland). The whole record is measured, or with
   ``red_line_clip`` only its part inside those red lines (the ellipsoidal area of the
@@ -50,16 +52,18 @@ from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.io.catalogue import layer_title
 from geo_enforce.ledger import vocab
+from geo_enforce.ledger.stock import UNCLASSIFIED_LABEL, stock_class_expr
 from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
 from geo_enforce.storage.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
 
 LAYERS = ("structure", "cleared_parcel", "change_patch")
 MEASURES = ("footprint", "floor")
 #: AreaQuery fields that filter by a list of vocabulary values
-LIST_FILTERS = ("status", "category", "restored_use", "ruling", "change_kind")
+LIST_FILTERS = ("status", "category", "stock_class", "restored_use", "ruling", "change_kind")
 GROUP_KEY_LABELS = {
     "village": "村/社区",
     "category": "类别",
+    "stock_class": "存量/增量",
     "status": "状态",
     "year": "年份",
     "month": "月份",
@@ -95,10 +99,20 @@ _LAYERS: dict[str, _Layer] = {
     "structure": _Layer(
         "structure",
         Structure.__table__,  # type: ignore[arg-type]
-        {"discovered": "discovered_on", "demolished": "demolished_on", "closed": "closed_on"},
+        {
+            "discovered": "discovered_on",
+            "demolished": "demolished_on",
+            "closed": "closed_on",
+            "halted": "halted_on",
+            "notice": "notice_on",
+        },
         "demolished",
-        ("village", "category", "status"),
-        {"status": vocab.STRUCTURE_STATUSES, "category": vocab.STRUCTURE_CATEGORIES},
+        ("village", "category", "status", "stock_class"),
+        {
+            "status": vocab.STRUCTURE_STATUSES,
+            "category": vocab.STRUCTURE_CATEGORIES,
+            "stock_class": vocab.STOCK_CLASSES,
+        },
         "处",
     ),
     "cleared_parcel": _Layer(
@@ -123,6 +137,7 @@ _LAYERS: dict[str, _Layer] = {
 
 _VOCAB_FOR_KEY: dict[str, dict[str, str]] = {
     "category": vocab.STRUCTURE_CATEGORIES,
+    "stock_class": vocab.STOCK_CLASSES,
     "restored_use": vocab.CLEARED_RESTORED_USES,
     "ruling": vocab.RULINGS,
     "change_kind": CHANGE_KINDS,
@@ -140,6 +155,8 @@ class AreaQuery:
     date_by: str | None = None  # None: the layer's default (demolished, cleared, detected)
     status: tuple[str, ...] = ()
     category: tuple[str, ...] = ()
+    #: structures: stock (存量) / increment (增量), see geo_enforce.ledger.stock
+    stock_class: tuple[str, ...] = ()
     restored_use: tuple[str, ...] = ()
     ruling: tuple[str, ...] = ()
     change_kind: tuple[str, ...] = ()
@@ -286,6 +303,7 @@ class AreaReport:
                 "date_to": q.date_to.isoformat() if q.date_to else None,
                 "status": list(q.status),
                 "category": list(q.category),
+                "stock_class": list(q.stock_class),
                 "restored_use": list(q.restored_use),
                 "ruling": list(q.ruling),
                 "change_kind": list(q.change_kind),
@@ -312,8 +330,19 @@ def _group_expr(t: Table, key: str, date_col: str) -> ColumnElement[Any]:
     return t.c[key]
 
 
-def _conditions(session: Session, q: AreaQuery, spec: _Layer) -> list[ColumnElement[bool]]:
+def _source(q: AreaQuery, spec: _Layer) -> Any:
+    """The layer's table, or for a query by stock/increment the table with a derived
+    ``stock_class`` column (computed per row from the townships' base dates)."""
+    if "stock_class" not in q.group_by and not q.stock_class:
+        return spec.table
     t = spec.table
+    return select(*t.c, stock_class_expr(t).label("stock_class")).subquery("src")
+
+
+def _conditions(
+    session: Session, q: AreaQuery, spec: _Layer, t: Any = None
+) -> list[ColumnElement[bool]]:
+    t = spec.table if t is None else t
     date_col = t.c[spec.dates[q.effective_date_by]]
     cond: list[ColumnElement[bool]] = [t.c.retired_at.is_(None)]
     if q.year is not None:
@@ -371,6 +400,8 @@ def _label(key: str, value: Any, names: dict[str, str]) -> str:
         return NO_DATE if value is None else str(value)
     if key == "status":
         return vocab.label({**vocab.STRUCTURE_STATUSES, **vocab.PATCH_STATUSES}, value)
+    if key == "stock_class":
+        return vocab.label(vocab.STOCK_CLASSES, value) or UNCLASSIFIED_LABEL
     return vocab.label(_VOCAB_FOR_KEY.get(key, {}), value) or "未填"
 
 
@@ -383,7 +414,7 @@ def build_select(session: Session, q: AreaQuery):
     the selected records (the only extra work, and only when dissolving).
     """
     spec = _LAYERS[q.layer]
-    t = spec.table
+    t = _source(q, spec)
     date_col = spec.dates[q.effective_date_by]
     keys = [_group_expr(t, k, date_col) for k in q.group_by]
     measure: Any = t.c.floor_area_m2 if q.measure == "floor" else t.c.area_m2
@@ -407,7 +438,7 @@ def build_select(session: Session, q: AreaQuery):
             .filter(t.c.category.in_(sorted(vocab.HOUSEHOLD_CATEGORIES)))
             .label("households")
         )
-    where = and_(*_conditions(session, q, spec))
+    where = and_(*_conditions(session, q, spec, t))
     if not keys:
         if dissolve:
             cols.append(_area_of(_inside(func.ST_Union(t.c.geom), clip)).label("dissolved_m2"))
@@ -448,9 +479,18 @@ def _area_of(geom: Any) -> ColumnElement[float]:
     return func.coalesce(func.ST_Area(func.geography(geom), True), 0.0)
 
 
-def _sort_key(g: GroupTotal) -> tuple:
-    # groups in key order, a missing value (no village, no date) last
-    return tuple(x for v in g.key.values() for x in (v is None, v))
+def _sort_key(g: GroupTotal, spec: _Layer) -> tuple:
+    """Groups in the order the report speaks: coded keys in their vocabulary's (Chinese) order
+    with 其他 after the named values, other keys by value; a missing value (no village, no
+    date, unclassified) last."""
+    out: list[Any] = []
+    for name, v in g.key.items():
+        vocab_of = spec.lists.get(name) or _VOCAB_FOR_KEY.get(name)
+        if vocab_of is not None:
+            out += [*vocab.order_key(vocab_of, v), str(v)]
+        else:
+            out += [v is None, v]
+    return tuple(out)
 
 
 def _norm_key(name: str, value: Any) -> Any:
@@ -486,7 +526,7 @@ def area_totals(session: Session, query: AreaQuery) -> AreaReport:
             groups.append(g)
     if total is None:  # unreachable: the total row is always there
         total = GroupTotal(key={}, labels={}, count=0, area_m2=0.0)
-    groups.sort(key=_sort_key)
+    groups.sort(key=lambda g: _sort_key(g, spec))
     notes = []
     if total.differs:
         dissolved = m2_text(total.dissolved_m2 or 0.0)

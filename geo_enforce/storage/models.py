@@ -127,6 +127,13 @@ class Structure(LedgerMixin, AreaMixin, Base):
     notice_on: Mapped[dt.date | None] = mapped_column(Date)
     demolished_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: the day new building was stopped on site (制止, status ``halted``)
+    halted_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: deadline of the 责令限期拆除 notice (期限), set by the ``notice_served`` transition
+    deadline_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    #: stock (存量) / increment (增量) set by hand over the class derived from the base date
+    stock_override: Mapped[str | None] = mapped_column(String(10))
+    stock_override_reason: Mapped[str | None] = mapped_column(Text)
     #: measured floor area (建筑面积) when recorded; otherwise footprint × floors
     floor_area_measured_m2: Mapped[float | None] = mapped_column(Double)
     floor_area_m2: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
@@ -143,13 +150,32 @@ class Structure(LedgerMixin, AreaMixin, Base):
             name="ck_structure_category",
         ),
         CheckConstraint(
-            "status IN ('suspected','verified','notice_served','demolished','rectified',"
-            "'legalized','dismissed')",
+            "status IN ('suspected','verified','halted','notice_served','demolished',"
+            "'rectified','legalized','dismissed')",
             name="ck_structure_status",
+        ),
+        CheckConstraint(
+            "stock_override IS NULL OR (stock_override IN ('stock','increment') "
+            "AND coalesce(btrim(stock_override_reason), '') <> '')",
+            name="ck_structure_stock_override",
         ),
         CheckConstraint("floors >= 1 AND floors <= 100", name="ck_structure_floors"),
         CheckConstraint("households >= 0", name="ck_structure_households"),
     )
+
+
+class Township(LedgerMixin, Base):
+    """A township (乡镇/街道) served by the deployment, keyed by its town ``admin_area`` code.
+
+    ``base_date`` (基准日, e.g. the baseline survey): cases discovered on or before it are stock
+    (存量), later ones increment (增量); see :mod:`geo_enforce.ledger.stock`.
+    """
+
+    __tablename__ = "township"
+    code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    base_date: Mapped[dt.date | None] = mapped_column(Date)
+    base_note: Mapped[str | None] = mapped_column(Text)
 
 
 class StructureTransition(Base):
@@ -393,6 +419,7 @@ AUDITED_TABLES = (
     "verification_photo",
     "app_user",
     "api_token",
+    "township",
 )
 
 #: Tables whose ``geom`` drives trigger-maintained ``area_m2``/``area_mu``.

@@ -42,12 +42,14 @@ def test_full_path_sets_dates_and_records_each_step(sessions):
                 actor="cli:alice",
                 reason=f"步骤 {to}",
                 effective_on=dt.date.fromisoformat(day),
+                deadline=dt.date(2024, 4, 10) if to == "notice_served" else None,
             )
     with sessions() as s:
         st = s.scalar(select(Structure))
         assert st.status == "demolished"
-        assert (st.notice_on, st.demolished_on, st.closed_on) == (
+        assert (st.notice_on, st.deadline_on, st.demolished_on, st.closed_on) == (
             dt.date(2024, 3, 10),
+            dt.date(2024, 4, 10),
             dt.date(2024, 5, 1),
             dt.date(2024, 5, 1),
         )
@@ -74,7 +76,8 @@ def test_illegal_transitions_refused_and_nothing_written(sessions, path, bad):
     with transaction(sessions, "t") as s:
         st = _new(s)
         for to in path:
-            lifecycle.transition(s, st, to, actor="t", reason="ok")
+            deadline = dt.date.today() + dt.timedelta(days=30) if to == "notice_served" else None
+            lifecycle.transition(s, st, to, actor="t", reason="ok", deadline=deadline)
         sid = st.id
     with pytest.raises(IllegalTransition, match="cannot go from"), transaction(sessions, "t") as s:
         got = s.get(Structure, sid)
