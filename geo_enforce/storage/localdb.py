@@ -406,8 +406,14 @@ def ensure_database(port: int, dbname: str, *, fresh: bool = False) -> str:
                 )
             )
     with superuser_cursor(port, dbname) as cur:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        cur.execute(sql_file("database.sql"))
+        # several test sessions start the same cluster at once: catalog updates of the same
+        # database concurrently fail ("tuple concurrently updated"), so one at a time
+        cur.execute("SELECT pg_advisory_lock(hashtext('geo_enforce.database'))")
+        try:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            cur.execute(sql_file("database.sql"))
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext('geo_enforce.database'))")
     return url_for(port, dbname, OWNER_ROLE)
 
 
