@@ -105,6 +105,34 @@ def test_cli_url_is_the_app_role_and_migrate_runs_as_the_owner(cluster, monkeypa
     assert (owner, writable) == (localdb.OWNER_ROLE, True)
 
 
+def test_cli_backup_as_the_app_and_restore_as_the_owner(cluster, monkeypatch, tmp_path):
+    """On the embedded cluster the CLI backs up with the app role and restores with the
+    owner role (restoring creates tables), with no URL given."""
+    cfg, url = cluster
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("GEO_ENFORCE_LOCAL_DB__DIR", str(cfg.dir))
+    monkeypatch.setenv("GEO_ENFORCE_LOCAL_DB__DBNAME", cfg.dbname)
+    monkeypatch.setenv("GEO_ENFORCE_DATA_DIR", str(tmp_path / "var"))
+    common.settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(app, ["db", "migrate"]).exit_code == 0
+        res = runner.invoke(app, ["user", "add", "kept.user", "--role", "viewer"])
+        assert res.exit_code == 0, res.output
+        archive = tmp_path / "b.tar"
+        res = runner.invoke(app, ["db", "backup", str(archive)])
+        assert res.exit_code == 0, res.output
+        res = runner.invoke(app, ["db", "restore", str(archive), "--force"])
+        assert res.exit_code == 0, res.output
+    finally:
+        common.settings.cache_clear()
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        names = set(conn.execute(text("SELECT name FROM app_user")).scalars())
+    eng.dispose()
+    assert "kept.user" in names
+
+
 def test_port_is_remembered_across_stop_and_start(cluster):
     """Queries in flight at the stop leave the server's side of their connections in TIME_WAIT
     on the port; the next start must still come back on it (it used to pick another port,
