@@ -35,7 +35,8 @@ connected regions are the objects.
 each edge snapped to that axis or its normal, runs merged at their
 length-weighted offset, corners intersected: a rectilinear outline whose area stays within a
 pixel strip of the raster outline. Falls back to the simplified outline when that would change
-the area by more than 10 % (round or irregular shapes).
+the area by more than 10 %, or move more than 20 % of it (symmetric difference: round or
+irregular shapes, blocks bending through an angle that is not a right one).
 
 **Vertical offset** (:func:`ground_dz_samples`, :func:`vertical_offset`): DSM differences on
 pixels that are smooth on both dates and not vegetation, then the mode of their histogram (the
@@ -505,7 +506,12 @@ def regularise(geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1) 
         if ring is not None:
             cand = shapely.make_valid(Polygon(ring, holes))
             cand = _largest(cand)
-        if cand is None or abs(cand.area - p.area) > max_change * p.area:
+        if (
+            cand is None
+            or abs(cand.area - p.area) > max_change * p.area
+            # same area but a different shape (a block bending at 45° snapped to one axis)
+            or cand.symmetric_difference(shapely.make_valid(p)).area > 2 * max_change * p.area
+        ):
             out.append(simple)
             continue
         out.append(affinity.rotate(cand, theta, origin=origin, use_radians=True))
