@@ -506,6 +506,8 @@ def regularise(geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1) 
         if ring is not None:
             cand = shapely.make_valid(Polygon(ring, holes))
             cand = _largest(cand)
+        if cand is not None:
+            cand = affinity.rotate(cand, theta, origin=origin, use_radians=True)
         if (
             cand is None
             or abs(cand.area - p.area) > max_change * p.area
@@ -514,7 +516,7 @@ def regularise(geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1) 
         ):
             out.append(simple)
             continue
-        out.append(affinity.rotate(cand, theta, origin=origin, use_radians=True))
+        out.append(cand)
     if not out:
         return geom
     return out[0] if len(out) == 1 else MultiPolygon(out)
