@@ -10,8 +10,9 @@ VENV=${VENV:-.venv}
 need_apt=()
 apt_missing() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$1"); }
 # PostgreSQL 15 + PostGIS 3 for the embedded local cluster; gdal-bin for the ogr2ogr benchmark
-# peer; LibreOffice/poppler render DOCX/PDF pages in tests; chromium drives the browser tests.
-for p in postgresql-15 postgresql-15-postgis-3 gdal-bin fonts-noto-cjk libreoffice-writer poppler-utils chromium ${EXTRA_APT:-}; do apt_missing "$p"; done
+# peer; LibreOffice (Writer, Calc)/poppler render DOCX/XLSX/PDF pages in tests; chromium drives
+# the browser tests.
+for p in postgresql-15 postgresql-15-postgis-3 gdal-bin fonts-noto-cjk libreoffice-writer libreoffice-calc poppler-utils chromium ${EXTRA_APT:-}; do apt_missing "$p"; done
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}"

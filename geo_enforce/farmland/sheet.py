@@ -6,7 +6,8 @@ permanent basic farmland hatched, red lines, structures, change patches, cleared
 verification photo points with their heading, and the checked parcel or polygon outlined.
 
 Chinese text needs a CJK font: Noto Sans CJK (Debian ``fonts-noto-cjk``, installed by
-``scripts/setup.sh``) or WenQuanYi; :func:`cjk_font` finds one or says what to install.
+``scripts/setup.sh``) or WenQuanYi; :func:`cjk_font` finds one or says what to install, and
+:func:`cjk_family` selects its Simplified Chinese (SC) face, which the PDF embeds.
 """
 
 from __future__ import annotations
@@ -78,12 +79,23 @@ def cjk_font() -> Path:
 
 
 def _fp(size: float = 9, weight: str = "normal") -> font_manager.FontProperties:
-    return font_manager.FontProperties(fname=str(cjk_font()), size=size, weight=weight)
+    return font_manager.FontProperties(family=cjk_family(), size=size, weight=weight)
 
 
+@lru_cache(maxsize=1)
 def cjk_family() -> str:
-    """Family name of :func:`cjk_font` (used in DOCX run properties)."""
-    return font_manager.FontProperties(fname=str(cjk_font())).get_name()
+    """Family name of the Simplified Chinese face of :func:`cjk_font` (PDF and DOCX).
+
+    Noto CJK ships as a collection (.ttc) whose first face is Japanese (JP): glyphs such as
+    骨, 直 and 说 differ from the forms Chinese readers expect, so the sheet names the ``SC``
+    face by family (matplotlib picks that face of the collection and embeds it in the PDF).
+    """
+    path = cjk_font()
+    faces = [f.name for f in font_manager.fontManager.ttflist if Path(f.fname) == path]
+    simplified = [n for n in faces if n.endswith(" SC") and "Mono" not in n]
+    if simplified:
+        return simplified[0]
+    return faces[0] if faces else font_manager.FontProperties(fname=str(path)).get_name()
 
 
 # --- map -----------------------------------------------------------------------------------

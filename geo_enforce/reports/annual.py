@@ -25,8 +25,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo_enforce.geometry.areas import m2_to_mu
 from geo_enforce.ledger import vocab
 from geo_enforce.ledger.deadlines import DeadlineCase, overdue
+from geo_enforce.ledger.stock import UNCLASSIFIED_LABEL
 from geo_enforce.reports.phrasing import (
     cn_date,
     count_text,
@@ -54,6 +56,12 @@ class ReportTable:
     rows: list[list[Any]]
     total: list[Any] | None = None
     note: str = ""
+    #: columns whose total is not the sum of the rows (a dissolved area): XLSX writes the
+    #: value there, a ``=SUM()`` formula in every other numeric column
+    value_totals: tuple[str, ...] = ()
+    #: the rows' numbers unrounded (same shape as ``rows``), when known: XLSX cells hold them
+    #: (shown to 2 decimals), so a ``=SUM()`` total shows the same figure as the other formats
+    exact_rows: list[list[Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The table (or report) as JSON-ready values."""
@@ -134,13 +142,17 @@ def _town_name(session: Session) -> str:
     return name or "全镇"
 
 
-def _area_row(label: str, g: GroupTotal, *, households: bool, dissolved: bool) -> list[Any]:
+def _area_row(
+    label: str, g: GroupTotal, *, households: bool, dissolved: bool, exact: bool = False
+) -> list[Any]:
+    """A table row of ``g``: areas rounded for display, or unrounded with ``exact``."""
+    m2, mu = (float, m2_to_mu) if exact else (round_m2, round_mu)
     row: list[Any] = [label, g.count]
     if households:
         row.append(g.households or 0)
-    row += [round_m2(g.area_m2), round_mu(g.area_m2)]
+    row += [m2(g.area_m2), mu(g.area_m2)]
     if dissolved:
-        row.append(round_m2(g.dissolved_m2 if g.dissolved_m2 is not None else g.area_m2))
+        row.append(m2(g.dissolved_m2 if g.dissolved_m2 is not None else g.area_m2))
     return row
 
 
@@ -173,7 +185,13 @@ def _area_table(
     note = ""
     if dissolved and rep.total.differs:
         note = "部分图斑相互重叠：面积为各记录之和，扣除重叠后面积按图斑合并计算。"
-    return ReportTable(name, title, cols, kinds, rows, total, note)
+    not_summed = ("扣除重叠后面积(平方米)",) if dissolved else ()
+    exact = [
+        _area_row(g.labels.get(key, ""), g, households=households, dissolved=dissolved,
+                  exact=True)
+        for g in rep.groups
+    ]  # fmt: skip
+    return ReportTable(name, title, cols, kinds, rows, total, note, not_summed, exact)
 
 
 def build_annual(session: Session, year: int) -> AnnualReport:
@@ -245,6 +263,8 @@ def build_annual(session: Session, year: int) -> AnnualReport:
     cat_table.kinds.insert(5, COL_M2)
     for g, row in zip(by_category.groups, cat_table.rows, strict=True):
         row.insert(5, round_m2(floor.get(g.key["category"], 0.0)))
+    for g, row in zip(by_category.groups, cat_table.exact_rows or [], strict=True):
+        row.insert(5, floor.get(g.key["category"], 0.0))
     assert cat_table.total is not None
     cat_table.total.insert(5, round_m2(floor_by_category.total.area_m2))
 
@@ -334,7 +354,7 @@ def _stock_table(stock: dict[str, AreaReport]) -> ReportTable:
 
     rows = [
         row(
-            vocab.STOCK_CLASSES.get(c or "", "未定（无基准日或发现日期）"),
+            vocab.STOCK_CLASSES.get(c or "", UNCLASSIFIED_LABEL),
             found.get(c, empty), halted.get(c, empty), demolished.get(c, empty),
         )
         for c in classes
@@ -347,7 +367,8 @@ def _stock_table(stock: dict[str, AreaReport]) -> ReportTable:
         [COL_TEXT, COL_INT, COL_INT, COL_INT, COL_M2, COL_MU],
         rows,
         total,
-        "存量：发现日期不晚于本镇基准日（基线调查日）的违法建设；增量：基准日之后新发现的。",
+        "存量：发现日期不晚于本镇基准日（基线调查日）的违法建设；增量：基准日之后新发现的；"
+        "未定：未设基准日或未填发现日期。",
     )
 
 

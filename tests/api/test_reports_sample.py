@@ -94,11 +94,26 @@ def test_docx_paragraph_and_xlsx_totals(township, artifacts):
     (artifacts / "reports").mkdir(exist_ok=True)
     (artifacts / "reports" / f"sample-annual-{year}.xlsx").write_bytes(data)
     wb = openpyxl.load_workbook(io.BytesIO(data))
-    totals = next(r for r in wb["按村拆除违法建设"].iter_rows(values_only=True) if r[0] == "合计")
+    totals = _evaluated_totals(wb["按村拆除违法建设"])
     assert totals[1] == areas["total"]["count"]
-    assert totals[3] == areas["total"]["area_m2"]
-    assert totals[4] == areas["total"]["area_mu"]
-    assert totals[5] == areas["total"]["dissolved_m2"]
+    assert totals[3] == pytest.approx(areas["total"]["area_m2"], abs=0.005)
+    assert totals[4] == pytest.approx(areas["total"]["area_mu"], abs=0.005)
+    assert totals[5] == areas["total"]["dissolved_m2"]  # a value: a union is not a sum
     cleared = client.get("/reports/cleared-parcels", params={"year": year}).json()
-    ct = next(r for r in wb["治理违法占地"].iter_rows(values_only=True) if r[0] == "合计")
-    assert ct[1] == cleared["total"]["count"] and ct[2] == cleared["total"]["area_m2"]
+    ct = _evaluated_totals(wb["治理违法占地"])
+    assert ct[1] == cleared["total"]["count"]
+    assert ct[2] == pytest.approx(cleared["total"]["area_m2"], abs=0.005)
+
+
+def _evaluated_totals(ws) -> list:
+    """The 合计 row with each ``=SUM(X4:Xn)`` formula replaced by the sum of those cells."""
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    k = next(i for i, r in enumerate(rows) if r[0] == "合计")
+    out = []
+    for c, value in enumerate(rows[k]):
+        if isinstance(value, str) and value.startswith("=SUM("):
+            col = value[5]
+            assert value == f"=SUM({col}4:{col}{3 + k})", value
+            value = sum(r[c] for r in rows[:k])
+        out.append(value)
+    return out

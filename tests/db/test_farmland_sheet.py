@@ -76,6 +76,12 @@ def test_pdf_sheet_renders(report, artifacts, tmp_path):
     assert _has_colour(pages[0], (0x00, 0x33, 0xCC))
     assert _has_colour(pages[0], (0xE3, 0x4A, 0x33))
     assert _has_colour(pages[0], (0xFF, 0x7F, 0x00), min_px=50)
+    # the Simplified Chinese face of the CJK collection is embedded, not the Japanese one
+    fonts = subprocess.run(
+        ["pdffonts", str(pdf)], check=True, capture_output=True, timeout=60
+    ).stdout.decode()
+    cjk = [line.split()[0] for line in fonts.splitlines() if "CJK" in line]
+    assert cjk and all(name.split("+")[-1].startswith("NotoSansCJKsc") for name in cjk), fonts
 
 
 def test_docx_sheet_renders(report, artifacts, tmp_path):
