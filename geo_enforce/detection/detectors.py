@@ -384,7 +384,9 @@ class DsmHeightDetector(Detector):
     """New (or higher) and removed buildings from two DSMs: height change of a storey whose
     surface is made of roof planes, not canopy (:mod:`geo_enforce.detection.height`).
 
-    ``min_height_m`` (default 2.2 m, one storey) is the smallest change kept. Candidates are
+    ``min_height_m`` (default 2.2 m, one storey) is the smallest change kept for a building;
+    free-standing low structures (steel sheds, carports) count from ``shed_height_m`` (1.8 m,
+    head height) when planar, at least 2.5 m across and rectangular. Candidates are
     split into building parts by roughness (trees are rough, roofs planar), joined or kept
     apart by the step and contact between them, and carry their evidence (roughness,
     planarity, edge step, colour when the orthophoto has it). Vegetation colour (excess green,
@@ -403,8 +405,10 @@ class DsmHeightDetector(Detector):
         max_roughness_m: float = 0.25,
         split_contact: float = 0.2,
         bridge_m: float = 1.0,
+        shed_height_m: float = 1.8,
     ) -> None:
         self.bridge_m = bridge_m
+        self.shed_height_m = shed_height_m
         self.min_height_m = min_height_m
         self.veg_exg = veg_exg
         self.max_roughness_m = max_roughness_m
@@ -426,6 +430,7 @@ class DsmHeightDetector(Detector):
             max_roughness_m=self.max_roughness_m,
             split_contact=self.split_contact,
             bridge_m=self.bridge_m,
+            shed_height_m=self.shed_height_m,
         )
 
     def __call__(self, pair: WindowPair) -> ChangeResult:
@@ -451,12 +456,13 @@ class DsmHeightDetector(Detector):
         evidence: dict[str, np.ndarray] = {}
         margin = context_px(pair.gsd_m, cues)
         h = np.float32(self.min_height_m)
+        h_low = np.float32(min(self.shed_height_m, self.min_height_m))  # low structures
         for out, sign, which, surface in (
             (gain, 1.0, "after", pair.dsm_after),
             (loss, -1.0, "before", pair.dsm_before),
         ):
             # invalid pixels hold dh = 0: never a candidate
-            cand = dh >= h if sign > 0 else dh <= -h
+            cand = dh >= h_low if sign > 0 else dh <= -h_low
             if not cand.any():
                 continue
             # everything below works on the boxes around the candidates: cost follows change
@@ -476,11 +482,14 @@ class DsmHeightDetector(Detector):
                         colour[key][idx] = values
                 low[idx] = ~veg
                 sub &= low
+                storey = sub & (up >= h)
                 barrier[gidx] |= veg
-                labels, ev = segment_buildings(surface[box], up, sub, pair.gsd_m, cues, low=low)
+                labels, ev = segment_buildings(
+                    surface[box], up, storey, pair.gsd_m, cues, low=low, shed=sub
+                )
                 on = labels > 0
                 out[box] |= on
-                barrier[box] |= sub & ~on
+                barrier[box] |= storey & ~on
                 # written on the objects' pixels only, in float16 (three significant digits
                 # are plenty for evidence): few memory pages are ever touched
                 for key, m in {**ev, **colour}.items():

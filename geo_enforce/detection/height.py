@@ -30,6 +30,13 @@ terrace of houses sharing whole walls, or a wing whose whole end wall abuts the 
 stays one block. Different objects are kept one pixel apart (8-connected), so the runner's
 connected regions are the objects.
 
+**Low structures** (steel sheds, carports: 彩钢房, 车棚): free-standing patches from head height
+(``shed_height_m``, 1.8 m) up to a storey, at least ``shed_width_m`` (2.5 m, a car's width)
+across, opened to part sheds in a row, whose inner pixels lie on one plane within
+``shed_plane_m`` (0.15 m RMS: a sheet roof; shrubs and canopy deviate by decimetres) become
+objects. One plane over the whole patch rather than the 1 m windows, which find almost no
+window inside a 3 m shed.
+
 **Outlines** (:func:`regularise`): dominant orientation from the minimum rotated rectangle
 (or the outline's edges, length weighted, modulo 90°, for shapes that fill little of it),
 each edge snapped to that axis or its normal, runs merged at their
@@ -141,6 +148,11 @@ class HeightCues:
     split_contact: float = 0.2  # parts touching along < 20 % of the smaller outline stay apart
     end_wall: float = 0.8  # ... unless the contact spans the smaller part's width (a wing)
     enclosed: float = 0.5  # rough raised pixels whose outline is mostly roof belong to it
+    # low structures (steel sheds, carports: 彩钢房, 车棚) from head height, if at least a
+    # car's width across (hedges are narrower) and one plane (canopy and shrubs are not)
+    shed_height_m: float = 1.8
+    shed_width_m: float = 2.5
+    shed_plane_m: float = 0.15  # RMS residual of one plane through the inner pixels
     veg_exg: float = 0.15
     veg_ndvi: float = 0.3
 
@@ -201,16 +213,19 @@ def segment_buildings(
     gsd: float,
     cues: HeightCues,
     low: np.ndarray | None = None,
+    shed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Building parts among the candidate pixels ``cand`` (a storey of gain) of one box.
 
     ``z`` is the surface the objects stand on top of (the after DSM for gains), ``gain`` the
     height change (positive up); ``low`` (optional) the pixels of at least half a storey, not
     vegetation: smooth ones attached to a building part are its lower roofs (annexes, sheds
-    built against it) and join it. Returns (labels: 0 none, 1.. objects, one pixel apart;
-    per-pixel evidence maps of the labelled pixels, each with its weight map ``<key>_w``:
-    ``roughness_m`` and ``planarity_rmse_m`` on the pixels whose cue window lies inside the
-    object, ``edge_step_m`` on its border pixels).
+    built against it) and join it. ``shed`` (optional): the pixels from ``shed_height_m`` up,
+    not vegetation; a patch of them standing free, wide enough and on one plane, is a low
+    structure (a steel shed, a carport) and an object of its own. Returns (labels: 0 none,
+    1.. objects, one pixel apart; per-pixel evidence maps of the labelled pixels, each with
+    its weight map ``<key>_w``: ``roughness_m`` and ``planarity_rmse_m`` on the pixels whose
+    cue window lies inside the object, ``edge_step_m`` on its border pixels).
     """
     k_r = _odd(cues.roughness_window_m / gsd)
     k_p = _odd(cues.planarity_window_m / gsd, least=5)
@@ -227,32 +242,37 @@ def segment_buildings(
     eight = np.ones((3, 3), bool)
     core_lab, n = ndi.label(core, eight)
     empty: tuple[np.ndarray, dict[str, np.ndarray]] = (np.zeros(z.shape, np.int32), {})
-    if n == 0:
-        return empty
     sizes = np.bincount(core_lab.ravel(), minlength=n + 1)
     keep = sizes * gsd * gsd >= cues.min_core_m2
     keep[0] = False
     if not keep[1:].any():
-        return empty
-    core_lab = np.where(keep[core_lab], core_lab, 0)
-    # grow each core over the candidate pixels its cue window could not see as smooth (walls,
-    # ridges): as far as the roughness window reaches plus the opening radius
-    reach = k_r // 2 + r_open + 1
-    has_core = core_lab > 0
-    grow = (cand & _dilate(has_core, reach)) | has_core
-    if int(keep.sum()) == 1:
-        labels = grow.astype(np.int32)  # one part: nothing to share out
+        if shed is None:
+            return empty
+        labels = np.zeros(z.shape, np.int32)  # no roof of a storey: low structures only
     else:
-        # flooded from the cores over the height gradient: two parts meet at the wall
-        from skimage.segmentation import watershed
+        core_lab = np.where(keep[core_lab], core_lab, 0)
+        # grow each core over the candidate pixels its cue window could not see as smooth (walls,
+        # ridges): as far as the roughness window reaches plus the opening radius
+        reach = k_r // 2 + r_open + 1
+        has_core = core_lab > 0
+        grow = (cand & _dilate(has_core, reach)) | has_core
+        if int(keep.sum()) == 1:
+            labels = grow.astype(np.int32)  # one part: nothing to share out
+        else:
+            # flooded from the cores over the height gradient: two parts meet at the wall
+            from skimage.segmentation import watershed
 
-        slope = np.hypot(ndi.sobel(zf, 0), ndi.sobel(zf, 1)).astype(np.float32)
-        labels = watershed(slope, core_lab, mask=grow).astype(np.int32)
-    if low is not None:
-        labels = _attach_low(labels, low & ~cand, rough, gsd, cues)
-    labels = _bridge(labels, cand if low is None else (cand | low), gsd, cues)
-    labels = _enclosed(labels, cand, cues)
-    labels = _join_parts(labels, zf, gsd, cues)
+            slope = np.hypot(ndi.sobel(zf, 0), ndi.sobel(zf, 1)).astype(np.float32)
+            labels = watershed(slope, core_lab, mask=grow).astype(np.int32)
+        if low is not None:
+            labels = _attach_low(labels, low & ~cand, rough, gsd, cues)
+        labels = _bridge(labels, cand if low is None else (cand | low), gsd, cues)
+        labels = _enclosed(labels, cand, cues)
+        labels = _join_parts(labels, zf, gsd, cues)
+    if shed is not None:
+        labels = _add_sheds(labels, shed, zf, gsd, cues)
+    if not labels.any():
+        return empty
     labels = _apart(labels)
     on = labels > 0
     planarity = plane_residual(zf, k_p)
@@ -271,6 +291,47 @@ def segment_buildings(
         "edge_step_m_w": border.astype(np.float32),
     }
     return labels, ev
+
+
+def _add_sheds(
+    labels: np.ndarray, shed: np.ndarray, z: np.ndarray, gsd: float, cues: HeightCues
+) -> np.ndarray:
+    """Free-standing low structures: connected patches of ``shed`` pixels (from head height)
+    away from the building parts, at least ``shed_width_m`` across (twice the largest
+    inscribed radius: hedges are narrower) whose inner pixels lie on one plane within
+    ``shed_plane_m`` (a sheet roof, flat or mono-pitch; canopy and shrubs deviate by
+    decimetres to metres), become objects. One plane over the whole patch, not the 1 m
+    windows: a shed 3 m across has almost no pixel whose window lies inside it."""
+    if cues.shed_height_m >= cues.min_height_m:
+        return labels
+    # opened: sheds in a row joined by a fence or a wall top come apart
+    free = _opening(shed & ~_dilate(labels > 0, 1), max(1, round(0.5 / gsd)))
+    comp, n = ndi.label(free, np.ones((3, 3), bool))
+    if n == 0:
+        return labels
+    out = labels.copy()
+    nxt = int(labels.max()) + 1
+    min_px = cues.shed_width_m**2 / (gsd * gsd)
+    for k, sl in enumerate(ndi.find_objects(comp), start=1):
+        if sl is None:
+            continue
+        part = comp[sl] == k
+        if part.sum() < min_px:
+            continue
+        if 2 * float(ndi.distance_transform_edt(np.pad(part, 1)).max()) * gsd < cues.shed_width_m:
+            continue
+        inner = _erode(part, 1) & part  # edge cells mix roof, wall and ground
+        r, c = np.nonzero(inner)
+        if r.size < 6:
+            continue
+        a = np.column_stack([r - r.mean(), c - c.mean(), np.ones(r.size)]) * [gsd, gsd, 1.0]
+        zz = z[sl][inner].astype(np.float64)
+        coef, *_ = np.linalg.lstsq(a, zz, rcond=None)
+        if float(np.sqrt(np.mean((a @ coef - zz) ** 2))) > cues.shed_plane_m:
+            continue
+        out[sl][part] = nxt
+        nxt += 1
+    return out
 
 
 def _attach_low(

@@ -159,6 +159,29 @@ def test_a_tree_over_the_middle_of_a_block_does_not_cut_it_in_two():
     assert res.gain[block].mean() > 0.9
 
 
+def test_a_low_shed_is_kept_a_shrub_and_a_hedge_of_its_height_are_not():
+    rng = np.random.default_rng(6)
+    before = _ground()
+    after = before.copy()
+    rows, cols = np.mgrid[:160, :160]
+    # a mono-pitch steel shed, 3.5 m × 4 m, 1.9 to 2.1 m high: under a storey (2.2 m)
+    shed = (rows >= 20) & (rows < 27) & (cols >= 20) & (cols < 28)
+    after[shed] += (1.9 + 0.2 * (cols - 20) / 8.0)[shed]
+    # a shrub of the same height and size: rough
+    shrub = (rows - 60) ** 2 + (cols - 90) ** 2 <= 5**2
+    after[shrub] += np.clip(2.0 + rng.normal(0, 0.4, after.shape), 1.8, None)[shrub]
+    # a trimmed hedge, flat on top but 1 m wide
+    hedge = (rows >= 110) & (rows < 112) & (cols >= 20) & (cols < 100)
+    after[hedge] += 2.0
+    res = DsmHeightDetector()(_pair(before, after))
+    assert res.gain[shed].mean() > 0.7
+    assert not res.gain[shrub].any()
+    assert not res.gain[hedge].any()
+    assert _objects(res.gain) == 1
+    # the rule is the lower height: with it at a storey, the shed is gone
+    assert not DsmHeightDetector(shed_height_m=2.2)(_pair(before, after)).gain.any()
+
+
 def test_tree_over_a_building_edge_is_not_part_of_it():
     rng = np.random.default_rng(3)
     before = _ground()
