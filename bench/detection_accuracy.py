@@ -231,16 +231,9 @@ def score_bgt(
     ):
         iou = match(scored, objs)
         view: dict = {"truth_objects": len(objs)}
-        for thr in (0.3, 0.5):
-            p, r, pairs = object_scores(iou, thr)
-            view[f"precision@{thr}"] = round(p, 3)
-            view[f"recall@{thr}"] = round(r, 3)
-            if thr == 0.3:
-                err = [
-                    (scored[i].sum() - objs[j].sum()) / objs[j].sum() for i, j in pairs
-                ]  # raster against raster: the same pixel rule on both sides
-                view["median_area_error"] = round(float(np.median(np.abs(err))), 3) if err else None
-                view["median_signed_area_error"] = round(float(np.median(err)), 3) if err else None
+        pairs = _precision_recall(iou, view)
+        # raster against raster: the same pixel rule on both sides
+        _area_errors([(scored[i].sum() - objs[j].sum()) / objs[j].sum() for i, j in pairs], view)
         union_t = np.any(objs, axis=0) if objs else np.zeros_like(truth)
         union_p = np.any(scored, axis=0) if scored else np.zeros_like(truth)
         inside = area
@@ -299,6 +292,24 @@ def object_scores(iou: np.ndarray, thr: float) -> tuple[float, float, list[tuple
     return len(pairs) / n_p, len(pairs) / n_t, pairs
 
 
+def _precision_recall(iou: np.ndarray, out: dict) -> list[tuple[int, int]]:
+    """Object precision and recall at IoU ≥ 0.3 and ≥ 0.5 into ``out``; the pairs at 0.3."""
+    first: list[tuple[int, int]] = []
+    for thr in (0.3, 0.5):
+        p, r, pairs = object_scores(iou, thr)
+        out[f"precision@{thr}"] = round(p, 3)
+        out[f"recall@{thr}"] = round(r, 3)
+        if thr == 0.3:
+            first = pairs
+    return first
+
+
+def _area_errors(errors: list[float], out: dict) -> None:
+    """Median |relative area error| and median signed error of the matched pairs into ``out``."""
+    out["median_area_error"] = round(float(np.median(np.abs(errors))), 3) if errors else None
+    out["median_signed_area_error"] = round(float(np.median(errors)), 3) if errors else None
+
+
 def score(
     regions, truth: np.ndarray, gsd: float, min_area_m2: float, gain: np.ndarray | None = None
 ) -> dict:
@@ -312,48 +323,36 @@ def score(
         "detected_objects": len(pred),
         "demolished_regions": sum(1 for r in regions if r.kind != "new"),
     }
-    for thr in (0.3, 0.5):
-        p, r, pairs = object_scores(iou, thr)
-        out[f"precision@{thr}"] = round(p, 3)
-        out[f"recall@{thr}"] = round(r, 3)
-        if thr == 0.3:
-            errors = [
-                abs(new[i].area_m2 - objs[j].sum() * px_area) / (objs[j].sum() * px_area)
-                for i, j in pairs
-            ]
-            out["median_area_error"] = round(float(np.median(errors)), 3) if errors else None
-            signed = [
-                (new[i].area_m2 - objs[j].sum() * px_area) / (objs[j].sum() * px_area)
-                for i, j in pairs
-            ]
-            out["median_signed_area_error"] = round(float(np.median(signed)), 3) if signed else None
-            out["mean_iou_matched"] = (
-                round(float(np.mean([iou[i, j] for i, j in pairs])), 3) if pairs else None
-            )
-            matched_p = {i for i, _ in pairs}
-            matched_t = {j for _, j in pairs}
-            out["false_alarms"] = [
-                _describe(new[i], pred[i], truth, px_area)
-                for i in range(len(new))
-                if i not in matched_p
-            ]
-            out["misses"] = [
-                {
-                    "area_m2": round(float(objs[j].sum() * px_area), 1),
-                    "best_iou": round(float(iou[:, j].max()), 2) if len(pred) else 0.0,
-                    "median_gain_m": (
-                        round(float(np.median(gain[objs[j]])), 2) if gain is not None else None
-                    ),
-                    "covered": round(
-                        float(np.logical_and(objs[j], np.any(pred, axis=0)).sum() / objs[j].sum())
-                        if pred
-                        else 0.0,
-                        2,
-                    ),
-                }
-                for j in range(len(objs))
-                if j not in matched_t
-            ]
+    pairs = _precision_recall(iou, out)
+    _area_errors(
+        [(new[i].area_m2 - objs[j].sum() * px_area) / (objs[j].sum() * px_area) for i, j in pairs],
+        out,
+    )
+    out["mean_iou_matched"] = (
+        round(float(np.mean([iou[i, j] for i, j in pairs])), 3) if pairs else None
+    )
+    matched_p = {i for i, _ in pairs}
+    matched_t = {j for _, j in pairs}
+    out["false_alarms"] = [
+        _describe(new[i], pred[i], truth, px_area) for i in range(len(new)) if i not in matched_p
+    ]
+    out["misses"] = [
+        {
+            "area_m2": round(float(objs[j].sum() * px_area), 1),
+            "best_iou": round(float(iou[:, j].max()), 2) if len(pred) else 0.0,
+            "median_gain_m": (
+                round(float(np.median(gain[objs[j]])), 2) if gain is not None else None
+            ),
+            "covered": round(
+                float(np.logical_and(objs[j], np.any(pred, axis=0)).sum() / objs[j].sum())
+                if pred
+                else 0.0,
+                2,
+            ),
+        }
+        for j in range(len(objs))
+        if j not in matched_t
+    ]
     fa, miss = out["false_alarms"], out["misses"]
     out["false_alarms_on_buildings"] = sum(1 for f in fa if f["on_building"] >= 0.5)
     out["misses_lower_than_2_5m"] = sum(
