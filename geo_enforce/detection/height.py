@@ -42,8 +42,10 @@ window inside a 3 m shed.
 each edge snapped to that axis or its normal, runs merged at their
 length-weighted offset, corners intersected: a rectilinear outline whose area stays within a
 pixel strip of the raster outline. Falls back to the simplified outline when that would change
-the area by more than 10 %, or move more than 20 % of it (symmetric difference: round or
-irregular shapes, blocks bending through an angle that is not a right one).
+the area by more than 10 %, move more than 20 % of it (symmetric difference: round or
+irregular shapes, blocks bending through an angle that is not a right one), or put any point
+farther than ``max_offset_px`` from the raster outline (Hausdorff distance: a corner shot past
+a complex block; the regions use 1 m, at least 3 px).
 
 **Vertical offset** (:func:`ground_dz_samples`, :func:`vertical_offset`): DSM differences on
 pixels that are smooth on both dates and not vegetation, then the mode of their histogram (the
@@ -546,7 +548,9 @@ def _rectilinear_ring(coords: np.ndarray) -> np.ndarray | None:
     return np.asarray(pts)
 
 
-def regularise(geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1) -> BaseGeometry:
+def regularise(
+    geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1, max_offset_px: float = 3.0
+) -> BaseGeometry:
     """Rectilinear outline of a building region (pixel units): see the module doc."""
     polys = [p for p in getattr(geom, "geoms", [geom]) if p.geom_type == "Polygon"]
     out = []
@@ -574,6 +578,8 @@ def regularise(geom: BaseGeometry, *, px: float = 1.0, max_change: float = 0.1) 
             or abs(cand.area - p.area) > max_change * p.area
             # same area but a different shape (a block bending at 45° snapped to one axis)
             or cand.symmetric_difference(shapely.make_valid(p)).area > 2 * max_change * p.area
+            # or a corner shot past the building (runs intersected far from the outline)
+            or shapely.hausdorff_distance(cand, p) > max_offset_px * px
         ):
             out.append(simple)
             continue

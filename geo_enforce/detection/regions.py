@@ -188,7 +188,9 @@ def clean_regions(
             continue
         building = "roughness_m" in (m.get("ev") or {})
         if building:  # a building's outline: rectilinear, as the report's areas need
-            geom = shapely.make_valid(regularise(geom, px=simplify_px))
+            # no point of it more than 1 m (and 3 px) off the raster outline
+            off_px = max(3.0, 1.0 / gsd) / simplify_px if simplify_px > 0 else 3.0
+            geom = shapely.make_valid(regularise(geom, px=simplify_px, max_offset_px=off_px))
         else:
             geom = shapely.make_valid(geom.simplify(simplify_px, preserve_topology=True))
         geom = _polygonal(geom)

@@ -228,6 +228,32 @@ def test_regularised_outline_keeps_the_rectangle_area(angle):
     assert len(xy) - 1 <= 6
 
 
+def test_regularise_never_moves_a_complex_block_outline_far():
+    import shapely
+    from rasterio.features import rasterize, shapes
+    from shapely.geometry import shape
+
+    # a block of overlapping ranges, some at 30°/45° to the others (seeded; one where snapping
+    # every edge to one axis shoots a corner 7 m past the building)
+    rng = np.random.default_rng(132)
+    parts = []
+    for _ in range(int(rng.integers(3, 7))):
+        x, y = rng.uniform(30, 110, 2)
+        w, h = rng.uniform(8, 40, 2)
+        angle = float(rng.choice([0, 0, 0, 30, 45]))
+        parts.append(affinity.rotate(box(x, y, x + w, y + h), angle, origin=(80, 80)))
+    block = affinity.rotate(shapely.union_all(parts), rng.uniform(0, 90), origin=(80, 80))
+    mask = rasterize([(block, 1)], out_shape=(160, 160), dtype="uint8")
+    outline = max(
+        (shape(g) for g, v in shapes(mask, mask=mask > 0) if v == 1), key=lambda p: p.area
+    )
+    unguarded = regularise(outline, max_offset_px=math.inf)
+    assert shapely.hausdorff_distance(unguarded, outline) > 6  # what the guard is for
+    out = regularise(outline, max_offset_px=3.0)
+    assert shapely.hausdorff_distance(out, outline) <= 3.0
+    assert abs(out.area - outline.area) / outline.area < 0.1
+
+
 def test_regularise_keeps_an_l_shape_rectilinear_and_falls_back_on_a_disc():
     from shapely.geometry import Point, Polygon
 
