@@ -131,8 +131,14 @@ def test_verification_flow(client, tokens, sessions, settings):
     r = client.post(f"/verifications/{vid}/status", json={"status": "submitted"}, headers=liaison)
     assert r.status_code == 409
 
+    # opening a case is enforcement staff's decision (route-policy table): editor, not liaison
     r = client.post(
         f"/verifications/{vid}/structure-case", json={"category": "steel_shed"}, headers=liaison
+    )
+    assert r.status_code == 403
+    (editor,) = bearer_headers(sessions, ("e1", "editor"), actor="seed")
+    r = client.post(
+        f"/verifications/{vid}/structure-case", json={"category": "steel_shed"}, headers=editor
     )
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "suspected"
