@@ -31,6 +31,8 @@ from geo_enforce.geometry.crs import CGCS2000, GK39_CM117
 DEFAULT_SEED = 2024
 TOWN_CODE = "120111100"
 TOWN_NAME = "津西示范镇"
+#: the sample township's base date (基准日): cases found by then are stock (存量)
+BASE_DATE = dt.date(2022, 12, 31)
 LAYER_ORDER = ("admin_area", "red_line", "farmland_parcel", "cleared_parcel", "structure")
 SAMPLE_GPKG = Path(str(files("geo_enforce.layers") / "sample" / "township.gpkg"))
 
@@ -417,6 +419,11 @@ def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:  # 
             closed = discovered + dt.timedelta(days=int(rng.integers(20, 240)))
         year = discovered.year
         counters[year] = counters.get(year, 0) + 1
+        halted: dt.date | None = None
+        if status == "suspected" and discovered >= dt.date(2024, 1, 1) and counters[year] % 2:
+            # new building stopped on site (制止), chosen without a random draw so the rest of
+            # the sample stays as it was
+            status, halted = "halted", discovered + dt.timedelta(days=1)
         floors = int(rng.integers(fmin, fmax + 1))
         surname = SURNAMES[int(rng.integers(0, len(SURNAMES)))]
         measured = (
@@ -435,6 +442,9 @@ def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:  # 
                 "status": status,
                 "discovered_on": discovered,
                 "notice_on": notice,
+                # 责令限期拆除: 30 days (no random draw, so the rest of the sample is unchanged)
+                "deadline_on": notice + dt.timedelta(days=30) if notice else None,
+                "halted_on": halted,
                 "demolished_on": demolished,
                 "closed_on": closed,
                 "floor_area_measured_m2": measured,
@@ -475,6 +485,7 @@ def write_township(path: Path = SAMPLE_GPKG, seed: int = DEFAULT_SEED) -> Path:
 def load_township(factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED) -> dict[str, int]:
     """Import every sample layer through the importer in one transaction; returns row counts."""
     from geo_enforce.io.importer import import_frame
+    from geo_enforce.ledger.stock import set_base_date
     from geo_enforce.storage.engine import transaction
 
     layers = build_township(seed)
@@ -483,4 +494,5 @@ def load_township(factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED)
         for name in LAYER_ORDER:
             import_frame(session, name, layers[name], source=f"sample township (seed {seed})")
             counts[name] = len(layers[name])
+        set_base_date(session, TOWN_CODE, BASE_DATE, note="2022年底违法建设基线调查（示例）")
     return counts
