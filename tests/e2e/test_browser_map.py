@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from sqlalchemy import text
 from geo_enforce.settings import Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker
 from tests.conftest import bearer_headers
+from tests.support.live_server import free_port
 from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,12 +55,6 @@ LAYERS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -88,7 +82,7 @@ def server(module_db_url: str, tmp_path_factory) -> Iterator[Server]:
         row = s.execute(
             text("SELECT area_m2, area_mu FROM structure WHERE case_no = :c"), {"c": CLICK_CASE}
         ).one()
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
