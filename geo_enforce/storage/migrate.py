@@ -24,9 +24,23 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the schema at ``url`` up to ``revision`` (all heads by default), then grant."""
+    """Bring the schema at ``url`` up to ``revision`` (all heads by default), then grant.
+
+    A no-op when the database is already at every head, so a notebook or a tool connected as
+    the app role (``ge_app``, which may neither migrate nor grant) can call it safely; when a
+    migration is due it must run as ``ge_owner`` or a superuser.
+    """
+    if revision == "heads" and current_heads(url) == script_heads():
+        return
     command.upgrade(alembic_config(url), revision)
     apply_grants(url)
+
+
+def script_heads() -> set[str]:
+    """The head revisions of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config("postgresql://")).get_heads())
 
 
 def apply_grants(url: str) -> None:
