@@ -43,7 +43,7 @@ from geo_enforce.imagery.align import (
     check_band_layouts,
     estimate_alignment,
 )
-from geo_enforce.imagery.rasters import inspect
+from geo_enforce.imagery.rasters import inspect, ortho_bands
 
 
 @dataclass
@@ -300,8 +300,8 @@ def change_images(
     has_dsm = dsm_before is not None and dsm_after is not None
     alignment = estimate_alignment(
         grid,
-        Source(str(before), (1, 2, 3), "ortho"),
-        Source(str(after), (1, 2, 3), "ortho"),
+        Source(str(before), ortho_bands(b, a), "ortho"),
+        Source(str(after), ortho_bands(b, a), "ortho"),
         dsm_before=Source(str(dsm_before), (1,), "dsm") if has_dsm else None,
         dsm_after=Source(str(dsm_after), (1,), "dsm") if has_dsm else None,
         window=min(512, grid.width, grid.height),

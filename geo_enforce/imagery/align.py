@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
 from geo_enforce.errors import ImageryError
-from geo_enforce.imagery.rasters import inspect
+from geo_enforce.imagery.rasters import inspect, ortho_bands
 
 
 @dataclass(frozen=True)
@@ -526,10 +526,11 @@ def align_flights(
     b, a = inspect(before_ortho), inspect(after_ortho)
     check_band_layouts(b, a)
     grid = common_grid(before_ortho, after_ortho, gsd=gsd)
+    bands = ortho_bands(b, a)
     return estimate_alignment(
         grid,
-        Source(before_ortho, (1, 2, 3), "ortho"),
-        Source(after_ortho, (1, 2, 3), "ortho"),
+        Source(before_ortho, bands, "ortho"),
+        Source(after_ortho, bands, "ortho"),
         dsm_before=Source(before_dsm, (1,), "dsm") if before_dsm and after_dsm else None,
         dsm_after=Source(after_dsm, (1,), "dsm") if before_dsm and after_dsm else None,
         max_shift_px=max_shift_px,

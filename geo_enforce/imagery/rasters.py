@@ -64,6 +64,16 @@ def _layout(src) -> str:
     return f"{src.count}BAND"
 
 
+def ortho_bands(*infos: RasterInfo) -> tuple[int, ...]:
+    """The bands detection reads from orthophotos: red, green, blue, and near-infrared as band 4
+    when every image is ``RGBN`` (four bands, the fourth not alpha), so the vegetation test can
+    use NDVI besides excess green. One image without NIR drops it for all: the two dates must
+    carry the same bands."""
+    if infos and all(i.layout == "RGBN" for i in infos):
+        return (1, 2, 3, 4)
+    return (1, 2, 3)
+
+
 def gsd_metres(crs: CRS | None, transform: Affine, centre_lat: float | None = None) -> float | None:
     """Ground sample distance in metres (mean of x and y pixel size); None without a CRS."""
     if crs is None:
