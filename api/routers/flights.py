@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from api.deps import Admin, Editor, ReadDB, Viewer
 from geo_enforce.detection import service
 from geo_enforce.errors import GeoEnforceError
-from geo_enforce.imagery.flights import flight_summary, get_flight, list_flights
+from geo_enforce.imagery.flights import flight_summary, flight_warnings, get_flight, list_flights
 from geo_enforce.imagery.flights import register_flight as _register
 from geo_enforce.imagery.flights import retire_flight as _retire
 from geo_enforce.imagery.stac import item as stac_item
@@ -39,6 +39,9 @@ class FlightOut(BaseModel):
     retired: bool
     footprint: dict[str, Any] | None = None
     stac: dict[str, Any] | None = None
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. the flight lies outside every township area"
+    )
 
 
 class RetireIn(BaseModel):
@@ -158,7 +161,9 @@ def register_flight(
                 copy_cog=True,
                 max_pixels=settings.limits.max_upload_pixels,
             )
-            return _flight_out(f, base=_base(request))
+            out = _flight_out(f, base=_base(request))
+            out.warnings = flight_warnings(session, f)
+            return out
     except GeoEnforceError as exc:
         uploaded = {"ortho": ortho.filename, "dsm": dsm.filename if dsm is not None else None}
         _hide_server_paths(exc, tmp, settings.data_dir, uploaded)

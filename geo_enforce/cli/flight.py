@@ -23,7 +23,7 @@ def add_cmd(
     name: str | None = typer.Option(None, "--name", help="unique flight name"),
 ) -> None:
     """Validate, convert to COG when needed and register a flight with its STAC item."""
-    from geo_enforce.imagery.flights import flight_summary, register_flight
+    from geo_enforce.imagery.flights import flight_summary, flight_warnings, register_flight
     from geo_enforce.storage.engine import transaction
 
     day = parse_date(date, "--date")
@@ -46,8 +46,12 @@ def add_cmd(
                 progress=progress,
             )
             summary = flight_summary(flight)
+            warnings = flight_warnings(session, flight)
     summary.pop("footprint", None)
+    summary["warnings"] = warnings
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    for w in warnings:
+        console.print(f"[yellow]警告 warning:[/] {w}", soft_wrap=True)
 
 
 @flight_app.command("list")

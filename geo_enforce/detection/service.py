@@ -33,9 +33,9 @@ from geo_enforce.detection.runner import load_alignment
 from geo_enforce.errors import Conflict, GeoEnforceError, ImageryError, NotFound
 from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Alignment, align_flights, read_on_grid
-from geo_enforce.imagery.flights import get_flight
+from geo_enforce.imagery.flights import get_flight, outside_warning
 from geo_enforce.storage.engine import transaction
-from geo_enforce.storage.models import AdminArea, ChangePatch, DetectionRun, Flight
+from geo_enforce.storage.models import ChangePatch, DetectionRun, Flight
 from geo_enforce.storage.paths import resolve_stored
 
 DEFAULT_PARAMS = {
@@ -380,32 +380,11 @@ def store_patches(
 
 
 def township_warning(session: Session, alignment: Alignment) -> str | None:
-    """A warning when the flight overlaps none of the stored administrative areas (registered
+    """A warning when the flights overlap none of the stored administrative areas (registered
     far from the township, or the wrong CRS): its rule hits mean nothing there."""
     if alignment.grid.crs is None:
         return None
-    stored = session.scalar(
-        select(func.count()).select_from(AdminArea).where(AdminArea.retired_at.is_(None))
-    )
-    if not stored:
-        return None  # no township loaded yet: nothing to compare with
-    footprint = _grid_footprint(alignment)
-    inside = session.scalar(
-        select(func.count())
-        .select_from(AdminArea)
-        .where(
-            AdminArea.retired_at.is_(None),
-            func.ST_Intersects(AdminArea.geom, from_shape(footprint, srid=4490)),
-        )
-    )
-    if inside:
-        return None
-    c = footprint.centroid
-    return (
-        f"the flights lie outside every stored administrative area (centre {c.x:.5f}, "
-        f"{c.y:.5f} in EPSG:4490): check the flights' georeference and CRS; no patch of this "
-        "run is suggested as 违法"
-    )
+    return outside_warning(session, _grid_footprint(alignment))
 
 
 def _grid_footprint(alignment: Alignment):

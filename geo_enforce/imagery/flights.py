@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from geo_enforce.errors import Conflict, ImageryError, NotFound
 from geo_enforce.imagery import rasters
 from geo_enforce.io import sanity, uploads
-from geo_enforce.storage.models import Flight
+from geo_enforce.storage.models import AdminArea, Flight
 from geo_enforce.storage.paths import to_stored
 
 _NAME_RE = re.compile(r"^[\w\-.]{1,120}$")
@@ -228,3 +228,35 @@ def flight_summary(flight: Flight) -> dict:
         "footprint": mapping(to_shape(flight.footprint)) if flight.footprint is not None else None,
         "retired": flight.retired_at is not None,
     }
+
+
+def outside_warning(session: Session, footprint) -> str | None:
+    """A warning when ``footprint`` (EPSG:4490) overlaps none of the stored administrative
+    areas: a flight registered far from the township or in the wrong CRS, whose rule hits would
+    mean nothing. None when it overlaps one, or when no township is loaded yet."""
+    live = AdminArea.retired_at.is_(None)
+    if not session.scalar(select(func.count()).select_from(AdminArea).where(live)):
+        return None
+    hit = session.scalar(
+        select(func.count())
+        .select_from(AdminArea)
+        .where(live, func.ST_Intersects(AdminArea.geom, from_shape(footprint, srid=4490)))
+    )
+    if hit:
+        return None
+    c = footprint.centroid
+    return (
+        f"影像范围不在任何已存行政区内（中心 {c.x:.5f}, {c.y:.5f}，EPSG:4490）："
+        "请检查影像的地理参考和坐标系；此航摄的图斑不会被建议为违法 "
+        f"(the flight lies outside every stored administrative area, centre {c.x:.5f}, "
+        f"{c.y:.5f} in EPSG:4490: check its georeference and CRS; no patch from it is "
+        "suggested as 违法)"
+    )
+
+
+def flight_warnings(session: Session, flight: Flight) -> list[str]:
+    """What a user should hear about a just-registered flight (today: outside the township)."""
+    if flight.footprint is None:
+        return []
+    w = outside_warning(session, to_shape(flight.footprint))
+    return [w] if w else []

@@ -19,7 +19,7 @@ from geo_enforce.errors import InvalidInput
 from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.flights import register_flight
 from geo_enforce.storage.engine import transaction
-from geo_enforce.storage.models import AdminArea, AuditLog, ChangePatch, DetectorModel
+from geo_enforce.storage.models import AdminArea, AuditLog, ChangePatch, DetectorModel, Flight
 from tests.support import hostile
 from tests.support.guarded_cli import run
 
@@ -222,12 +222,19 @@ def test_outside_township_warns_and_colour_alone_suggests_nothing(sessions, tmp_
     _flights(sessions, tmp_path, seed=72)
     # the township is 50 km away: the flight was registered in the wrong place
     _admin(sessions, "FAR", ORIGIN[0] + 50_000, ORIGIN[1], 2_000)
+    from geo_enforce.imagery.flights import flight_warnings
+
+    with sessions() as s:  # what `flight add` and POST /flights now say at registration
+        flights = list(s.scalars(select(Flight)))
+        assert flights and all("不在任何已存行政区内" in flight_warnings(s, f)[0] for f in flights)
     summary, patches, _ = _run(sessions, tmp_path, {"tile": 256})
     assert patches and any(p.rule_hits for p in patches)
     assert "outside every stored administrative area" in summary["warnings"][0]
     assert all(p.suggested_ruling is None for p in patches)
     # the township around the flight: no warning; colour alone never suggests 违法
     _admin(sessions, "HERE", ORIGIN[0] + 40, ORIGIN[1] + 40, 500)
+    with sessions() as s:
+        assert all(flight_warnings(s, f) == [] for f in s.scalars(select(Flight)))
     summary, patches, feats = _run(sessions, tmp_path, {"tile": 256, "detector": "rgb"})
     assert "warnings" not in summary and patches
     assert summary["colour_only"] == len(patches)
