@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from shapely.geometry import mapping
 
 from geo_enforce.detection.detectors import CombinedDetector, Detector
+from geo_enforce.detection.patches import COLOUR_ONLY_LABEL
 from geo_enforce.detection.regions import ChangeRegion, clean_regions, merge_fragments
 from geo_enforce.detection.runner import (
     RunSpec,
@@ -207,6 +208,11 @@ def regions_geojson(regions: list[ChangeRegion], *, georeferenced: bool) -> dict
                     "confidence": r.confidence,
                     "height_gain_mean_m": r.height_gain_mean_m,
                     "height_gain_max_m": r.height_gain_max_m,
+                    # what the region rests on, as stored with a flight run's patches
+                    "evidence": {k: round(float(v), 4) for k, v in r.evidence.items()},
+                    "detection_note": (
+                        COLOUR_ONLY_LABEL if r.evidence.get("colour_only") else None
+                    ),
                 },
             }
         )

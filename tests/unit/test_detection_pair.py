@@ -47,6 +47,10 @@ def test_cli_on_plain_png_pair(pair, tmp_path):
     assert fc["type"] == "FeatureCollection" and fc["features"]
     assert "crs_note" in fc
     assert all(f["properties"]["area_m2"] >= 10 for f in fc["features"])
+    # colour alone: each region says so, with the evidence it rests on
+    for f in fc["features"]:
+        assert f["properties"]["detection_note"] == "颜色变化，需现场核实"
+        assert f["properties"]["evidence"]["colour_only"] == 1.0
 
 
 def test_geotiff_pair_with_dsms(pair, tmp_path):
@@ -70,6 +74,9 @@ def test_geotiff_pair_with_dsms(pair, tmp_path):
     lon, lat = shape(fc["features"][0]["geometry"]).representative_point().coords[0]
     assert 116.9 < lon < 117.1 and 38.9 < lat < 39.1  # EPSG:4490 lon/lat
     assert res.summary()["by_kind"]["new"] >= 1
+    new = [f["properties"] for f in fc["features"] if f["properties"]["kind"] == "new"]
+    assert new and all(p["evidence"]["height_gain_m"] >= 2.2 for p in new)
+    assert all(p["detection_note"] is None for p in new)  # height evidence, not colour alone
 
 
 def test_sizes_and_band_layouts_must_match(pair, tmp_path):
