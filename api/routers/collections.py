@@ -21,6 +21,7 @@ from api.deps import ReadDB, Viewer, get_settings
 from geo_enforce.errors import BadQuery, InvalidInput, NotFound
 from geo_enforce.ledger import features
 from geo_enforce.settings import Settings
+from geo_enforce.storage.locking import etag
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -283,4 +284,8 @@ def get_item(
         {"rel": "collection", "href": f"{base}/collections/{collection_id}", "type": JSON},
     ]
     feat["links"][0]["type"] = GEOJSON
-    return JSONResponse(feat, media_type=GEOJSON, headers=_crs_header(out_crs))
+    headers = _crs_header(out_crs)
+    version = features.item_version(session, collection_id, int(item_id))
+    if version is not None:
+        headers["ETag"] = etag(version)
+    return JSONResponse(feat, media_type=GEOJSON, headers=headers)

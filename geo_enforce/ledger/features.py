@@ -25,7 +25,15 @@ from geo_enforce.storage.models import LAYER_MODELS, AdminArea
 
 #: Layer titles shown to users (Chinese) and in the collection list: the catalogue's ``zh``.
 LAYER_TITLES = LayerTitles(
-    ("admin_area", "red_line", "structure", "cleared_parcel", "farmland_parcel", "change_patch")
+    (
+        "admin_area",
+        "red_line",
+        "structure",
+        "cleared_parcel",
+        "farmland_parcel",
+        "change_patch",
+        "pipeline",
+    )
 )
 
 PERSONAL_FIELDS = frozenset({"party_name", "party_id_no", "party_phone"})
@@ -60,6 +68,7 @@ FILTERABLE = frozenset(
 CODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
     "admin_area": {"level": vocab.ADMIN_LEVELS},
     "red_line": {"kind": vocab.RED_LINE_KINDS},
+    "pipeline": {"kind": vocab.PIPELINE_KINDS},
     "structure": {"category": vocab.STRUCTURE_CATEGORIES, "status": vocab.STRUCTURE_STATUSES},
     "cleared_parcel": {"restored_use": vocab.CLEARED_RESTORED_USES},
     "farmland_parcel": {"land_class": vocab.LAND_CLASSES},
@@ -455,6 +464,15 @@ def item(
     if row is None:
         raise NotFound(f"{collection} {item_id} does not exist or was retired")
     return _feature(collection, row, columns)
+
+
+def item_version(session: Session, collection: str, item_id: int) -> int | None:
+    """The optimistic-locking version of one feature (None for tables without versions): the
+    API sends it as the item's ``ETag``, the same one the ledger's own routes send."""
+    table = _model(collection).__table__
+    if "version" not in table.c:
+        return None
+    return session.scalar(select(table.c.version).where(table.c.id == item_id))
 
 
 def _json_type(column) -> dict[str, Any]:

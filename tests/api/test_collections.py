@@ -74,8 +74,12 @@ def test_collections_and_items(client, seeded):
         "/collections/structure/items", params={"limit": 5, "offset": 10}, headers=viewer
     ).json()
     assert page3["numberReturned"] == 1
-    one = client.get(f"/collections/structure/items/{f['id']}", headers=viewer).json()
+    r_one = client.get(f"/collections/structure/items/{f['id']}", headers=viewer)
+    one = r_one.json()
     assert one["properties"]["case_no"] == f["properties"]["case_no"]
+    # the same version the ledger's own route sends: a client may edit with it (If-Match)
+    st = client.get(f"/structures/{f['id']}", headers=editor)
+    assert r_one.headers["ETag"] == st.headers["ETag"]
 
 
 def test_bbox_and_filters(client, seeded):
