@@ -43,7 +43,7 @@ def _run(fmt: str, **kw) -> None:
     if fmt == "json":
         typer.echo(json.dumps(rep.as_dict(), ensure_ascii=False, indent=2))
     elif fmt == "csv":
-        typer.echo(report_csv(rep), nl=False)
+        typer.echo("\ufeff" + report_csv(rep), nl=False)  # BOM: Excel reads the Chinese
     elif fmt == "table":
         out.print(report_table(rep))
         for note in rep.notes:

@@ -69,7 +69,7 @@ def overdue_cmd(
         w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["case_no"])
         w.writeheader()
         w.writerows(rows)
-        typer.echo(buf.getvalue(), nl=False)
+        typer.echo("\ufeff" + buf.getvalue(), nl=False)  # BOM: Excel reads the Chinese
     elif fmt == "table":
         table = Table(title=f"逾期未拆除 {len(cases)} 处")
         for col in ("案件编号", "村/社区", "类别", "送达日期", "期限", "逾期天数", "面积(平方米)"):

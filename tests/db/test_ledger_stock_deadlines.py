@@ -262,6 +262,9 @@ def test_overdue_api_geojson_map_filter_and_cli(client, sessions, overdue_ledger
         res = runner.invoke(app, ["structure", "overdue", "-f", "json"])
         assert res.exit_code == 0, res.output
         assert '"case_no": "O-1"' in res.output and "O-2" not in res.output
+        res = runner.invoke(app, ["structure", "overdue", "-f", "csv"])
+        assert res.exit_code == 0 and res.output.startswith("\ufeffid,case_no,"), res.output
+        assert "O-1" in res.output and "O-2" not in res.output
         out = tmp_path / "digest" / "today.txt"
         res = runner.invoke(app, ["structure", "digest", "--out", str(out)])
         assert res.exit_code == 0, res.output

@@ -62,7 +62,8 @@ def test_areas_csv_and_table(cli):
     run, records = cli
     res = run("report", "areas", "--category", "villa", "--group-by", "village", "-f", "csv")
     assert res.exit_code == 0, res.output
-    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert res.stdout.startswith("\ufeff")  # every CSV carries the BOM Excel needs
+    rows = list(csv.reader(io.StringIO(res.stdout.removeprefix("\ufeff"))))
     assert rows[0][:3] == ["村/社区", "数量", "户数"]
     assert rows[-1][0] == "合计"
     villas = [r for r in records["structure"] if r["category"] == "villa" and not r.get("retired")]
