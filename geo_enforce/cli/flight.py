@@ -84,13 +84,21 @@ def list_cmd(
 
 
 @flight_app.command("show")
-def show_cmd(flight: str = typer.Argument(..., help="flight id or name")) -> None:
-    """A flight's record and STAC item."""
+def show_cmd(
+    flight: str = typer.Argument(..., help="flight id or name"),
+    base_url: str = typer.Option(
+        "http://127.0.0.1:8000",
+        "--base-url",
+        help="the API's address: the STAC item's asset links point there, never at files",
+    ),
+) -> None:
+    """A flight's record and STAC item (assets as the API serves them)."""
     from geo_enforce.imagery.flights import flight_summary, get_flight
+    from geo_enforce.imagery.stac import item as stac_item
 
     with sessions()() as session:
         f = get_flight(session, flight)
-        body = {**flight_summary(f), "stac": f.stac}
+        body = {**flight_summary(f), "stac": stac_item(f, base_url.rstrip("/"))}
     typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
 
 

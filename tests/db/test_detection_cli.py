@@ -49,6 +49,11 @@ def test_flight_add_list_detect_resume_retire(cli, tmp_path, capsys):
         assert json.loads(out)["has_dsm"] is True
     code, out, _ = _run(["flight", "list", "--json"], capsys)
     assert [f["name"] for f in json.loads(out)] == ["b", "a"]
+    code, out, err = _run(["flight", "show", "a", "--base-url", "http://gis.example:8000/"], capsys)
+    assert code == 0, err
+    hrefs = [a["href"] for a in json.loads(out)["stac"]["assets"].values()]
+    assert len(hrefs) == 2 and all(h.startswith("http://gis.example:8000/") for h in hrefs)
+    assert str(tmp_path) not in out  # no server path in what a user may paste on
 
     code, out, err = _run(["detect", "b", "a", "--tile", "256"], capsys)
     assert code == 0, err
