@@ -35,7 +35,8 @@ _PROPERTIES: dict[str, tuple[str, str]] = {
         """t.id, t.case_no, t.village_code, v.name AS village_name, t.address, t.category,
          t.status, t.floors, t.area_m2, t.area_mu, t.floor_area_m2,
          t.discovered_on::text AS discovered_on, t.notice_on::text AS notice_on,
-         t.demolished_on::text AS demolished_on, t.closed_on::text AS closed_on""",
+         t.demolished_on::text AS demolished_on, t.closed_on::text AS closed_on,
+         t.halted_on::text AS halted_on, t.deadline_on::text AS deadline_on""",
         _VILLAGE,
     ),
     "cleared_parcel": (
@@ -68,6 +69,31 @@ _PROPERTIES: dict[str, tuple[str, str]] = {
     ),
 }
 
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _label_columns(layer: str) -> str:
+    """``CASE`` columns giving each coded property's Chinese label (``status_label`` beside
+    ``status``), built from the same vocabularies the features and exports use; the codes and
+    labels are the project's constants, quoted as SQL literals."""
+    from geo_enforce.ledger.features import CODE_LABELS
+
+    labels = dict(CODE_LABELS.get(layer, {}))
+    if layer == "change_patch":  # the ruling shown: the ruling, else the suggestion
+        labels = {**labels, "ruling_shown": labels["ruling"]}
+    names = tile_fields(layer, labels=False)
+    cols = []
+    for name, vocab in labels.items():
+        if name not in names:
+            continue
+        source = "COALESCE(t.ruling, t.suggested_ruling)" if name == "ruling_shown" else f"t.{name}"
+        whens = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(v)}" for k, v in vocab.items())
+        cols.append(f"CASE {source} {whens} END AS {name}_label")
+    return "".join(f",\n         {c}" for c in cols)
+
+
 MAX_ZOOM = 24
 
 
@@ -83,16 +109,22 @@ def layer_dependencies(layer: str) -> tuple[str, ...]:
 def _sql(layer: str) -> str:
     template = resources.files("geo_enforce.tiles").joinpath("sql", "layer_tile.sql")
     properties, join = _PROPERTIES[layer]
+    properties += _label_columns(layer)
     return template.read_text("utf-8").format(layer=layer, properties=properties, join=join)
 
 
-def tile_fields(layer: str) -> list[str]:
-    """The property names of ``layer``'s tile features (for TileJSON ``vector_layers``)."""
+def tile_fields(layer: str, *, labels: bool = True) -> list[str]:
+    """The property names of ``layer``'s tile features (for TileJSON ``vector_layers``), the
+    Chinese label columns (``<code>_label``) included unless ``labels`` is False."""
     check_layer(layer)
-    items, depth, cur = [], 0, ""
-    for ch in _PROPERTIES[layer][0]:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0:
+    text = _PROPERTIES[layer][0] + (_label_columns(layer) if labels else "")
+    items, depth, cur, quoted = [], 0, "", False
+    for ch in text:
+        if ch == "'":
+            quoted = not quoted
+        if not quoted:
+            depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0 and not quoted:
             items.append(cur)
             cur = ""
         else:

@@ -6,6 +6,7 @@ import mapbox_vector_tile
 import pytest
 
 from geo_enforce.errors import InvalidInput, NotFound
+from geo_enforce.ledger import vocab
 from geo_enforce.tiles.mvt import MVT_LAYERS, render_mvt, tiles_covering
 from tests.conftest import open_to_viewers
 from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
@@ -32,6 +33,9 @@ def test_structure_tile_carries_popup_fields(sessions, seeded):
     assert feats[CLICK_CASE]["id"] == seeded.structure_ids[CLICK_CASE]
     assert props["status"] == "notice_served"
     assert props["village_name"] == "大任庄村"
+    # the Chinese label beside each code, as in the features and exports (QGIS labels with it)
+    assert props["status_label"] == "责令限期拆除"
+    assert props["category_label"] == vocab.STRUCTURE_CATEGORIES[props["category"]]
     assert props["notice_on"] == "2024-09-01"
     # ellipsoidal area from the trigger, two floors → floor area is twice the footprint
     assert props["area_m2"] > 1000
