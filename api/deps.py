@@ -122,6 +122,7 @@ def write_session(
 
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Liaison = Annotated[Principal, Depends(require_role("liaison"))]
+Inspector = Annotated[Principal, Depends(require_role("inspector"))]
 Editor = Annotated[Principal, Depends(require_role("editor"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 ReadDB = Annotated[Session, Depends(read_session)]

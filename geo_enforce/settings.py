@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROLES = ("viewer", "liaison", "editor", "admin")
+ROLES = ("viewer", "liaison", "inspector", "editor", "admin")
 
 
 class LocalDbSettings(BaseModel):

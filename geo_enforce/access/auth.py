@@ -1,8 +1,9 @@
 """Users, roles and API tokens.
 
-Roles are ranked: viewer (squad) < liaison < editor < admin; an endpoint declares the least role
-it needs. Tokens are random 32-byte strings shown once; only their SHA-256 is stored. Tokens
-expire and are revoked by retiring them (never deleted).
+Roles are ranked: viewer (squad) < liaison < inspector (squad member capturing evidence and
+patrol records) < editor < admin; an endpoint declares the least role it needs. Tokens are
+random 32-byte strings shown once; only their SHA-256 is stored. Tokens expire and are revoked
+by retiring them (never deleted).
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ One table, three uses:
 Decisions recorded here: registering and retiring flights is ``admin`` (a flight is reference
 imagery every later detection run and report depends on); opening a structure case from a field
 verification is ``editor`` (registering a case is enforcement staff's decision, the liaison
-records what they saw). No web framework is imported: paths are the route templates as written
+records what they saw); capture (patrol records, evidence on a case) is ``inspector``, the squad
+member on site, ranked above ``liaison`` (whose field verifications an inspector may also record)
+and below ``editor``: closing a demolition with its 拆除后 evidence is a status transition, so
+it stays ``editor``. No web framework is imported: paths are the route templates as written
 in the routers (``{name}`` and ``{name:path}`` placeholders).
 """
 
@@ -109,6 +112,15 @@ RULES: tuple[Rule, ...] = tuple(
         ("GET", "/verifications/photo-points"),
         ("GET", "/verifications/{verification_id}"),
         ("GET", "/verifications/{verification_id}/photos/{photo_id}"),
+        ("GET", "/field/vocabularies", "patrol categories, evidence stages (Chinese labels)"),
+        ("GET", "/field/patrols"),
+        ("GET", "/field/patrols/{patrol_id}"),
+        ("GET", "/field/files/{file_id}", "a captured photo, video or PDF"),
+        ("GET", "/field/patches", "awaiting field check, nearest first"),
+        ("GET", "/field/overdue", "today's 逾期 cases, nearest first"),
+        ("GET", "/field/route.gpx", "GPX 1.1 of an ordered route list"),
+        ("GET", "/structures/{structure_id}/evidence"),
+        ("GET", "/structures/{structure_id}/timeline", "transitions, evidence, patrol records"),
     )
     + _rules(
         "liaison",
@@ -121,6 +133,11 @@ RULES: tuple[Rule, ...] = tuple(
         ("POST", "/verifications/{verification_id}/photos"),
     )
     + _rules(
+        "inspector",
+        ("POST", "/field/patrols", "巡查记录; Idempotency-Key required"),
+        ("POST", "/structures/{structure_id}/evidence", "取证; Idempotency-Key required"),
+    )
+    + _rules(
         "editor",
         ("GET", "/audit"),
         ("GET", "/audit/{table}/{record_id}"),
@@ -129,6 +146,11 @@ RULES: tuple[Rule, ...] = tuple(
         ("PATCH", "/structures/{structure_id}", "If-Match required"),
         ("POST", "/structures/{structure_id}/transitions", "If-Match required"),
         ("POST", "/structures/{structure_id}/stock-class", "If-Match required"),
+        (
+            "POST",
+            "/structures/{structure_id}/close-demolition",
+            "已拆除 citing 拆除后 evidence; If-Match required",
+        ),
         ("POST", "/verifications/{verification_id}/structure-case", "opens a case"),
     )
     + _rules(

@@ -22,7 +22,7 @@ from typing import Any
 from geoalchemy2.shape import from_shape
 from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound, TooLarge
@@ -113,7 +113,11 @@ def _exif_time(value: Any, offset: Any) -> dt.datetime | None:
     return naive.replace(tzinfo=LOCAL_TZ)
 
 
-def _open_jpeg(data: bytes, name: str, max_pixels: int) -> Image.Image:
+def open_image(
+    data: bytes, name: str, max_pixels: int, *, formats: tuple[str, ...] = ("JPEG",)
+) -> Image.Image:
+    """Open and fully decode a photo of one of Pillow's ``formats``; refuses other formats,
+    more than ``max_pixels`` pixels (TooLarge) and damaged or truncated files (InvalidInput)."""
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
@@ -123,8 +127,10 @@ def _open_jpeg(data: bytes, name: str, max_pixels: int) -> Image.Image:
             f"photo '{name}' cannot be read as an image (damaged, truncated or not a photo); "
             "upload the JPEG again"
         ) from exc
-    if img.format != "JPEG":
-        raise InvalidInput(f"photo '{name}' is a {img.format} image; only JPEG photos are accepted")
+    if img.format not in formats:
+        raise InvalidInput(
+            f"photo '{name}' is a {img.format} image; only {'/'.join(formats)} photos are accepted"
+        )
     w, h = img.size
     uploads.check_pixels(w, h, max_pixels, what=f"photo '{name}'")
     try:
@@ -142,30 +148,6 @@ PHOTO_SUBDIR = "photos"
 def photo_path(settings: Settings, photo: VerificationPhoto | PhotoInfo) -> Path:
     """Where a stored photo lives: ``data_dir/photos/<generated name>``."""
     return uploads.stored_path(Path(settings.data_dir), PHOTO_SUBDIR, photo.stored_name)
-
-
-_PENDING = "geo_enforce.farmland.pending_files"
-
-
-def _on_commit(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-
-
-def _on_rollback(session: Session) -> None:
-    for path in session.info.pop(_PENDING, []):
-        path.unlink(missing_ok=True)
-
-
-def _remove_on_rollback(session: Session, path: Path) -> None:
-    """Delete ``path`` if the session's transaction rolls back; forget it once committed.
-
-    The listeners are attached once per session and never removed (SQLAlchemy forbids removing
-    a listener while its event is being dispatched); the file list lives in ``session.info``.
-    """
-    if not event.contains(session, "after_commit", _on_commit):
-        event.listen(session, "after_commit", _on_commit)
-        event.listen(session, "after_rollback", _on_rollback)
-    session.info.setdefault(_PENDING, []).append(path)
 
 
 def add_photo(
@@ -198,7 +180,7 @@ def add_photo(
         data, allowed={"jpeg"}, declared_type=content_type, original_name=filename, what="photo"
     )
     name = checked.original_name or "upload"
-    img = _open_jpeg(data, name, limits.max_upload_pixels)
+    img = open_image(data, name, limits.max_upload_pixels)
     info = read_exif(img)
     if info.has_position:
         plon, plat = float(info.lon), float(info.lat)  # type: ignore[arg-type]
@@ -266,7 +248,7 @@ def add_photo(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    _remove_on_rollback(session, path)
+    uploads.remove_on_rollback(session, path)
     return PhotoResult(photo=PhotoInfo.of(photo, cfg.far_photo_m), warnings=warnings)
 
 

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from geo_enforce.errors import InvalidInput, TooLarge
 
 CHUNK = 1 << 20
@@ -41,6 +44,10 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kml": (".kml", ("application/vnd.google-earth.kml+xml", "application/xml", "text/xml")),
     "csv": (".csv", ("text/csv", "text/plain", "application/csv")),
     "dxf": (".dxf", ("image/vnd.dxf", "application/dxf", "text/plain")),
+    "pdf": (".pdf", ("application/pdf", "application/x-pdf")),
+    "heic": (".heic", ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence")),
+    "mp4": (".mp4", ("video/mp4", "application/mp4")),
+    "mov": (".mov", ("video/quicktime",)),
 }
 
 #: declared types that say nothing about the content: accepted for any kind
@@ -49,6 +56,16 @@ GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream", "")
 PHOTO_KINDS = frozenset({"jpeg", "png", "webp", "tiff"})
 RASTER_KINDS = frozenset({"tiff"})
 LAYER_KINDS = frozenset({"zip", "gpkg", "json", "kml", "csv", "dxf"})
+DOCUMENT_KINDS = frozenset({"pdf"})
+VIDEO_KINDS = frozenset({"mp4", "mov"})
+
+#: ISO base media ``ftyp`` major brands: HEIF/HEIC stills, MP4 and QuickTime video
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_MOV_BRANDS = frozenset({b"qt  "})
+_MP4_BRANDS = frozenset(
+    {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"M4VH"}
+    | {b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"MSNV", b"mmp4", b"XAVC", b"f4v "}
+)
 
 _SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{2,8}$")
 
@@ -107,6 +124,15 @@ def sniff_kind(head: bytes) -> str | None:
         return "zip"
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head[4:8] == b"ftyp" and len(head) >= 12:
+        brand = head[8:12]
+        if brand in _HEIF_BRANDS:
+            return "heic"
+        if brand in _MOV_BRANDS:
+            return "mov"
+        return "mp4" if brand in _MP4_BRANDS else None
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text[:1] in (b"{", b"["):
         return "json"
@@ -208,6 +234,31 @@ def stored_path(data_dir: Path, subdir: str, stored_name: str) -> Path:
     if not _SAFE_NAME.match(stored_name) or not re.fullmatch(r"[a-z0-9_]{1,40}", subdir):
         raise InvalidInput(f"'{stored_name[:60]}' is not a stored file name")
     return Path(data_dir) / subdir / stored_name
+
+
+_PENDING = "geo_enforce.uploads.pending_files"
+
+
+def _on_commit(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _on_rollback(session: Session) -> None:
+    for path in session.info.pop(_PENDING, []):
+        path.unlink(missing_ok=True)
+
+
+def remove_on_rollback(session: Session, path: Path) -> None:
+    """Delete the stored file ``path`` if the session's transaction rolls back; forget it once
+    committed, so a failed write leaves neither a row nor a stray file.
+
+    The listeners are attached once per session and never removed (SQLAlchemy forbids removing
+    a listener while its event is being dispatched); the file list lives in ``session.info``.
+    """
+    if not event.contains(session, "after_commit", _on_commit):
+        event.listen(session, "after_commit", _on_commit)
+        event.listen(session, "after_rollback", _on_rollback)
+    session.info.setdefault(_PENDING, []).append(path)
 
 
 def store_bytes(data_dir: Path, subdir: str, upload: CheckedUpload) -> str:

@@ -103,6 +103,29 @@ CLEARED_RESTORED_USES: dict[str, str] = {
 }
 
 
+#: What a patrol record (巡查记录) reports.
+PATROL_CATEGORIES: dict[str, str] = {
+    "no_issue": "未发现问题",
+    "new_construction": "新建在建",
+    "expansion": "扩建加层",
+    "rebuilt": "拆后复建",
+    "land_occupation": "违法占地",
+    "material_piling": "堆放建材",
+    "case_followup": "案件跟踪",
+    "other": "其他",
+}
+
+#: Stages of evidence on a case (执法全过程记录).
+EVIDENCE_STAGES: dict[str, str] = {
+    "inspection": "现场检查",
+    "notice_served": "责令限期拆除送达",
+    "before": "拆除前",
+    "during": "拆除中",
+    "after": "拆除后",
+    "halted": "制止",
+}
+
+
 def order_key(vocab: dict[str, str], key: str | None) -> tuple[int, int]:
     """Sort key putting ``key`` in the order the report speaks: the vocabulary's own (Chinese)
     order, ``other`` (其他) after every named value, unknown values and None last."""

@@ -372,7 +372,9 @@ class AppUser(LedgerMixin, Base):
     display_name: Mapped[str | None] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     __table_args__ = (
-        CheckConstraint("role IN ('viewer','liaison','editor','admin')", name="ck_user_role"),
+        CheckConstraint(
+            "role IN ('viewer','liaison','inspector','editor','admin')", name="ck_user_role"
+        ),
     )
 
 
@@ -405,7 +407,7 @@ class AuditLog(Base):
 
 
 #: Tables whose rows are audited by trigger and can only be retired.
-AUDITED_TABLES = (
+AUDITED_TABLES: tuple[str, ...] = (
     "admin_area",
     "red_line",
     "structure",
@@ -441,3 +443,7 @@ LAYER_MODELS: dict[str, type[Base]] = {
     "farmland_parcel": FarmlandParcel,
     "change_patch": ChangePatch,
 }
+
+# Field capture (issue 15) lives in geo_enforce.storage.field_models (append-only tables, no
+# relationships from these models); not imported here, so importing it first is no cycle.
+AUDITED_TABLES += ("patrol_record", "case_evidence", "capture_file", "transition_evidence")

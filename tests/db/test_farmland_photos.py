@@ -180,7 +180,7 @@ BAD_UPLOADS = [
     ("no-exif", lambda: make_jpeg(exif=False), {}, InvalidInput, "no EXIF"),
     ("no-gps", lambda: make_jpeg(), {}, InvalidInput, "no GPS"),
     ("png", _png, {}, InvalidInput, "is png"),
-    ("not-image", lambda: b"%PDF-1.4 not a photo at all", {}, InvalidInput, "unrecognised"),
+    ("not-image", lambda: b"%PDF-1.4 not a photo at all", {}, InvalidInput, "is pdf; accepted"),
     ("empty", lambda: b"", {}, InvalidInput, "empty"),
     ("cut-head", lambda: make_jpeg(117.2, 39.0)[:400], {}, InvalidInput, "truncated"),
     (
