@@ -324,6 +324,37 @@ def test_api_stock_class_and_transition_deadline(client, sessions):
     assert (props["deadline_on"], props["halted_on"]) == ("2024-02-08", "2024-01-06")
 
 
+def test_api_townships_and_base_date(client, sessions):
+    _seed(sessions)
+    ad, ed, vw = bearer_headers(sessions, ("ad", "admin"), ("ed", "editor"), ("vw", "viewer"))
+    with transaction(sessions, "t") as s:
+        sid = _case(s, "TB-1", 0, dt.date(2023, 3, 1)).id
+    assert client.get("/townships", headers=vw).json() == []
+    body = {"base_date": "2022-12-31", "note": "2022年违法建设基线调查"}
+    url = f"/townships/{TOWN}/base-date"
+    assert client.put(url, json=body, headers=ed).status_code == 403  # a bureau decision
+    r = client.put(url, json=body, headers=ad)  # the first setting needs no version
+    assert r.status_code == 200, r.text
+    assert (r.json()["base_date"], r.json()["name"]) == ("2022-12-31", "测试镇")
+    etag = r.headers["ETag"]
+    assert client.get(f"/structures/{sid}/stock-class", headers=vw).json()["effective"] == (
+        "increment"
+    )
+    later = {"base_date": "2023-06-30"}
+    assert client.put(url, json=later, headers=ad).status_code == 428  # once set: If-Match
+    r = client.put(url, json=later, headers={**ad, "If-Match": etag})
+    assert r.status_code == 200 and r.json()["base_note"] == "2022年违法建设基线调查"
+    assert client.get(f"/structures/{sid}/stock-class", headers=vw).json()["effective"] == "stock"
+    r = client.put(url, json=later, headers={**ad, "If-Match": etag})  # stale version
+    assert r.status_code == 409
+    r = client.put(f"/townships/{VILLAGE}/base-date", json=later, headers=ad)
+    assert r.status_code == 404 and "not the code of a current town" in r.text
+    r = client.put(url, json={"base_date": "0001-01-01"}, headers={**ad, "If-Match": "2"})
+    assert r.status_code == 422
+    listed = client.get("/townships", headers=vw).json()
+    assert [(t["code"], t["base_date"]) for t in listed] == [(TOWN, "2023-06-30")]
+
+
 # --- the annual report ---------------------------------------------------------------------
 
 
