@@ -9,6 +9,7 @@ Positions are lon/lat in EPSG:4490, which GPS receivers (WGS 84) read to within 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -182,7 +183,7 @@ def parse_stops(value: str) -> list[tuple[str, int]]:
         if not part:
             continue
         kind, _, ident = part.partition(":")
-        if kind not in ("structure", "change_patch") or not ident.isdigit():
+        if kind not in ("structure", "change_patch") or not re.fullmatch(r"[0-9]{1,18}", ident):
             raise InvalidInput(
                 f"路线点 '{part[:40]}' 无效：写作 structure:<案件id> 或 change_patch:<图斑id>，"
                 "以逗号分隔 (stops=structure:12,change_patch:7)"
