@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.geometry import crs as gcrs
-from geo_enforce.io.sanity import BEIJING
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger import deadlines
 from geo_enforce.storage.models import ChangePatch, Structure
 
@@ -27,11 +27,6 @@ GPX_NS = "http://www.topografix.com/GPX/1/1"
 #: change-patch statuses still waiting for someone to look on site (待核查, 核查中)
 AWAITING_STATUSES = ("new", "under_review")
 MAX_STOPS = 200
-
-
-def beijing_today() -> dt.date:
-    """Today's date in Beijing time."""
-    return dt.datetime.now(BEIJING).date()
 
 
 def check_position(lon: float | None, lat: float | None) -> tuple[float, float] | None:
