@@ -443,6 +443,7 @@ def read_vector(
     from_gcj02: bool = False,
     from_bd09: bool = False,
     max_vertices: int | None = None,
+    repair: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read a vector file into a GeoDataFrame in EPSG:4490 (lon/lat degrees, CGCS2000).
 
@@ -453,7 +454,8 @@ def read_vector(
     :class:`~geo_enforce.errors.CRSError`) files without CRS, implausible coordinates, empty or
     corrupt files and features without geometry, naming file, feature and problem; a shapefile
     whose .dbf and .shp counts differ; features over ``max_vertices`` vertices (default
-    100 000; :class:`~geo_enforce.errors.TooLarge`).
+    100 000; :class:`~geo_enforce.errors.TooLarge`). ``repair=False`` leaves invalid
+    geometries as they are (``gdf.attrs["repaired"]`` empty) for a caller that refuses them.
     """
     p = Path(path)
     source = str(p)
@@ -480,5 +482,5 @@ def read_vector(
     check_feature_vertices(gdf, source, max_vertices)
     gdf = to_cgcs2000(gdf, source, crs=crs, from_gcj02=from_gcj02, from_bd09=from_bd09)
     gdf.attrs["source"] = source
-    gdf.attrs["repaired"] = repair_geometries(gdf, source)
+    gdf.attrs["repaired"] = repair_geometries(gdf, source) if repair else []
     return gdf

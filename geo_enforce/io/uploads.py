@@ -1,6 +1,7 @@
 """Upload limits, content checks and stored file names (no web stack).
 
-Every uploaded file (verification photos, orthophotos, layer files) goes through the same gate:
+Every uploaded file (verification photos, 举证 evidence, orthophotos, layer files) goes through
+the same gate:
 
 - :func:`read_limited`: read a stream in chunks and stop at ``max_bytes`` (TooLarge), so a large
   body never fills memory before it is refused;

@@ -86,6 +86,19 @@ PATCH_STATUSES: dict[str, str] = {
     "closed": "已办结",
 }
 
+#: 整改状态 of a change patch ruled illegal (卫片图斑 and others)
+RECTIFICATION_STATUSES: dict[str, str] = {
+    "not_started": "未整改",
+    "in_progress": "整改中",
+    "done": "已整改",
+}
+
+#: Where a change patch comes from: own drone flights or the ministry's satellite patches.
+PATCH_SOURCES: dict[str, str] = {
+    "flight": "无人机航飞",
+    "mnr": "卫片执法图斑",
+}
+
 VERIFICATION_RESULTS: dict[str, str] = {
     "farmland": "仍为耕地",
     "construction": "被建设占用",

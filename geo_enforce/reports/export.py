@@ -114,12 +114,12 @@ def _total_cell(t: ReportTable, c: int, first: int, last: int, value: Any) -> An
     return f"=SUM({col}{first}:{col}{last})"
 
 
-def _xlsx_table_sheet(wb: Any, report: AnnualReport, t: ReportTable, styles: dict) -> None:
+def _xlsx_table_sheet(wb: Any, year: int, t: ReportTable, styles: dict) -> None:
     from openpyxl.styles import Alignment
     from openpyxl.utils import get_column_letter
 
     sh = wb.create_sheet(t.title[:31])
-    sh["A1"] = f"{report.year}年{t.title}"
+    sh["A1"] = f"{year}年{t.title}"
     sh["A1"].font = styles["title"]
     for c, name in enumerate(t.columns, start=1):
         cell = sh.cell(row=3, column=c, value=name)
@@ -147,19 +147,12 @@ def _xlsx_table_sheet(wb: Any, report: AnnualReport, t: ReportTable, styles: dic
     _a4_print(sh, landscape=True, title_rows="3:3")
 
 
-def xlsx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> bytes:
-    """The report as an XLSX workbook (bytes): A4 landscape print setup with the header row
-    repeated and fit to width, totals rows as ``=SUM()`` formulas, Chinese chart captions."""
-    from openpyxl import Workbook
-    from openpyxl.drawing.image import Image
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.workbook.properties import CalcProperties
-    from openpyxl.worksheet.pagebreak import Break
+def _xlsx_styles() -> dict[str, Any]:
+    from openpyxl.styles import Border, Font, PatternFill, Side
 
-    pngs = charts(report) if pngs is None else pngs
     font = document_fonts()["body"]
     thin = Side(style="thin", color="999999")
-    styles = {
+    return {
         "title": Font(name=font, bold=True, size=14),
         "bold": Font(name=font, bold=True, size=11),
         "body": Font(name=font, size=11),
@@ -167,6 +160,40 @@ def xlsx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> by
         "total": PatternFill("solid", fgColor="F2F2F2"),
         "box": Border(left=thin, right=thin, top=thin, bottom=thin),
     }
+
+
+def tables_xlsx_bytes(year: int, tables: list[ReportTable]) -> bytes:
+    """Tables alone as an XLSX workbook in the annual report's style: one sheet per table
+    titled ``{year}年{title}``, Chinese headers, totals as ``=SUM()`` formulas, A4 landscape
+    print setup with the header row repeated (used by the 卫片图斑 quarterly table)."""
+    from openpyxl import Workbook
+    from openpyxl.workbook.properties import CalcProperties
+
+    if not tables:
+        raise InvalidInput("no table to write")
+    styles = _xlsx_styles()
+    wb = Workbook()
+    wb.calculation = CalcProperties(fullCalcOnLoad=True)
+    default = wb.active
+    for t in tables:
+        _xlsx_table_sheet(wb, year, t, styles)
+    wb.remove(default)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def xlsx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> bytes:
+    """The report as an XLSX workbook (bytes): A4 landscape print setup with the header row
+    repeated and fit to width, totals rows as ``=SUM()`` formulas, Chinese chart captions."""
+    from openpyxl import Workbook
+    from openpyxl.drawing.image import Image
+    from openpyxl.styles import Alignment
+    from openpyxl.workbook.properties import CalcProperties
+    from openpyxl.worksheet.pagebreak import Break
+
+    pngs = charts(report) if pngs is None else pngs
+    styles = _xlsx_styles()
 
     wb = Workbook()
     # readers without a formula engine's cached values (the totals) compute them on opening
@@ -188,7 +215,7 @@ def xlsx_bytes(report: AnnualReport, pngs: dict[str, bytes] | None = None) -> by
     _a4_print(ws, landscape=False)
 
     for t in report.tables:
-        _xlsx_table_sheet(wb, report, t, styles)
+        _xlsx_table_sheet(wb, report.year, t, styles)
 
     ch = wb.create_sheet("图表")
     at_row = 1

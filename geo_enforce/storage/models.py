@@ -25,6 +25,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -312,12 +313,29 @@ class ChangePatch(LedgerMixin, AreaMixin, Base):
     learned_score: Mapped[float | None] = mapped_column(Double)
     #: a likely 伪变化 by the learned model: kept, listed apart, never deleted
     set_aside: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    #: ``flight`` (own change detection) or ``mnr`` (ministry satellite patch, 卫片图斑)
+    source: Mapped[str] = mapped_column(
+        String(10), nullable=False, server_default="flight", index=True
+    )
+    #: the source's own patch number (图斑编号), unique per source; None for flight patches
+    source_no: Mapped[str | None] = mapped_column(String(60))
+    #: 整改状态 of a patch ruled illegal (vocab.RECTIFICATION_STATUSES)
+    rectification: Mapped[str | None] = mapped_column(String(20))
     geom = _geom()
     __table_args__ = (
         CheckConstraint(
             "ruling IS NULL OR ruling IN ('legal','illegal','other','false_change')",
             name="ck_patch_ruling",
         ),
+        CheckConstraint(
+            "source IN ('flight','mnr') AND (source = 'flight' OR source_no IS NOT NULL)",
+            name="ck_patch_source",
+        ),
+        CheckConstraint(
+            "rectification IS NULL OR rectification IN ('not_started','in_progress','done')",
+            name="ck_patch_rectification",
+        ),
+        UniqueConstraint("source", "source_no", name="uq_change_patch_source_no"),
         CheckConstraint(
             "status IN ('new','under_review','ruled','closed')", name="ck_patch_status"
         ),
@@ -422,6 +440,8 @@ AUDITED_TABLES: tuple[str, ...] = (
     "app_user",
     "api_token",
     "township",
+    "mnr_patch",
+    "mnr_evidence",
 )
 
 #: Tables whose ``geom`` drives trigger-maintained ``area_m2``/``area_mu``.
