@@ -23,7 +23,7 @@ from api.deps import Editor, Inspector, ReadDB, Viewer, WriteDB, get_settings
 from api.errors import error_body
 from geo_enforce.errors import InvalidInput
 from geo_enforce.field import capture, media, records, worklist
-from geo_enforce.io.sanity import BEIJING, check_positions
+from geo_enforce.io.sanity import BEIJING, beijing_today, check_positions
 from geo_enforce.ledger import vocab
 from geo_enforce.ledger.lifecycle import find_structure
 from geo_enforce.settings import Settings
@@ -539,7 +539,7 @@ def overdue(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     village_code: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
-    day = worklist.beijing_today()
+    day = beijing_today()
     stops = worklist.overdue_today(
         session, near=_near(lon, lat), village_code=village_code, as_of=day
     )
@@ -569,7 +569,7 @@ def route_gpx(
     name: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     found = worklist.route_stops(session, worklist.parse_stops(stops))
-    day = worklist.beijing_today()
+    day = beijing_today()
     title = name or f"巡查路线 {day.isoformat()}"
     return Response(
         worklist.gpx(found, name=title),

@@ -17,7 +17,7 @@ from shapely.geometry import shape
 
 from api.deps import Admin, Editor, ReadDB, Viewer, WriteDB, get_settings
 from geo_enforce.errors import InvalidInput
-from geo_enforce.io.sanity import check_positions
+from geo_enforce.io.sanity import beijing_today, check_positions
 from geo_enforce.ledger import deadlines, features, lifecycle, stock
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.ledger.vocab import STRUCTURE_STATUSES, label
@@ -149,7 +149,7 @@ def list_overdue(
     """The overdue cases, longest overdue first; ``f=geojson`` gives a FeatureCollection the
     map draws (each feature's properties are the list's fields). Collections offer the same as
     ``/collections/structure/items?overdue=true``."""
-    day = as_of or dt.date.today()
+    day = as_of or beijing_today()
     if f == "geojson":
         return deadlines.overdue_geojson(session, day, village_code=village_code)
     cases = deadlines.overdue(session, day, village_code=village_code)

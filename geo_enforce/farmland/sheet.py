@@ -40,7 +40,7 @@ from geo_enforce.farmland.results import Overlap, OverlayReport
 from geo_enforce.farmland.verify import VERIFICATION_STATUSES
 from geo_enforce.geometry import crs as gcrs
 from geo_enforce.io.catalogue import layer_title
-from geo_enforce.io.sanity import safe_local
+from geo_enforce.io.sanity import beijing_today, safe_local
 from geo_enforce.ledger import vocab
 
 _FONT_CANDIDATES = (
@@ -640,4 +640,4 @@ def sheet_filename(report: OverlayReport, fmt: str) -> str:
     """The download name of the sheet: ``farmland-<patch code>-<date>.<fmt>``."""
     p = report.target.parcel
     stem = p.patch_code if p is not None else "polygon"
-    return f"farmland-{stem}-{dt.date.today():%Y%m%d}.{fmt}"
+    return f"farmland-{stem}-{beijing_today():%Y%m%d}.{fmt}"

@@ -345,7 +345,7 @@ def open_structure_case(
             f"footprint does not overlap parcel {parcel.patch_code}; draw it on the parcel"
         )
     # a stored time Python cannot hold reads as None (storage.safe_types): date it today
-    day = v.verified_at.date() if v.verified_at is not None else dt.date.today()
+    day = v.verified_at.date() if v.verified_at is not None else sanity.beijing_today()
     no = case_no or f"NY{day:%Y%m%d}-{parcel.patch_code}-{v.id}"
     s = create_structure(
         session,

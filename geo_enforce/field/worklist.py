@@ -9,6 +9,7 @@ Positions are lon/lat in EPSG:4490, which GPS receivers (WGS 84) read to within 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.geometry import crs as gcrs
-from geo_enforce.io.sanity import BEIJING
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger import deadlines
 from geo_enforce.storage.models import ChangePatch, Structure
 
@@ -26,11 +27,6 @@ GPX_NS = "http://www.topografix.com/GPX/1/1"
 #: change-patch statuses still waiting for someone to look on site (待核查, 核查中)
 AWAITING_STATUSES = ("new", "under_review")
 MAX_STOPS = 200
-
-
-def beijing_today() -> dt.date:
-    """Today's date in Beijing time."""
-    return dt.datetime.now(BEIJING).date()
 
 
 def check_position(lon: float | None, lat: float | None) -> tuple[float, float] | None:
@@ -182,7 +178,7 @@ def parse_stops(value: str) -> list[tuple[str, int]]:
         if not part:
             continue
         kind, _, ident = part.partition(":")
-        if kind not in ("structure", "change_patch") or not ident.isdigit():
+        if kind not in ("structure", "change_patch") or not re.fullmatch(r"[0-9]{1,18}", ident):
             raise InvalidInput(
                 f"路线点 '{part[:40]}' 无效：写作 structure:<案件id> 或 change_patch:<图斑id>，"
                 "以逗号分隔 (stops=structure:12,change_patch:7)"

@@ -35,9 +35,16 @@ BEIJING = zoneinfo.ZoneInfo("Asia/Shanghai")
 D = TypeVar("D", dt.date, dt.datetime)
 
 
+def beijing_today() -> dt.date:
+    """Today's date in Beijing (UTC+8), whatever the server's clock zone: the bureau's day, for
+    default effective dates, deadlines and what is overdue (a server on UTC would otherwise
+    count a case overdue eight hours late)."""
+    return dt.datetime.now(BEIJING).date()
+
+
 def latest_date(today: dt.date | None = None) -> dt.date:
     """The latest plausible date: one year after ``today`` (29 February → 28 February)."""
-    t = today or dt.date.today()
+    t = today or beijing_today()
     try:
         return t.replace(year=t.year + 1)
     except ValueError:

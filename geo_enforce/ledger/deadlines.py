@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger.vocab import STRUCTURE_CATEGORIES, label
 from geo_enforce.storage.models import AdminArea, Structure
 
@@ -116,7 +117,7 @@ def overdue(
     session: Session, as_of: dt.date | None = None, *, village_code: str | None = None
 ) -> list[DeadlineCase]:
     """Cases overdue on ``as_of`` (default today), longest overdue first."""
-    day = as_of or dt.date.today()
+    day = as_of or beijing_today()
     return _cases(session, overdue_condition(Structure.__table__, day), day, village_code)  # type: ignore[arg-type]
 
 
@@ -128,7 +129,7 @@ def due_soon(
     village_code: str | None = None,
 ) -> list[DeadlineCase]:
     """Open notices falling due within ``within_days`` of ``as_of`` (default today)."""
-    day = as_of or dt.date.today()
+    day = as_of or beijing_today()
     cond = due_condition(Structure.__table__, day, within_days)  # type: ignore[arg-type]
     return _cases(session, cond, day, village_code)
 
@@ -137,7 +138,7 @@ def overdue_geojson(
     session: Session, as_of: dt.date | None = None, *, village_code: str | None = None
 ) -> dict[str, Any]:
     """:func:`overdue` as a GeoJSON FeatureCollection (CRS84 lon/lat) for the map."""
-    day = as_of or dt.date.today()
+    day = as_of or beijing_today()
     cases = overdue(session, day, village_code=village_code)
     t = Structure.__table__
     geoms = dict(

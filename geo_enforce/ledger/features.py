@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from geo_enforce.detection.patches import CHANGE_KINDS
 from geo_enforce.errors import InvalidInput, NotFound
 from geo_enforce.io.catalogue import LayerTitles
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger import vocab
 from geo_enforce.ledger.deadlines import overdue_condition
 from geo_enforce.storage.models import LAYER_MODELS, AdminArea
@@ -325,7 +326,7 @@ def _overdue_filter(table, value: str) -> ColumnElement[bool]:
     逾期 filter; :mod:`geo_enforce.ledger.deadlines`)."""
     if value.lower() not in ("true", "false"):
         raise InvalidInput(f"overdue must be true or false, not '{value[:20]}'")
-    cond = overdue_condition(table, dt.date.today())
+    cond = overdue_condition(table, beijing_today())
     return cond if value.lower() == "true" else not_(cond)
 
 

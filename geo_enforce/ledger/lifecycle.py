@@ -92,7 +92,9 @@ def transition(
             f"({label(STRUCTURE_STATUSES, current)}) to {to_status} "
             f"({label(STRUCTURE_STATUSES, to_status)}); allowed: {allowed}"
         )
-    day = sanity.check_date(effective_on, "effective_on") if effective_on else dt.date.today()
+    day = (
+        sanity.check_date(effective_on, "effective_on") if effective_on else sanity.beijing_today()
+    )
     if structure.discovered_on and day < structure.discovered_on:
         raise InvalidInput(
             f"effective date {day} is before the case was discovered ({structure.discovered_on})"

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_enforce.geometry.areas import m2_to_mu
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger import vocab
 from geo_enforce.ledger.deadlines import DeadlineCase, overdue
 from geo_enforce.ledger.stock import UNCLASSIFIED_LABEL
@@ -220,7 +221,7 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         session, AreaQuery(layer="change_patch", year=year, group_by=("ruling",), dissolve=False)
     )
     town = _town_name(session)
-    as_of = min(dt.date(year, 12, 31), dt.date.today())
+    as_of = min(dt.date(year, 12, 31), beijing_today())
     stock = _stock_increment(session, year)
     late = overdue(session, as_of)
 

@@ -12,6 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger.deadlines import DeadlineCase, due_soon, overdue
 from geo_enforce.ledger.vocab import STRUCTURE_CATEGORIES, label
 from geo_enforce.reports.phrasing import cn_date, m2_text
@@ -31,7 +32,7 @@ def _line(n: int, c: DeadlineCase, as_of: dt.date) -> str:
 
 def digest_text(session: Session, as_of: dt.date | None = None, *, within_days: int = 7) -> str:
     """The digest for ``as_of`` (default today) as Chinese text, one case per line."""
-    day = as_of or dt.date.today()
+    day = as_of or beijing_today()
     late = overdue(session, day)
     soon = due_soon(session, day, within_days=within_days)
     halted = session.scalars(

@@ -512,5 +512,6 @@ def test_work_list_nearest_first_overdue_and_gpx(field_client, heads, seeded):
         assert 38 < float(w.get("lat", "")) < 40 and 117 < float(w.get("lon", "")) < 118
     r = client.get("/field/route.gpx", params={"stops": "structure:999999"}, headers=v)
     assert r.status_code == 404
-    r = client.get("/field/route.gpx", params={"stops": "house:1"}, headers=v)
-    assert r.status_code == 422 and "structure:" in r.json()["error"]["message"]
+    for bad in ("house:1", "structure:²", "structure:" + "9" * 40, ""):
+        r = client.get("/field/route.gpx", params={"stops": bad}, headers=v)
+        assert r.status_code == 422, bad
