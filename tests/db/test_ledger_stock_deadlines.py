@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from geo_enforce.errors import IllegalTransition, InvalidInput, NotFound
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger import deadlines, lifecycle, stock
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.reports.annual import build_annual
@@ -179,7 +180,7 @@ def overdue_ledger(sessions):
     """O-1 overdue and open; O-2 demolished after its deadline (overdue only until then);
     O-3 due in 3 days; O-4 stopped on site (制止)."""
     _seed(sessions)
-    today = dt.date.today()
+    today = beijing_today()  # the bureau's day, as the overdue list counts
     with transaction(sessions, "t") as s:
         o1 = _case(s, "O-1", 0, today - dt.timedelta(days=90))
         _go(s, o1, ("verified", str(today - dt.timedelta(days=80))),

@@ -9,6 +9,7 @@ from shapely.geometry import mapping
 from sqlalchemy import func, select
 
 from geo_enforce.errors import Conflict, IllegalTransition, InvalidInput
+from geo_enforce.io import sanity
 from geo_enforce.ledger import edits as ledger
 from geo_enforce.ledger import lifecycle
 from geo_enforce.storage.engine import transaction
@@ -76,7 +77,9 @@ def test_illegal_transitions_refused_and_nothing_written(sessions, path, bad):
     with transaction(sessions, "t") as s:
         st = _new(s)
         for to in path:
-            deadline = dt.date.today() + dt.timedelta(days=30) if to == "notice_served" else None
+            deadline = (
+                sanity.beijing_today() + dt.timedelta(days=30) if to == "notice_served" else None
+            )
             lifecycle.transition(s, st, to, actor="t", reason="ok", deadline=deadline)
         sid = st.id
     with pytest.raises(IllegalTransition, match="cannot go from"), transaction(sessions, "t") as s:
