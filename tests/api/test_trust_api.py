@@ -14,7 +14,7 @@ from geo_enforce.access import auth
 from geo_enforce.errors import InvalidInput, NotFound, TooLarge
 from geo_enforce.io import uploads
 from geo_enforce.ledger import public
-from geo_enforce.settings import PublicSettings
+from geo_enforce.settings import ROLES, PublicSettings
 from geo_enforce.storage import audit
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.locking import (
@@ -342,7 +342,7 @@ def test_demo_users_get_one_token_per_role(sessions):
     with sessions() as s:
         for role, token in tokens.items():
             assert auth.authenticate(s, token) == auth.Principal(name=f"demo_{role}", role=role)
-        assert len(auth.list_users(s)) == 4
+        assert len(auth.list_users(s)) == len(ROLES) == len(tokens)
 
 
 def test_public_cases_geojson(client, seeded):
