@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput
 from geo_enforce.geometry.areas import m2_to_mu
+from geo_enforce.io.sanity import beijing_today
 from geo_enforce.ledger.vocab import RECTIFICATION_STATUSES, RULINGS
 from geo_enforce.reports.annual import COL_INT, COL_M2, COL_MU, COL_TEXT, ReportTable
 
@@ -41,7 +42,7 @@ def parse_quarter(value: str) -> str:
             f"quarter {str(value)[:40]!r} is not a quarter; write it as 2024Q3 (or 2024年第三季度)"
         )
     year = int(m.group(1))
-    if not 1990 <= year <= dt.date.today().year + 1:
+    if not 1990 <= year <= beijing_today().year + 1:
         raise InvalidInput(f"quarter {value!r}: year {year} is not plausible")
     return f"{year}Q{m.group(2)}"
 
