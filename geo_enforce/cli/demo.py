@@ -22,7 +22,7 @@ def _step(n: int, total: int, text: str) -> None:
     console.rule(f"[bold cyan]{n}/{total}[/] {text}")
 
 
-DEMO_STEPS = 7
+DEMO_STEPS = 8
 #: where the demo admin token is kept: beside the project, never under the data directory
 DEMO_TOKEN_FILE = Path(".demo-token")
 
@@ -34,7 +34,8 @@ def demo(
     serve: bool = typer.Option(True, help="serve the API at the end (Ctrl-C to stop)"),
     out_dir: Path = typer.Option(Path("var/demo"), help="where the map and reports are written"),
 ) -> None:
-    """Start PostGIS, load the sample township, detect, print totals, write the map, serve."""
+    """Start PostGIS, load the sample township, detect, print totals and campaigns, write the
+    map, serve."""
     from sqlalchemy.engine import make_url
 
     from geo_enforce.storage import localdb
@@ -86,7 +87,15 @@ def demo(
 
     print_area_totals(factory, console=out)
 
-    _step(7, DEMO_STEPS, "现场地图: map for the squad")
+    _step(7, DEMO_STEPS, "专项治理与占压: campaigns with progress, pipeline rule hits")
+    from geo_enforce.cli.campaign import hits_table, progress_table
+    from geo_enforce.demo.campaigns import demo_campaigns
+
+    campaigns = demo_campaigns(factory)
+    out.print(progress_table(campaigns["progress"]))
+    out.print(hits_table(campaigns["hits"], f"占压管线及堤防 {len(campaigns['hits'])} 处"))
+
+    _step(8, DEMO_STEPS, "现场地图: map for the squad")
     from geo_enforce.demo.webmap import write_demo_map
 
     map_path = write_demo_map(factory, s, out_dir / "map.html")
@@ -100,7 +109,9 @@ def demo(
             f"Map (offline):  {map_path.resolve()}\n"
             f"公示 (public):   {base}/public/cases\n"
             f"Admin token:    {token}\n"
-            f"Area totals:    {base}/reports/areas?group_by=village",
+            f"Area totals:    {base}/reports/areas?group_by=village\n"
+            f"Campaigns:      {base}/campaigns  (chart: {base}/campaigns/progress.png)\n"
+            f"占压 hits:       {base}/pipelines/hits",
             title="geo-enforce demo",
         )
     )

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import unary_union
 
 from geo_enforce.geometry.crs import CGCS2000, GK39_CM117
@@ -33,7 +33,14 @@ TOWN_CODE = "120111100"
 TOWN_NAME = "津西示范镇"
 #: the sample township's base date (基准日): cases found by then are stock (存量)
 BASE_DATE = dt.date(2022, 12, 31)
-LAYER_ORDER = ("admin_area", "red_line", "farmland_parcel", "cleared_parcel", "structure")
+LAYER_ORDER = (
+    "admin_area",
+    "red_line",
+    "farmland_parcel",
+    "cleared_parcel",
+    "structure",
+    "pipeline",
+)
 SAMPLE_GPKG = Path(str(files("geo_enforce.layers") / "sample" / "township.gpkg"))
 
 # Town centre 117.20°E 39.00°N in EPSG:4548 (CM 117°E, false easting 500 km).
@@ -458,18 +465,68 @@ def build_township(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:  # 
             }
         )
 
-    def frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    def frame(rows: list[dict], multi=_multi) -> gpd.GeoDataFrame:
         df = pd.DataFrame([{k: v for k, v in r.items() if k != "geom"} for r in rows])
-        geoms = _to_4490([_multi(r["geom"]) for r in rows])
+        geoms = _to_4490([multi(r["geom"]) for r in rows])
         return gpd.GeoDataFrame(df, geometry=geoms.values, crs=CGCS2000)
 
+    lines = _pipelines(structures, units, river, roads)
     return {
         "admin_area": frame(admin_rows),
         "red_line": frame(red),
         "farmland_parcel": frame(farm_rows),
         "cleared_parcel": frame(cleared_rows),
         "structure": frame(structures),
+        "pipeline": frame(lines, multi=lambda g: MultiLineString([g])),
     }
+
+
+def _extend(line: LineString, metres: float) -> LineString:
+    """``line`` lengthened by ``metres`` at both ends along its end segments."""
+    pts = list(line.coords)
+
+    def out(a, b):
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        n = math.hypot(dx, dy) or 1.0
+        return (b[0] + dx / n * metres, b[1] + dy / n * metres)
+
+    return LineString([out(pts[1], pts[0]), *pts, out(pts[-2], pts[-1])])
+
+
+def _pipelines(structures: list[dict], units, river: LineString, roads) -> list[dict]:
+    """Lines with safety distances (管线及堤防), drawn from the township already built and
+    without a random draw, so every other layer stays as it was.
+
+    The gas main runs through two villas of 王村 demolished in 2024 and one whose notice is
+    served (占压燃气管线: the rule and the demo's campaign find them); a power line follows
+    the east-west road 30 m to its south, the dyke the river's south bank, an oil pipeline
+    skirts the industrial park.
+    """
+    wang = next(u[0] for u in units if u[1] == "王村")
+    mine = sorted((s for s in structures if s["village_code"] == wang), key=lambda s: s["case_no"])
+    pick = [s for s in mine if s["status"] == "demolished" and s["demolished_on"].year == 2024
+            and s["category"] == "villa"][:2]  # fmt: skip
+    pick += [s for s in mine if s["status"] == "notice_served"][:1]
+    pick += [s for s in mine if s not in pick][: max(0, 2 - len(pick))]  # other seeds: any two
+    through = sorted({s["geom"].centroid.coords[0] for s in pick}, key=lambda xy: xy[0])
+    if len(through) < 2:  # no cases in 王村 at all (another seed): across its seed point
+        seed_pt = next(u[4] for u in units if u[0] == wang)
+        through = [(seed_pt.x - 100.0, seed_pt.y), (seed_pt.x + 100.0, seed_pt.y)]
+    gas = _extend(LineString(through), 150.0)
+    power = shapely.affinity.translate(roads[0], 0.0, -30.0)
+    dyke = river.offset_curve(-70.0)
+    oil = LineString([(_CX + 1250, _CY - 1700), (_CX + 2300, _CY - 1450)])
+    common = {"owner": None, "safety_distance_m": None, "notes": None}
+    return [
+        {**common, "code": "RQ-001", "kind": "gas", "name": "王村中压燃气管线",
+         "spec": "中压A DN200", "owner": "津西燃气公司", "source": "燃气公司管网图", "geom": gas},
+        {**common, "code": "DL-001", "kind": "power", "name": "示范横路10kV线路",
+         "spec": "10kV", "owner": "区供电公司", "source": "供电公司线路图", "geom": power},
+        {**common, "code": "HD-001", "kind": "dyke", "name": "南运河南堤", "spec": "二级堤防",
+         "owner": "区水务局", "source": "区水务局堤防普查", "geom": dyke},
+        {**common, "code": "SY-001", "kind": "oil", "name": "工业园输油管道", "spec": "DN150",
+         "owner": "管道公司", "source": "管道保护部门", "geom": oil},
+    ]  # fmt: skip
 
 
 def write_township(path: Path = SAMPLE_GPKG, seed: int = DEFAULT_SEED) -> Path:

@@ -129,10 +129,12 @@ class LayerSpec(BaseModel):
     zh: str
     description: str
     table: str
-    geometry_type: Literal["MultiPolygon"]
+    geometry_type: Literal["MultiPolygon", "MultiLineString"]
     key: str
     fields: tuple[FieldSpec, ...]
     style: StyleSpec
+    #: line layers: safety distance (m, on the ellipsoid) per value of the field ``kind``
+    safety_distances_m: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> LayerSpec:
@@ -153,6 +155,16 @@ class LayerSpec(BaseModel):
         shp = [f.shp_name for f in self.fields]
         if len(set(shp)) != len(shp):
             raise ValueError(f"layer {self.name}: duplicate shapefile column names")
+        if self.safety_distances_m:
+            if "kind" not in names:
+                raise ValueError(f"layer {self.name}: safety_distances_m needs a field kind")
+            kinds = self.field("kind").values
+            unknown = set(self.safety_distances_m) - set(kinds)
+            if unknown or any(not 0 < d <= 1000 for d in self.safety_distances_m.values()):
+                raise ValueError(
+                    f"layer {self.name}: safety_distances_m needs metres in (0, 1000] for "
+                    f"values of kind ({', '.join(kinds)}); got {dict(self.safety_distances_m)}"
+                )
         if self.style.by is not None:
             by = self.field(self.style.by)
             unknown = set(self.style.colors) - set(by.values) if by.vocab else set()

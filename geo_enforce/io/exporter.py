@@ -33,6 +33,8 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 _SUFFIXES = {".json": "geojson", **{suffix: name for name, (_, suffix) in FORMATS.items()}}
 AREA_COLUMNS = ("area_m2", "area_mu")
+#: what a line layer carries instead: its geodesic length (trigger-maintained)
+LENGTH_COLUMNS = ("length_m",)
 
 
 def format_for(path: Path, fmt: str | None) -> str:
@@ -64,7 +66,8 @@ def read_layer(
     """
     spec = (catalogue or get_catalogue()).layer(layer)
     fields = [f for f in spec.fields if private or not f.private]
-    cols = [f.name for f in fields] + list(AREA_COLUMNS)
+    measures = LENGTH_COLUMNS if spec.geometry_type == "MultiLineString" else AREA_COLUMNS
+    cols = [f.name for f in fields] + list(measures)
     where = "" if include_retired else " WHERE retired_at IS NULL"
     rows = session.execute(
         text(

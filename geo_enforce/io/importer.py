@@ -24,6 +24,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
+from shapely.geometry import LineString, MultiLineString
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -340,6 +341,48 @@ def multipolygons(gdf: gpd.GeoDataFrame, spec: LayerSpec, source: str, key_col: 
     return shapely.normalize(geoms)
 
 
+def multilinestrings(
+    gdf: gpd.GeoDataFrame, spec: LayerSpec, source: str, key_col: str
+) -> np.ndarray:
+    """Linear geometries as MultiLineStrings; refuse anything else (and degenerate lines, e.g.
+    fewer than two distinct points), naming the feature."""
+    geoms = np.asarray(gdf.geometry.values)
+    types = shapely.get_type_id(geoms)
+    bad = np.flatnonzero(~np.isin(types, (1, 2, 5)))  # LineString, LinearRing, MultiLineString
+    if len(bad):
+        items = [
+            f"{feature_label(gdf, int(i), key_col)} is "
+            f"{geoms[i].geom_type if geoms[i] is not None else 'empty'}"
+            for i in bad
+        ]
+        raise InvalidInput(
+            f"{source}: layer {spec.name} needs lines (LineString/MultiLineString), but "
+            f"{len(bad)} feature(s) are not: {_listing(items)}"
+        )
+    geoms = shapely.force_2d(geoms)
+    single = types != 5
+    if single.any():
+        geoms = geoms.copy()
+        geoms[single] = [MultiLineString([LineString(g.coords)]) for g in geoms[single]]
+    degenerate = np.flatnonzero(~shapely.is_valid(geoms) | (shapely.length(geoms) <= 0))
+    if len(degenerate):
+        raise InvalidInput(
+            f"{source}: line geometry is degenerate (fewer than two distinct points): "
+            f"{_listing([feature_label(gdf, int(i), key_col) for i in degenerate])}; fix or "
+            "remove it"
+        )
+    return shapely.normalize(geoms)
+
+
+def layer_geometries(
+    gdf: gpd.GeoDataFrame, spec: LayerSpec, source: str, key_col: str
+) -> np.ndarray:
+    """The layer's stored geometry type from ``gdf``: MultiPolygons or MultiLineStrings."""
+    if spec.geometry_type == "MultiLineString":
+        return multilinestrings(gdf, spec, source, key_col)
+    return multipolygons(gdf, spec, source, key_col)
+
+
 # --- database --------------------------------------------------------------------------------
 
 
@@ -536,12 +579,12 @@ def import_frame(
     report.columns = dict(mapping)
     key_col = next(c for c, f in mapping.items() if f == spec.key)
     check_feature_vertices(gdf, src, max_vertices, key_col)
-    if not was_repaired:
+    if not was_repaired and spec.geometry_type == "MultiPolygon":
         report.repaired = repair_geometries(gdf, src, key_col)
     values = coerce_values(
         spec, pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), mapping, src, key_col
     )
-    geoms = multipolygons(gdf, spec, src, key_col)
+    geoms = layer_geometries(gdf, spec, src, key_col)
     still_invalid = np.flatnonzero(~shapely.is_valid(geoms))
     if len(still_invalid):
         raise InvalidInput(
@@ -617,7 +660,7 @@ def import_layer(
 
     Runs in the caller's transaction: commit to keep it, roll back (e.g. a dry run) to discard.
     """
-    (catalogue or get_catalogue()).layer(layer)  # unknown layer: refuse before reading
+    spec = (catalogue or get_catalogue()).layer(layer)  # unknown layer: refuse before reading
     if max_features is not None:
         _precheck_features(Path(path), source_layer, max_features)
     gdf = read_vector(
@@ -628,6 +671,7 @@ def import_layer(
         from_gcj02=from_gcj02,
         from_bd09=from_bd09,
         max_vertices=max_vertices,
+        lines=spec.geometry_type == "MultiLineString",
     )
     return import_frame(
         session,

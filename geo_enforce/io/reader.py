@@ -444,6 +444,7 @@ def read_vector(
     from_bd09: bool = False,
     max_vertices: int | None = None,
     repair: bool = True,
+    lines: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read a vector file into a GeoDataFrame in EPSG:4490 (lon/lat degrees, CGCS2000).
 
@@ -456,6 +457,8 @@ def read_vector(
     whose .dbf and .shp counts differ; features over ``max_vertices`` vertices (default
     100 000; :class:`~geo_enforce.errors.TooLarge`). ``repair=False`` leaves invalid
     geometries as they are (``gdf.attrs["repaired"]`` empty) for a caller that refuses them.
+    ``lines``: the target is a line layer (pipelines): lines stay lines (closed ones too, not
+    turned into polygons) and nothing is repaired.
     """
     p = Path(path)
     source = str(p)
@@ -470,9 +473,12 @@ def read_vector(
     if len(gdf) == 0:
         raise InvalidInput(f"{source}: the file holds no features")
     gdf = gdf.reset_index(drop=True)
-    gdf = gdf.set_geometry(
-        gpd.GeoSeries([_polygonal(g) for g in gdf.geometry.values], index=gdf.index, crs=gdf.crs)
-    )
+    if not lines:
+        gdf = gdf.set_geometry(
+            gpd.GeoSeries(
+                [_polygonal(g) for g in gdf.geometry.values], index=gdf.index, crs=gdf.crs
+            )
+        )
     missing = np.flatnonzero(shapely.is_missing(np.asarray(gdf.geometry.values)) | gdf.is_empty)
     if len(missing):
         raise InvalidInput(
@@ -482,5 +488,5 @@ def read_vector(
     check_feature_vertices(gdf, source, max_vertices)
     gdf = to_cgcs2000(gdf, source, crs=crs, from_gcj02=from_gcj02, from_bd09=from_bd09)
     gdf.attrs["source"] = source
-    gdf.attrs["repaired"] = repair_geometries(gdf, source) if repair else []
+    gdf.attrs["repaired"] = repair_geometries(gdf, source) if repair and not lines else []
     return gdf

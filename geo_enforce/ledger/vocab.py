@@ -56,6 +56,26 @@ RED_LINE_KINDS: dict[str, str] = {
     "urban_boundary": "城镇开发边界",
 }
 
+#: Line features with a safety distance (``pipeline`` layer): pipelines, power lines, dykes.
+PIPELINE_KINDS: dict[str, str] = {
+    "gas": "燃气管线",
+    "oil": "输油管线",
+    "power": "电力线路",
+    "dyke": "河堤",
+}
+
+#: What a campaign's count target counts: cases (处) or households (户, e.g. 违建别墅29户).
+CAMPAIGN_COUNT_UNITS: dict[str, str] = {
+    "case": "处",
+    "household": "户",
+}
+
+#: How a case came into a campaign: by its scope rules, or by hand (with a reason).
+CAMPAIGN_TAG_METHODS: dict[str, str] = {
+    "rule": "按范围规则",
+    "hand": "人工标记",
+}
+
 #: GB/T 21010-2017 land classes used in farmland parcels (first-level 01 耕地 and neighbours).
 LAND_CLASSES: dict[str, str] = {
     "0101": "水田",

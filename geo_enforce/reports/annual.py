@@ -93,6 +93,8 @@ class AnnualReport:
 
     #: the day overdue notices are counted on (year end, or today for the current year)
     as_of: dt.date | None = None
+    #: chart: campaigns (专项治理) as (name, share of the target, "10862/15000平方米")
+    campaign_progress: list[tuple[str, float, str]] = field(default_factory=list)
 
     @property
     def date_text(self) -> str:
@@ -126,6 +128,7 @@ class AnnualReport:
             "charts": {
                 "by_village_m2": [(k, round_m2(v)) for k, v in self.by_village_m2],
                 "by_month_m2": [(k, round_m2(v)) for k, v in self.by_month_m2],
+                "campaign_progress": self.campaign_progress,
             },
             "method": "CGCS2000 ellipsoidal areas; m² and mu to 2 decimals, half up",
         }
@@ -292,6 +295,12 @@ def build_annual(session: Session, year: int) -> AnnualReport:
     }
     paragraphs = _paragraphs(year, by_village, villas, cleared, patches, discovered)
     paragraphs += _stock_paragraphs(stock, late, as_of)
+    from geo_enforce.reports.campaigns import campaign_section  # imports this module
+
+    campaign = campaign_section(session, year, as_of)
+    paragraphs += campaign.paragraphs
+    tables += [campaign.table] if campaign.table is not None else []
+    figures["campaigns"] = campaign.figures
     month_area = {g.key["month"]: g.area_m2 for g in by_month.groups}
     months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
     return AnnualReport(
@@ -303,6 +312,7 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         by_village_m2=[(g.labels["village"], g.area_m2) for g in by_village.groups],
         by_month_m2=[(m, month_area.get(m, 0.0)) for m in months],
         as_of=as_of,
+        campaign_progress=campaign.chart,
     )
 
 

@@ -109,3 +109,33 @@ def bar_by_month(series: list[tuple[str, float]], *, title: str) -> Png:
     ax.margins(y=0.15)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
+
+
+def bar_campaign_progress(items: list[tuple[str, float, str]], *, title: str) -> Png:
+    """Horizontal bars of campaign progress: (name, share of the target with 1.0 = met, label
+    such as "10862/15000平方米"), one bar per campaign, a line at 100 %; PNG bytes."""
+    fig, font = _figure(7.0, max(2.5, 0.5 * len(items) + 1.3))
+    ax = fig.add_subplot(1, 1, 1)
+    data = list(reversed(items)) or [("(无)", 0.0, "")]
+    names = [name for name, _, _ in data]
+    shares = [100.0 * share for _, share, _ in data]
+    colors = ["#27ae60" if s >= 100.0 else "#e67e22" for s in shares]
+    bars = ax.barh(names, [min(s, 120.0) for s in shares], color=colors)
+    ax.bar_label(
+        bars,
+        labels=[
+            f"{whole(s)}%  {text}" if text else ""
+            for s, (_, _, text) in zip(shares, data, strict=True)
+        ],
+        padding=3,
+        fontsize=8,
+        family=font,
+    )
+    ax.axvline(100.0, color="#555555", linewidth=1, linestyle="--")
+    ax.set_xlim(0, 160)
+    ax.set_xlabel("完成率（%，按目标）", family=font)
+    ax.set_title(title, family=font)
+    for tick in ax.get_yticklabels():
+        tick.set_family(font)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)

@@ -25,7 +25,7 @@ from typing import Any
 
 from geo_enforce.errors import InvalidInput
 from geo_enforce.reports.annual import COL_INT, COL_M2, COL_MU, AnnualReport, ReportTable
-from geo_enforce.reports.charts import bar_by_month, bar_by_village
+from geo_enforce.reports.charts import bar_by_month, bar_by_village, bar_campaign_progress
 
 FORMATS = ("xlsx", "docx", "csv", "json")
 
@@ -38,7 +38,13 @@ def charts(report: AnnualReport) -> dict[str, bytes]:
             report.by_village_m2, title=f"{y}年各村拆除违法建设面积"
         ),
         "chart_by_month": bar_by_month(report.by_month_m2, title=f"{y}年逐月拆除违法建设面积"),
-    }
+        **(
+            {"chart_campaigns": bar_campaign_progress(
+                report.campaign_progress, title=f"{y}年专项治理任务完成情况")}
+            if report.campaign_progress
+            else {}
+        ),
+    }  # fmt: skip
 
 
 def chart_caption(report: AnnualReport, name: str) -> str:
@@ -46,6 +52,7 @@ def chart_caption(report: AnnualReport, name: str) -> str:
     captions = {
         "chart_by_village": f"图1　{report.year}年各村拆除违法建设面积",
         "chart_by_month": f"图2　{report.year}年逐月拆除违法建设面积",
+        "chart_campaigns": f"图3　{report.year}年专项治理任务完成情况",
     }
     return captions.get(name, name)
 

@@ -179,6 +179,35 @@ class Township(LedgerMixin, Base):
     base_note: Mapped[str | None] = mapped_column(Text)
 
 
+class Pipeline(LedgerMixin, Base):
+    """A line feature with a safety distance (管线/线路/河堤): gas, oil, power, dyke.
+
+    ``length_m`` is the geodesic length on the CGCS2000 ellipsoid, kept by a trigger
+    (``ge_measure_length``); ``safety_distance_m`` (metres each side) overrides the catalogue's
+    distance for the kind. See :mod:`geo_enforce.ledger.pipelines` and migration 0021.
+    """
+
+    __tablename__ = "pipeline"
+    code: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False, index=True)  # PIPELINE_KINDS
+    name: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[str | None] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    safety_distance_m: Mapped[float | None] = mapped_column(Double)
+    source: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: geodesic length on the CGCS2000 ellipsoid, m (trigger-maintained)
+    length_m: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    geom = _geom("MULTILINESTRING")
+    __table_args__ = (
+        CheckConstraint("kind IN ('gas','oil','power','dyke')", name="ck_pipeline_kind"),
+        CheckConstraint(
+            "safety_distance_m IS NULL OR (safety_distance_m > 0 AND safety_distance_m <= 1000)",
+            name="ck_pipeline_safety_distance",
+        ),
+    )
+
+
 class StructureTransition(Base):
     """Who moved a structure case from one status to another, when and why (append-only)."""
 
@@ -462,7 +491,12 @@ LAYER_MODELS: dict[str, type[Base]] = {
     "cleared_parcel": ClearedParcel,
     "farmland_parcel": FarmlandParcel,
     "change_patch": ChangePatch,
+    "pipeline": Pipeline,
 }
+
+# Campaigns (专项治理) live in geo_enforce.storage.campaigns (issue 16 item 4); not imported
+# here, so importing it first is no cycle.
+AUDITED_TABLES += ("pipeline", "campaign", "campaign_case")
 
 # Field capture (issue 15) lives in geo_enforce.storage.field_models (append-only tables, no
 # relationships from these models); not imported here, so importing it first is no cycle.
