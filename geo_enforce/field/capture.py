@@ -538,8 +538,34 @@ def add_evidence(
         observed_at=observed,
         device=evidence.device,
     )
+    warnings += _far_photos(session, settings, ev.id, st)
     _remember(session, key, actor, fingerprint, "evidence", ev.id, None)
     return CaptureResult("evidence", ev.id, warnings=warnings)
+
+
+def _far_photos(session: Session, settings: Settings, evidence_id: int, st: Structure) -> list[str]:
+    """Warnings for photos taken farther from the case than ``farmland.far_photo_m`` (geodesic
+    metres on the CGCS2000 ellipsoid, 0 inside the outline)."""
+    limit = settings.farmland.far_photo_m
+    rows = session.execute(
+        select(
+            CaptureFile.original_name,
+            func.ST_Distance(func.Geography(CaptureFile.location), func.Geography(Structure.geom)),
+        )
+        .join(Structure, Structure.id == st.id)
+        .where(
+            CaptureFile.evidence_id == evidence_id,
+            CaptureFile.media == "photo",
+            CaptureFile.location.is_not(None),
+        )
+        .order_by(CaptureFile.id)
+    ).all()
+    return [
+        f"照片 '{name or '未命名'}' 拍摄位置距案件 {st.case_no} 图斑 {d:.0f} 米，"
+        f"超过 {limit:.0f} 米，请确认是否在现场拍摄 (photo taken far from the case)"
+        for name, d in rows
+        if d is not None and d > limit
+    ]
 
 
 def _evidence_as_patrol(
