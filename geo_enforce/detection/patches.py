@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
-from geo_enforce.ledger.vocab import PATCH_STATUSES, RULINGS, label
+from geo_enforce.ledger.vocab import PATCH_SOURCES, PATCH_STATUSES, RULINGS, label
 from geo_enforce.storage.models import ChangePatch
 
 CHANGE_KINDS: dict[str, str] = {
@@ -32,6 +32,9 @@ def patch_feature(p: ChangePatch, *, chip_url: str | None = None) -> dict:
     ``{which}`` for links to the evidence chips."""
     props = {
         "code": p.code,
+        "source": p.source,
+        "source_label": label(PATCH_SOURCES, p.source),
+        "source_no": p.source_no,
         "run_id": p.run_id,
         "change_kind": p.change_kind,
         "change_kind_label": CHANGE_KINDS.get(p.change_kind, p.change_kind),
@@ -84,8 +87,10 @@ def list_patches(
     bbox: tuple[float, float, float, float] | None = None,
     limit: int = 1000,
     offset: int = 0,
+    source: str | None = None,
 ) -> tuple[list[ChangePatch], int]:
-    """Current patches matching the filters (bbox in lon/lat), newest first, and their count."""
+    """Current patches matching the filters (bbox in lon/lat; ``source`` ``flight`` or ``mnr``),
+    newest first, and their count."""
     q = select(ChangePatch).where(ChangePatch.retired_at.is_(None))
     if run_id is not None:
         if not 0 < run_id < 2**63:
@@ -97,6 +102,10 @@ def list_patches(
         q = q.where(ChangePatch.status == status)
     if suggested_ruling is not None:
         q = q.where(ChangePatch.suggested_ruling == suggested_ruling)
+    if source is not None:
+        if source not in PATCH_SOURCES:
+            raise InvalidInput(f"source {source[:20]!r}: one of {', '.join(PATCH_SOURCES)}")
+        q = q.where(ChangePatch.source == source)
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         if not (minx < maxx and miny < maxy):

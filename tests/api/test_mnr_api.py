@@ -149,3 +149,16 @@ def test_quarterly_json_and_xlsx(client, tokens):
     assert ws["A9"].value == "合计" and ws["B9"].value == "=SUM(B4:B8)"
     bad = client.get("/mnr/quarterly", params={"quarter": "Q9"}, headers=viewer)
     assert bad.status_code == 422
+
+
+def test_patches_route_tells_sources_apart(client, tokens):
+    viewer, _, _ = tokens
+    r = client.get("/patches", params={"source": "mnr"}, headers=viewer)
+    assert r.status_code == 200 and r.json()["numberMatched"] == 2
+    props = r.json()["features"][0]["properties"]
+    assert props["source_label"] == "卫片执法图斑" and props["source_no"].startswith("12011120")
+    assert (
+        client.get("/patches", params={"source": "flight"}, headers=viewer).json()["numberMatched"]
+        == 0
+    )
+    assert client.get("/patches", params={"source": "x"}, headers=viewer).status_code == 422
