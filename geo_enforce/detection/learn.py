@@ -239,8 +239,16 @@ def set_aside_threshold(oof: np.ndarray, y: np.ndarray, max_real: float) -> floa
 
 
 def ruled_patches(session: Session) -> list[ChangePatch]:
-    """Current patches with a ruling, oldest first."""
-    q = select(ChangePatch).where(ChangePatch.retired_at.is_(None), ChangePatch.ruling.isnot(None))
+    """Current patches of the project's own detection with a ruling, oldest first.
+
+    Ministry patches (source ``mnr``) are left out: the ranker learns what the detector's own
+    patches turn out to be, and a satellite patch carries none of its evidence.
+    """
+    q = select(ChangePatch).where(
+        ChangePatch.retired_at.is_(None),
+        ChangePatch.ruling.isnot(None),
+        ChangePatch.source == "flight",
+    )
     return list(session.scalars(q.order_by(ChangePatch.id)))
 
 

@@ -424,3 +424,12 @@ def test_rules_again_after_a_layer_changed(sessions, imported):
         hits = {r[0]: r[1] for r in s.execute(select(ChangePatch.source_no, ChangePatch.rule_hits))}
     assert "basic_farmland" in [h["code"] for h in hits["1201112024Q30001"]]
     assert hits["1201112024Q30002"] == []
+
+
+def test_ruled_ministry_patches_do_not_train_the_ranker(sessions, imported):
+    from geo_enforce.detection.learn import ruled_patches
+
+    with transaction(sessions, "x") as s:
+        ruling.rule(s, "1201112024Q30002", "false_change", actor="x", expected_version=None)
+    with sessions() as s:
+        assert ruled_patches(s) == []
