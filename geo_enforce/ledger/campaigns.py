@@ -188,8 +188,11 @@ def update_campaign(
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise InvalidInput(f"campaign fields {sorted(unknown)} cannot be edited; fields: {FIELDS}")
+    for k in ("name", "starts_on", "ends_on", "count_unit"):
+        if k in values and values[k] is None:
+            raise InvalidInput(f"campaign {campaign.code}: {k} cannot be emptied")
     for k, v in values.items():
-        setattr(campaign, k, list(dict.fromkeys(v)) if k.startswith("scope_") else v)
+        setattr(campaign, k, list(dict.fromkeys(v or [])) if k.startswith("scope_") else v)
     _check(session, campaign)
     session.flush()
     return campaign
@@ -198,7 +201,7 @@ def update_campaign(
 def find_campaign(session: Session, ref: str | int) -> Campaign:
     """The current campaign with code (or id) ``ref``; NotFound otherwise."""
     cond = Campaign.code == str(ref)
-    if isinstance(ref, int) or str(ref).isdigit():
+    if isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit() and len(str(ref)) < 19):
         cond = cond | (Campaign.id == int(ref))
     c = session.scalar(select(Campaign).where(cond, Campaign.retired_at.is_(None)))
     if c is None:

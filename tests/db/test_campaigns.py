@@ -49,6 +49,10 @@ def test_campaign_registration_checks_every_field(sessions):
             camp.update_campaign(s, c, {"name": "改名"}, expected_version=1)
         with pytest.raises(InvalidInput, match="cannot be edited"):
             camp.update_campaign(s, c, {"code": "X"}, expected_version=c.version)
+        with pytest.raises(InvalidInput, match="starts_on cannot be emptied"):
+            camp.update_campaign(s, c, {"starts_on": None}, expected_version=c.version)
+        with pytest.raises(NotFound):
+            camp.find_campaign(s, "²")  # a digit to isdigit(), not a number
     with transaction(sessions, "test:admin") as s:
         c = camp.find_campaign(s, "WJBS-2024")
         camp.retire_campaign(s, c, reason="合并到三年拆违")
