@@ -7,20 +7,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
 
 from api.deps import ReadDB, Viewer, get_settings
 from api.guards import page_csp
 from geo_enforce.errors import NotFound
 from geo_enforce.settings import Settings
-from geo_enforce.webmap import MapRoutes, served_map_html
+from geo_enforce.webmap import MapRoutes, pwa, served_map_html
 from geo_enforce.webmap.assets import OWN_DIR, VENDOR_DIR
 from geo_enforce.webmap.data import chip_file, search
+from geo_enforce.webmap.pages import login_html
 
 router = APIRouter(tags=["map"])
 
@@ -33,7 +35,13 @@ MAP_ROUTES = MapRoutes(
     ortho="/tiles/ortho/{flight}/{z}/{x}/{y}.png",
     chip="/map/chips/{id}/{which}",
     search="/map/search",
+    worker="/map/sw.js",
+    worker_scope="/map",
+    manifest="/map/manifest.webmanifest",
+    icon="/map/icons/{size}.png",
 )
+#: Map data the service worker keeps as it is fetched (answered from the cache offline).
+WORKER_DATA = ["/tiles/", "/map/search", "/map/chips/"]
 
 
 class SearchHit(BaseModel):
@@ -70,6 +78,53 @@ def map_page(
             "Cache-Control": "private, no-cache",
             "Content-Security-Policy": page_csp(html, img_src=tiles),
         },
+    )
+
+
+@router.get(
+    "/map/login", response_class=HTMLResponse, summary="外业图登录 (keep a token as the cookie)"
+)
+def map_login() -> HTMLResponse:
+    # open like /health: the page holds no data; its own script checks the token against /me
+    html = login_html()
+    return HTMLResponse(
+        html,
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp(html)},
+    )
+
+
+@router.get("/map/sw.js", summary="Service worker of the field map (app shell, offline)")
+def map_worker() -> Response:
+    # scope /map (the page itself), wider than the script's folder: Service-Worker-Allowed
+    js = pwa.service_worker_js(page="/map", data_prefixes=WORKER_DATA)
+    return Response(
+        js,
+        media_type="text/javascript",
+        headers={
+            "Cache-Control": "no-cache",
+            "Service-Worker-Allowed": "/map",
+            # a worker runs under its script's policy: it may fetch from this origin only
+            "Content-Security-Policy": "default-src 'none'; connect-src 'self'",
+        },
+    )
+
+
+@router.get("/map/manifest.webmanifest", summary="Web app manifest of the field map")
+def map_manifest() -> Response:
+    body = pwa.manifest(start_url="/map", scope="/map", icon_url=MAP_ROUTES.icon or "")
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": ASSET_CACHE},
+    )
+
+
+@router.get("/map/icons/{size}.png", summary="App icon of the field map (192 or 512 px)")
+def map_icon(size: int) -> Response:
+    if size not in pwa.ICON_SIZES:
+        raise NotFound(f"no {size} px icon: use one of {', '.join(map(str, pwa.ICON_SIZES))}")
+    return Response(
+        pwa.icon_png(size), media_type="image/png", headers={"Cache-Control": ASSET_CACHE}
     )
 
 

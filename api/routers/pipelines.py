@@ -35,7 +35,6 @@ class HitOut(BaseModel):
     target_code: str
     village_code: str | None
     status: str | None
-    status_label: str
     area_m2: float
     rule: str
     label: str
@@ -81,5 +80,4 @@ def hits(
         session, target=target, kinds=kind, village_code=village_code,
         catalogue=_catalogue(request),
     )  # fmt: skip
-    out = [HitOut(**h.as_dict(), status_label=pipelines.status_label(h)) for h in found]
-    return HitsOut(target=target, count=len(found), hits=out)
+    return HitsOut(target=target, count=len(found), hits=[HitOut(**h.as_dict()) for h in found])

@@ -57,6 +57,10 @@ RULES: tuple[Rule, ...] = tuple(
         ("GET", "/public/cases.geojson", "公示 as GeoJSON points"),
         ("GET", "/static/vendor/{path:path}", "Leaflet, Swagger UI, ReDoc files (no data)"),
         ("GET", "/static/webmap/{path:path}", "the map's own script and style (no data)"),
+        ("GET", "/map/login", "token form: sets the ge_token cookie (no data)"),
+        ("GET", "/map/sw.js", "the map's service worker (no data)"),
+        ("GET", "/map/manifest.webmanifest", "web app manifest (no data)"),
+        ("GET", "/map/icons/{size}.png", "app icon (no data)"),
     )
     + _rules(
         "viewer",

@@ -55,6 +55,13 @@ class MapRoutes:
     chip: str
     #: case-number and village search
     search: str
+    #: the service worker's script and its scope (None: no offline app shell)
+    worker: str | None = None
+    worker_scope: str | None = None
+    #: the web app manifest (None: not installable)
+    manifest: str | None = None
+    #: an app icon (``{size}``: 192 or 512), for the home screen
+    icon: str | None = None
 
 
 def _script_json(value: Any) -> str:
@@ -220,7 +227,19 @@ def page_config(
         if routes is None:
             raise ValueError("a served map page needs the server's routes (MapRoutes)")
         cfg.update(tileUrl=routes.tile, chipUrl=routes.chip, searchUrl=routes.search)
+        if routes.worker:
+            cfg["worker"] = {"url": routes.worker, "scope": routes.worker_scope or "/"}
     return cfg
+
+
+def _app_head(root: Any, routes: MapRoutes) -> None:
+    """Manifest, theme colour and home-screen icon of the served page (installable app)."""
+    tags = ['<meta name="theme-color" content="#1f5fae">']
+    if routes.manifest:
+        tags.append(f'<link rel="manifest" href="{routes.manifest}">')
+    if routes.icon:
+        tags.append(f'<link rel="apple-touch-icon" href="{routes.icon.replace("{size}", "192")}">')
+    root.header.add_child(folium.Element("\n".join(tags)))
 
 
 def _flight_title(f) -> str:
@@ -276,6 +295,8 @@ def build_map(
     root.header.add_child(folium.Element("<title>违法建设外业图 — geo-enforce</title>"))
     if offline is None and map_settings is not None:
         _basemaps(m, map_settings)
+    if offline is None and routes is not None:
+        _app_head(root, routes)
     MapSetup(page_config(ctx, styles, offline, routes)).add_to(m)
 
     ortho_layers: list[folium.map.Layer] = []

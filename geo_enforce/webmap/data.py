@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,11 +116,29 @@ def load_context(
     )
 
 
+#: "<place><house number>[号]": a number standing alone after a village (or street) name
+_NUMBER_IN_PLACE = re.compile(r"^(.*?[^\d\s])\s*(\d+)\s*号?$")
+
+
+def number_in_place(q: str) -> tuple[str, str] | None:
+    """``(place, number)`` of a query like ``梨园头村337号`` or ``梨园头 337``, else None."""
+    m = _NUMBER_IN_PLACE.match(q.strip())
+    return (m.group(1).strip(), m.group(2)) if m else None
+
+
 def search(session: Session, q: str, *, limit: int = 10) -> list[dict]:
-    """Case numbers, patch codes and village names containing ``q``, with their lon/lat bbox."""
+    """Case numbers, patch codes, village names and structure addresses matching ``q``, with
+    their lon/lat bbox (degrees, EPSG:4490).
+
+    An address matches when it contains ``q``, or when ``q`` is a place and a house number
+    (``梨园头村337号``, ``梨园头 337``): the structure's village name or address contains the
+    place and its address holds that number on its own (337, not 1337). Address hits are
+    labelled ``<address>（<case number>）`` with kind ``address``.
+    """
     q = q.strip()
     if not q:
         return []
+    place_number = number_in_place(q)
     rows = session.execute(
         text(
             """
@@ -133,12 +152,27 @@ def search(session: Session, q: str, *, limit: int = 10) -> list[dict]:
               UNION ALL
               SELECT 'change_patch', code, geom FROM change_patch
               WHERE retired_at IS NULL AND code ILIKE :pat
+              UNION ALL
+              SELECT 'address', t.address || '（' || t.case_no || '）', t.geom
+              FROM structure t
+              LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
+              WHERE t.retired_at IS NULL AND t.address IS NOT NULL
+                AND (t.address ILIKE :pat
+                     OR (CAST(:number_re AS text) IS NOT NULL
+                         AND t.address ~ CAST(:number_re AS text)
+                         AND (v.name ILIKE :place_pat OR t.address ILIKE :place_pat)))
             ) s
-            ORDER BY (label = :q) DESC, kind = 'village' DESC, label
+            ORDER BY (label = :q) DESC, kind = 'village' DESC, kind = 'address' DESC, label
             LIMIT :limit
             """
         ),
-        {"pat": f"%{_like_escape(q)}%", "q": q, "limit": limit},
+        {
+            "pat": f"%{_like_escape(q)}%",
+            "q": q,
+            "limit": limit,
+            "number_re": f"(^|[^0-9]){place_number[1]}([^0-9]|$)" if place_number else None,
+            "place_pat": f"%{_like_escape(place_number[0])}%" if place_number else None,
+        },
     )
     return [{"kind": r.kind, "label": r.label, "bbox": list(_bbox(r))} for r in rows]
 
@@ -148,18 +182,29 @@ def _like_escape(s: str) -> str:
 
 
 def search_index(session: Session, bounds: Bounds, *, limit: int = 20_000) -> list[dict]:
-    """Everything :func:`search` can find inside ``bounds``, for the offline page."""
+    """Everything :func:`search` can find inside ``bounds``, for the offline page.
+
+    Address entries also carry ``address`` and ``village`` (its name), so the page's script
+    can match a place and house number the way :func:`search` does.
+    """
     rows = session.execute(
         text(
             """
-            SELECT kind, label, ST_XMin(geom) AS xmin, ST_YMin(geom) AS ymin,
+            SELECT kind, label, address, village, ST_XMin(geom) AS xmin, ST_YMin(geom) AS ymin,
                    ST_XMax(geom) AS xmax, ST_YMax(geom) AS ymax FROM (
-              SELECT 'village' AS kind, name AS label, geom FROM admin_area
-              WHERE retired_at IS NULL AND level IN ('village','community')
+              SELECT 'village' AS kind, name AS label, NULL AS address, NULL AS village, geom
+              FROM admin_area WHERE retired_at IS NULL AND level IN ('village','community')
               UNION ALL
-              SELECT 'structure', case_no, geom FROM structure WHERE retired_at IS NULL
+              SELECT 'structure', case_no, NULL, NULL, geom FROM structure
+              WHERE retired_at IS NULL
               UNION ALL
-              SELECT 'change_patch', code, geom FROM change_patch WHERE retired_at IS NULL
+              SELECT 'change_patch', code, NULL, NULL, geom FROM change_patch
+              WHERE retired_at IS NULL
+              UNION ALL
+              SELECT 'address', t.address || '（' || t.case_no || '）', t.address, v.name, t.geom
+              FROM structure t
+              LEFT JOIN admin_area v ON v.code = t.village_code AND v.retired_at IS NULL
+              WHERE t.retired_at IS NULL AND t.address IS NOT NULL
             ) s
             WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)
             ORDER BY kind = 'village' DESC, label
@@ -168,7 +213,13 @@ def search_index(session: Session, bounds: Bounds, *, limit: int = 20_000) -> li
         ),
         {"w": bounds[0], "s": bounds[1], "e": bounds[2], "n": bounds[3], "limit": limit},
     )
-    return [{"kind": r.kind, "label": r.label, "bbox": list(_bbox(r))} for r in rows]
+    out = []
+    for r in rows:
+        entry = {"kind": r.kind, "label": r.label, "bbox": list(_bbox(r))}
+        if r.kind == "address":
+            entry.update(address=r.address, village=r.village)
+        out.append(entry)
+    return out
 
 
 def patch_chips(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pytest
 import yaml
+from PIL import Image
 
 from api.routers.map import MAP_ROUTES
 from geo_enforce.errors import ConfigError, NotFound
@@ -184,6 +186,16 @@ def test_map_endpoints(client, settings, sessions):
     hits = client.get("/map/search", params={"q": "0007"}).json()
     assert hits[0]["label"] == CLICK_CASE and len(hits[0]["bbox"]) == 4
     assert client.get("/map/search", params={"q": "大任"}).json()[0]["kind"] == "village"
+    # addresses: a part of one, or a village and a house number (the number on its own)
+    for q in ("东街7号", "大任庄村7号", "大任庄 7", "大任庄村 7号"):
+        hits = client.get("/map/search", params={"q": q}).json()
+        assert [h["label"] for h in hits if h["kind"] == "address"] == [
+            f"大任庄村东街7号（{CLICK_CASE}）"
+        ], q
+    for q in ("大任庄村17号", "小南河村7号", "大任庄村70"):
+        assert not [
+            h for h in client.get("/map/search", params={"q": q}).json() if h["kind"] == "address"
+        ], q
     chip = client.get(f"/map/chips/{seeded.patch_id}/after")
     assert chip.status_code == 200 and chip.headers["content-type"] == "image/png"
     assert client.get(f"/map/chips/{seeded.patch_id}/sideways").status_code == 404
@@ -214,3 +226,42 @@ def test_basemaps_only_when_configured(sessions, seeded):
     # off at start: the layers are created but never added to the map
     for name in re.findall(r"var (tile_layer_\w+) = L\.tileLayer\(\s*\"https://", both):
         assert f"{name}.addTo(" not in both
+
+
+def test_login_page_and_installable_app(client, settings, sessions):
+    # /map/login is open and runs no inline script (CSP: scripts from this origin only)
+    r = client.get("/map/login")
+    assert r.status_code == 200 and 'id="ge-login-token"' in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "sha256-" not in csp
+    assert '<script src="/static/webmap/login.js" defer></script>' in r.text
+    assert "<script>" not in r.text
+    assert client.get("/static/webmap/login.js").status_code == 200
+    # the service worker, manifest and icons are open too (no ledger data)
+    sw = client.get("/map/sw.js")
+    assert sw.status_code == 200 and sw.headers["content-type"].startswith("text/javascript")
+    assert sw.headers["service-worker-allowed"] == "/map"
+    assert sw.headers["content-security-policy"] == "default-src 'none'; connect-src 'self'"
+    found = re.search(r"var SHELL = (\[.*?\]);", sw.text)
+    assert found, "the worker names no app shell"
+    shell = json.loads(found.group(1))
+    assert shell[0] == "/map" and "/static/webmap/geoenforce.js" in shell
+    assert "/static/vendor/leaflet/images/layers.png" in shell
+    for url in shell[1:]:
+        assert client.get(url).status_code == 200, url
+    manifest = client.get("/map/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    body = manifest.json()
+    assert (body["start_url"], body["scope"], body["display"]) == ("/map", "/map", "standalone")
+    for icon in body["icons"]:
+        png = client.get(icon["src"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(png.content)) as img:
+            assert f"{img.width}x{img.height}" == icon["sizes"]
+    assert client.get("/map/icons/100.png").status_code == 404
+    # the served page links the manifest and registers the worker
+    seed_ledger(sessions, settings.data_dir)
+    open_to_viewers(client)
+    page = client.get("/map").text
+    assert '<link rel="manifest" href="/map/manifest.webmanifest">' in page
+    assert _config(page)["worker"] == {"url": "/map/sw.js", "scope": "/map"}

@@ -28,9 +28,19 @@ from geo_enforce.settings import ROLES, AuthSettings, Settings
 from geo_enforce.storage.engine import make_engine, make_sessionmaker, transaction
 from geo_enforce.storage.models import ApiToken
 
-#: Open to everyone: health, the 公示 disclosure views, the API's own docs, static files.
-#: The table may open nothing else.
-PUBLIC_PATHS = {"/health", "/openapi.json", "/docs", "/redoc"}
+#: Open to everyone: health, the 公示 disclosure views, the API's own docs, static files, and
+#: the field map's sign-in page and web-app files (no data: the page asks /me, the worker caches
+#: only what the viewer's own requests fetch). The table may open nothing else.
+PUBLIC_PATHS = {
+    "/health",
+    "/openapi.json",
+    "/docs",
+    "/redoc",
+    "/map/login",
+    "/map/sw.js",
+    "/map/manifest.webmanifest",
+    "/map/icons/{size}.png",
+}
 PUBLIC_PREFIXES = ("/public/", "/static/")
 ROOT = Path(__file__).resolve().parents[2]
 

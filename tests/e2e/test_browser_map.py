@@ -1,49 +1,33 @@
 """The field map in real headless Chromium (Debian's), with the network closed.
 
 The API runs on a loopback port (uvicorn in a thread) over a real PostGIS seeded with
-``tests/mapdata``; every request to anything but that server (or, offline, to anything but the
-file itself) is aborted and recorded. Screenshots go to ``test-artifacts/map/``.
+``tests/support/mapdata``; every request to anything but that server (or, offline, to anything
+but the file itself) is aborted and recorded (``tests/support/browser.py``, fixtures in
+``tests/e2e/conftest.py``). Screenshots go to ``test-artifacts/map/``.
 """
 
 from __future__ import annotations
 
-import io
-import shutil
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
-import numpy as np
 import pytest
-from PIL import Image
-from sqlalchemy import text
 
-from geo_enforce.settings import Settings
-from geo_enforce.storage.engine import make_engine, make_sessionmaker
-from tests.conftest import bearer_headers
-from tests.support.live_server import free_port
-from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0, seed_ledger
+from tests.support.browser import (
+    CHROMIUM,
+    Net,
+    Server,
+    map_point,
+    non_blank,
+    open_page,
+    show_only,
+    wait_drawn,
+)
+from tests.support.mapdata import CLICK_BOX, CLICK_CASE, X0, Y0
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
-]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
 ]
 LAYERS = [
     "structure",
@@ -53,148 +37,6 @@ LAYERS = [
     "change_patch",
     "admin_area",
 ]
-
-
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-    factory: object
-    seeded: Any
-    area: dict = field(default_factory=dict)
-    token: str = ""
-
-
-@pytest.fixture(scope="module")
-def server(module_db_url: str, tmp_path_factory) -> Iterator[Server]:
-    import uvicorn
-
-    from api import create_app
-
-    data_dir = tmp_path_factory.mktemp("mapvar")
-    settings = Settings(database_url=module_db_url, data_dir=data_dir)
-    engine = make_engine(module_db_url)
-    factory = make_sessionmaker(engine)
-    seeded = seed_ledger(factory, data_dir)
-    # the squad's browser carries a viewer token as the ge_token cookie (no anonymous viewers)
-    (headers,) = bearer_headers(factory, ("map-viewer", "viewer"))
-    with factory() as s:
-        row = s.execute(
-            text("SELECT area_m2, area_mu FROM structure WHERE case_no = :c"), {"c": CLICK_CASE}
-        ).one()
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield Server(
-        f"http://127.0.0.1:{port}",
-        settings,
-        factory,
-        seeded,
-        {"m2": float(row.area_m2), "mu": float(row.area_mu)},
-        headers["Authorization"].removeprefix("Bearer "),
-    )
-    srv.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
-
-
-@dataclass
-class Net:
-    blocked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def open_page(browser, allowed: tuple[str, ...], server: Server | None = None):
-    """A page whose requests outside ``allowed`` schemes/hosts are aborted and recorded; with
-    ``server``, it carries the server's viewer token as the ge_token cookie."""
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
-    if server is not None:
-        page.context.add_cookies([{"name": "ge_token", "value": server.token, "url": server.url}])
-    net = Net()
-
-    def route(r):
-        u = urlparse(r.request.url)
-        if u.scheme in ("data", "blob") or u.scheme in allowed or u.hostname in allowed:
-            r.continue_()
-        else:
-            net.blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("requestfailed", lambda req: net.failed.append(f"{req.url} {req.failure}"))
-    page.on(
-        "response",
-        lambda resp: net.failed.append(f"{resp.url} {resp.status}") if resp.status >= 400 else None,
-    )
-    page.on("console", lambda m: net.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: net.console_errors.append(str(e)))
-    return page, net
-
-
-def wait_drawn(page, layers: list[str], timeout: float = 20_000) -> dict:
-    page.wait_for_function(
-        "(names) => window.geoEnforce && names.every(n => (geoEnforce.state.drawn[n] || 0) > 0)",
-        arg=layers,
-        timeout=timeout,
-    )
-    page.wait_for_timeout(300)  # let the last tiles paint
-    return page.evaluate("geoEnforce.state")
-
-
-def show_only(page, keep: str | None) -> None:
-    """Leave only one vector layer on the map: no orthophoto, labels or controls."""
-    page.evaluate(
-        """(keep) => {
-            if (!document.getElementById("ge-bare")) {
-                const st = document.createElement("style");
-                st.id = "ge-bare";
-                st.textContent = ".leaflet-control-container, .ge-village-label, " +
-                    ".leaflet-sbs-divider { display: none !important; }";
-                document.head.appendChild(st);
-            }
-            const m = geoEnforce.map;
-            m.eachLayer(l => { if (l instanceof L.GridLayer && !(l.options && l.options.geLayer))
-                m.removeLayer(l); });
-            for (const [n, l] of Object.entries(geoEnforce.layers)) {
-                if (n === keep) { if (!m.hasLayer(l)) m.addLayer(l); } else m.removeLayer(l);
-            }
-        }""",
-        keep,
-    )
-
-
-def non_blank(png: bytes) -> int:
-    """How many pixels differ from the map container's own background colour (#ddd)."""
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return int((np.abs(img - 221).max(axis=2) > 30).sum())
-
-
-def map_point(page, lon: float, lat: float) -> tuple[float, float]:
-    box = page.locator("#" + page.evaluate("geoEnforce.map.getContainer().id")).bounding_box()
-    pt = page.evaluate(
-        "([lat, lon]) => { const p = geoEnforce.map.latLngToContainerPoint([lat, lon]);"
-        " return [p.x, p.y]; }",
-        [lat, lon],
-    )
-    return box["x"] + pt[0], box["y"] + pt[1]
 
 
 def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str) -> None:
@@ -263,13 +105,6 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     # removing a layer mid-load cancels its pending tiles (ERR_ABORTED): not a failure
     assert not [f for f in net.failed if "ERR_ABORTED" not in f], net.failed
     assert not net.console_errors, net.console_errors
-
-
-@pytest.fixture
-def shots(artifacts: Path) -> Path:
-    d = artifacts / "map"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def test_served_page_draws_every_layer_and_opens_popups(browser, server, shots):

@@ -8,11 +8,11 @@
   var cfg = null;
   var map = null;
   var layers = {};
-  var filter = { village: "", status: "", category: "", since: false };
+  var filter = { village: "", status: "", category: "", since: false, overdue: false };
   // firstDraw/loaded: performance.now() (ms since navigation) of each layer's first drawn
   // feature and of its first complete set of visible tiles
   GE.state = { tiles: {}, drawn: {}, firstDraw: {}, loaded: {}, tileErrors: 0, popups: 0,
-               lastPopup: null };
+               lastPopup: null, sheet: false, panel: null, swipeOn: false, measuring: false };
   GE.layers = layers;
   GE.filter = filter;
 
@@ -54,6 +54,20 @@
   }
 
   /* ---- filters ---- */
+  // today's date (the device's), as the ISO text the tiles carry dates in
+  GE.today = function () {
+    var d = new Date();
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" +
+      String(d.getDate()).padStart(2, "0");
+  };
+  // 逾期: a served 责令限期拆除 notice whose deadline has passed and the case is still open
+  // (the same condition as geo_enforce.ledger.deadlines for today)
+  function overdueDays(p) {
+    if (p.status !== "notice_served" || !p.deadline_on) return 0;
+    var days = Math.round((Date.parse(GE.today()) - Date.parse(p.deadline_on)) / 86400000);
+    return days > 0 ? days : 0;
+  }
+  GE.overdueDays = overdueDays;
   function passes(layer, p) {
     if (filter.village && (layer === "structure" || layer === "change_patch" ||
         layer === "cleared_parcel" || layer === "farmland_parcel") &&
@@ -63,6 +77,7 @@
       if (filter.category && p.category !== filter.category) return false;
       if (filter.since && cfg.sinceDate && !(p.discovered_on && p.discovered_on >= cfg.sinceDate))
         return false;
+      if (filter.overdue && !overdueDays(p)) return false;
     }
     if (layer === "change_patch" && filter.since && cfg.sinceDate &&
         !(p.detected_on && p.detected_on >= cfg.sinceDate)) return false;
@@ -79,7 +94,10 @@
         row("占地面积", areaText(p.area_m2, p.area_mu)) +
         row("建筑面积", areaText(p.floor_area_m2) + (p.floors ? "（" + esc(p.floors) + " 层）" : "")) +
         row("发现日期", esc(p.discovered_on || "—")) +
+        (p.halted_on ? row("制止日期", esc(p.halted_on)) : "") +
         row("责令拆除", esc(p.notice_on || "—")) +
+        (p.deadline_on ? row("拆除期限", esc(p.deadline_on) + (overdueDays(p) ?
+          '<span class="ge-overdue">（逾期 ' + overdueDays(p) + " 天）</span>" : "")) : "") +
         row("拆除日期", esc(p.demolished_on || "—")) +
         row("所属村", esc(p.village_name || p.village_code || "—")) +
         (p.address ? row("地址", esc(p.address)) : "") + "</table>";
@@ -152,9 +170,88 @@
   function openPopup(layer, props, latlng) {
     GE.state.popups += 1;
     GE.state.lastPopup = { layer: layer, id: props.id, props: props };
-    L.popup({ maxWidth: 420, className: "ge-popup" })
-      .setLatLng(latlng).setContent(POPUPS[layer](props)).openOn(map);
+    var html = POPUPS[layer](props);
+    if (GE.phone) { openSheet(html, latlng); return; }
+    var popup = L.popup({ maxWidth: 420, className: "ge-popup", autoPan: false })
+      .setLatLng(latlng).setContent(html).openOn(map);
+    clearOfControls(popup);
   }
+
+  /* Pan an open popup into the map and clear of every visible control (the 卷帘对比 panel,
+   * the layer control, the legend…): each step takes the smallest shift that clears one
+   * control and keeps the popup inside the map. */
+  function clearOfControls(popup) {
+    var el = popup.getElement();
+    if (!el) return;
+    var mb = map.getContainer().getBoundingClientRect(), M = 8;
+    var ctrls = [];
+    map.getContainer().querySelectorAll(".leaflet-control").forEach(function (c) {
+      var r = c.getBoundingClientRect();
+      if (c.getClientRects().length && r.width && r.height) ctrls.push(r);
+    });
+    var r = el.getBoundingClientRect();
+    var dx = Math.max(0, mb.left + M - r.left) || -Math.max(0, r.right - (mb.right - M));
+    var dy = Math.max(0, mb.top + M - r.top) || -Math.max(0, r.bottom - (mb.bottom - M));
+    if (dx || dy) map.panBy([-dx, -dy], { animate: false });
+    for (var step = 0; step < 4; step++) {
+      r = el.getBoundingClientRect();
+      var best = null;
+      ctrls.forEach(function (c) {
+        if (!(r.left < c.right && c.left < r.right && r.top < c.bottom && c.top < r.bottom)) return;
+        [[c.right + M - r.left, 0], [c.left - M - r.right, 0],
+         [0, c.bottom + M - r.top], [0, c.top - M - r.bottom]].forEach(function (o) {
+          if (r.left + o[0] < mb.left || r.right + o[0] > mb.right ||
+              r.top + o[1] < mb.top || r.bottom + o[1] > mb.bottom) return;
+          var d = Math.abs(o[0]) + Math.abs(o[1]);
+          if (!best || d < best.d) best = { d: d, o: o };
+        });
+      });
+      if (!best) return;
+      map.panBy([-best.o[0], -best.o[1]], { animate: false });
+    }
+  }
+
+  /* How far the top-left and top-right control columns reach into the map (container px). */
+  function controlPadding() {
+    var mb = map.getContainer().getBoundingClientRect(), c = map._controlCorners;
+    function extent(corner, left) {
+      var v = 0;
+      Array.prototype.forEach.call(corner.children, function (el) {
+        var r = el.getBoundingClientRect();
+        if (!r.width || !r.height) return;
+        v = Math.max(v, left ? r.right - mb.left : mb.right - r.left);
+      });
+      return v;
+    }
+    return { topLeft: L.point(extent(c.topleft, true) + 10, 10),
+             bottomRight: L.point(extent(c.topright, false) + 10, 10) };
+  }
+  GE.controlPadding = controlPadding;
+
+  /* phone: the popup is a bottom sheet above every control; the tapped point stays in view */
+  var sheet = null;
+  function openSheet(html, latlng) {
+    if (!sheet) {
+      sheet = L.DomUtil.create("div", "ge-sheet ge-popup", map.getContainer());
+      L.DomEvent.disableClickPropagation(sheet);
+      L.DomEvent.disableScrollPropagation(sheet);
+      L.DomEvent.on(sheet, "touchstart touchmove pointerdown", L.DomEvent.stopPropagation);
+    }
+    sheet.innerHTML = '<a href="#" class="ge-sheet-close" role="button" title="关闭">×</a>' +
+      '<div class="ge-sheet-content">' + html + "</div>";
+    L.DomEvent.on(sheet.querySelector(".ge-sheet-close"), "click", function (ev) {
+      L.DomEvent.preventDefault(ev);
+      GE.closeSheet();
+    });
+    sheet.classList.add("ge-open");
+    GE.state.sheet = true;
+    var p = map.latLngToContainerPoint(latlng), H = map.getSize().y, h = sheet.offsetHeight;
+    if (p.y > H - h - 24) map.panBy([0, p.y - (H - h) / 2], { animate: false });
+  }
+  GE.closeSheet = function () {
+    if (sheet) sheet.classList.remove("ge-open");
+    GE.state.sheet = false;
+  };
 
   /* ---- vector-tile layers ---- */
   var OfflineProtobuf = L.VectorGrid.Protobuf.extend({
@@ -249,6 +346,7 @@
     lastClick = stamp;
     var hit = GE.hitTest(e.latlng);
     if (hit) openPopup(hit.layer, hit.props, e.latlng);
+    else if (GE.phone) GE.closeSheet();
   }
 
   function villageLabels() {
@@ -307,17 +405,36 @@
 
   /* ---- which layer shows which flight; choosing the swipe's two flights ---- */
   GE.orthoLayers = {};
+  function hookSwipe() {
+    // dragging the swipe handle ends with a click on the map: that click is not a pick
+    if (GE.swipe && GE.swipe._range && !GE.swipe._range.geHooked) {
+      GE.swipe._range.geHooked = true;
+      L.DomEvent.on(GE.swipe._range, "mousedown touchstart", function () { swipeDrag = true; });
+    }
+  }
+  L.DomEvent.on(document, "mouseup touchend", function () {
+    setTimeout(function () { swipeDrag = false; }, 0);
+  });
   GE.registerOrtho = function (pairs, swipe) {
     pairs.forEach(function (p) { GE.orthoLayers[p[0]] = p[1]; });
     GE.swipe = swipe;
-    if (swipe && swipe._range) {
-      // dragging the swipe handle ends with a click on the map: that click is not a pick
-      L.DomEvent.on(swipe._range, "mousedown touchstart", function () { swipeDrag = true; });
-      L.DomEvent.on(document, "mouseup touchend", function () {
-        setTimeout(function () { swipeDrag = false; }, 0);
-      });
-    }
+    GE.state.swipeOn = !!(swipe && swipe._map);
+    hookSwipe();
     if (swipe && (cfg.flights || []).length >= 2) swipeChooser().addTo(map);
+    applyLayout(GE.phone, true);
+  };
+  /* the swipe on or off (off: the later flight of the pair covers the earlier one) */
+  GE.setSwipeOn = function (on) {
+    if (!GE.swipe) return false;
+    var isOn = !!GE.swipe._map;
+    if (on && !isOn) {
+      GE.swipe.addTo(map);
+      hookSwipe();
+    } else if (!on && isOn) {
+      GE.swipe.remove();
+    }
+    GE.state.swipeOn = on;
+    return true;
   };
   GE.setSwipe = function (leftId, rightId) {
     var left = GE.orthoLayers[leftId], right = GE.orthoLayers[rightId];
@@ -336,7 +453,7 @@
     return true;
   };
   function swipeChooser() {
-    return control("topleft", function (div) {
+    return control("topleft", "swipe", function (div) {
       div.className += " ge-swipe";
       var fl = cfg.flights, n = fl.length;
       function sel(id, chosen) {
@@ -356,7 +473,9 @@
   }
 
   /* ---- controls ---- */
-  function control(position, build) {
+  /* A control of ours; with a ``key`` it is a panel: one button of the phone toolbar opens it. */
+  var panels = {};
+  function control(position, key, build) {
     var C = L.Control.extend({
       options: { position: position },
       onAdd: function () {
@@ -364,11 +483,92 @@
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
         build(div);
+        if (key) {
+          div.classList.add("ge-panel");
+          div.setAttribute("data-panel", key);
+          panels[key] = { div: div, position: position };
+        }
         return div;
       }
     });
     return new C();
   }
+
+  /* ---- phone layout: one toolbar, one panel open at a time, popups as a bottom sheet ---- */
+  var TOOLS = [["search", "搜索"], ["filter", "筛选"], ["measure", "量算"], ["swipe", "卷帘"],
+               ["legend", "图例"]];
+  var toolbar = null, panelHost = null;
+  function buildToolbar() {
+    toolbar = L.DomUtil.create("div", "ge-toolbar leaflet-bar leaflet-control");
+    toolbar.setAttribute("role", "toolbar");
+    panelHost = L.DomUtil.create("div", "ge-panel-host leaflet-control");
+    [toolbar, panelHost].forEach(function (el) {
+      L.DomEvent.disableClickPropagation(el);
+      L.DomEvent.disableScrollPropagation(el);
+    });
+    TOOLS.forEach(function (t) {
+      var b = L.DomUtil.create("a", "ge-tool", toolbar);
+      b.href = "#";
+      b.setAttribute("role", "button");
+      b.setAttribute("data-tool", t[0]);
+      b.title = t[1];
+      b.textContent = t[1];
+      L.DomEvent.on(b, "click", function (ev) {
+        L.DomEvent.preventDefault(ev);
+        GE.togglePanel(t[0]);
+      });
+    });
+  }
+  /* phone: open the panel ``key`` (closing the open one), or close it when it is open;
+   * the swipe is on and the measure tool takes taps only while their panel is open */
+  GE.togglePanel = function (key) {
+    var was = GE.state.panel;
+    GE.closePanels();
+    if (was === key || !panels[key]) return;
+    panels[key].div.classList.add("ge-open");
+    toolbar.querySelector('[data-tool="' + key + '"]').classList.add("active");
+    GE.state.panel = key;
+    if (key === "swipe") GE.setSwipeOn(true);
+    if (key === "measure") GE.setMeasuring(true);
+    if (key === "search") panels.search.div.querySelector("input").focus();
+  };
+  GE.closePanels = function () {
+    var was = GE.state.panel;
+    Object.keys(panels).forEach(function (k) { panels[k].div.classList.remove("ge-open"); });
+    if (toolbar) Array.prototype.forEach.call(toolbar.children, function (b) { b.classList.remove("active"); });
+    GE.state.panel = null;
+    if (was === "swipe") GE.setSwipeOn(false);
+    if (was === "measure" && GE.setMeasuring) GE.setMeasuring(false);
+  };
+  /* put the panels in the toolbar (phone) or back in their map corners (desktop) */
+  function applyLayout(phone, force) {
+    if (!force && phone === GE.phone) return;
+    GE.phone = phone;
+    map.getContainer().classList.toggle("ge-phone", phone);
+    var corners = map._controlCorners;
+    GE.closePanels();
+    if (phone) {
+      if (!toolbar) buildToolbar();
+      corners.topleft.insertBefore(panelHost, corners.topleft.firstChild);
+      corners.topleft.insertBefore(toolbar, panelHost);
+      TOOLS.forEach(function (t) {
+        var b = toolbar.querySelector('[data-tool="' + t[0] + '"]');
+        b.style.display = panels[t[0]] ? "" : "none";
+        if (panels[t[0]]) panelHost.appendChild(panels[t[0]].div);
+      });
+      GE.setSwipeOn(false);
+    } else {
+      if (toolbar) { L.DomUtil.remove(toolbar); L.DomUtil.remove(panelHost); }
+      TOOLS.forEach(function (t) {
+        var p = panels[t[0]], corner = p && corners[p.position];
+        if (!p || p.div.parentNode === corner) return;
+        if (p.position.indexOf("bottom") === 0) corner.insertBefore(p.div, corner.firstChild);
+        else corner.appendChild(p.div);
+      });
+      GE.setSwipeOn(true);
+    }
+  }
+  GE.applyLayout = applyLayout;
   function options(vocabName, values, all) {
     var html = '<option value="">' + all + "</option>";
     values.forEach(function (k) { html += '<option value="' + esc(k) + '">' + esc(label(vocabName, k)) + "</option>"; });
@@ -386,7 +586,7 @@
   GE.setFilter = function (f) { Object.assign(filter, f); redrawFiltered(); };
 
   function filterControl() {
-    return control("topleft", function (div) {
+    return control("topleft", "filter", function (div) {
       div.className += " ge-filter";
       var villages = (cfg.villages || []).filter(function (v) { return v.level === "village" || v.level === "community"; });
       var vopts = '<option value="">全部村/社区</option>' + villages.map(function (v) {
@@ -396,13 +596,15 @@
         '<select id="ge-f-village" title="村">' + vopts + "</select>" +
         '<select id="ge-f-status" title="状态">' + options("status", Object.keys(cfg.vocab.status), "全部状态") + "</select>" +
         '<select id="ge-f-category" title="类别">' + options("category", Object.keys(cfg.vocab.category), "全部类别") + "</select>" +
-        (cfg.sinceDate ? '<label><input type="checkbox" id="ge-f-since"> 上次航飞（' + esc(cfg.sinceDate) + "）以来</label>" : "");
+        (cfg.sinceDate ? '<label><input type="checkbox" id="ge-f-since"> 上次航飞（' + esc(cfg.sinceDate) + "）以来</label>" : "") +
+        '<label><input type="checkbox" id="ge-f-overdue"> 仅逾期（拆除期限已过）</label>';
       div.addEventListener("change", function () {
         GE.setFilter({
           village: div.querySelector("#ge-f-village").value,
           status: div.querySelector("#ge-f-status").value,
           category: div.querySelector("#ge-f-category").value,
-          since: !!(div.querySelector("#ge-f-since") || {}).checked
+          since: !!(div.querySelector("#ge-f-since") || {}).checked,
+          overdue: div.querySelector("#ge-f-overdue").checked
         });
         var v = filter.village && (cfg.villages || []).filter(function (x) { return x.code === filter.village; })[0];
         if (v && v.bbox) map.fitBounds([[v.bbox[1], v.bbox[0]], [v.bbox[3], v.bbox[2]]]);
@@ -411,9 +613,9 @@
   }
 
   function searchControl() {
-    return control("topleft", function (div) {
+    return control("topleft", "search", function (div) {
       div.className += " ge-search";
-      div.innerHTML = '<input id="ge-search" type="search" placeholder="搜索案件编号或村名">' +
+      div.innerHTML = '<input id="ge-search" type="search" placeholder="案件编号、图斑编号、村名或地址">' +
         '<div class="ge-search-results"></div>';
       var input = div.querySelector("input"), out = div.querySelector(".ge-search-results");
       function show(results) {
@@ -425,12 +627,33 @@
           a.textContent = r.label;
           a.onclick = function (ev) {
             ev.preventDefault();
-            var b = r.bbox;
-            map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 19 });
             out.innerHTML = "";
+            GE.showFound(r.bbox);
           };
         });
       }
+      /* frame a found feature where a tap or click reaches it: on a phone the panel closes;
+       * on a desktop it lands clear of the control columns and, with the swipe on, in the
+       * middle of the later flight's side, never under the swipe handle */
+      GE.showFound = function (b) {
+        if (GE.phone) GE.closePanels();
+        var bounds = L.latLngBounds([[b[1], b[0]], [b[3], b[2]]]);
+        var opts = { maxZoom: 19, animate: false };
+        if (!GE.phone) {
+          var pad = controlPadding();
+          opts.paddingTopLeft = pad.topLeft;
+          opts.paddingBottomRight = pad.bottomRight;
+          if (GE.state.swipeOn && GE.swipe && GE.swipe._map) {
+            var x = GE.swipe.getPosition(), w = map.getSize().x;
+            if (w - x < 200) { GE.swipe._range.value = 0.5; GE.swipe._updateClip(); x = GE.swipe.getPosition(); }
+            opts.paddingTopLeft = L.point(Math.max(pad.topLeft.x, x + 40), pad.topLeft.y);
+          }
+        }
+        map.fitBounds(bounds, opts);
+        var c = map.latLngToContainerPoint(bounds.getCenter());
+        GE.state.found = { x: c.x, y: c.y };
+        return GE.state.found;
+      };
       GE.search = function (q) {
         q = (q || "").trim();
         if (!q) { out.innerHTML = ""; return Promise.resolve([]); }
@@ -439,14 +662,30 @@
             .then(function (r) { return r.ok ? r.json() : []; })
             .then(function (res) { show(res); return res; });
         }
-        var ql = q.toLowerCase();
-        var res = (cfg.searchIndex || []).filter(function (r) { return r.label.toLowerCase().indexOf(ql) >= 0; });
+        var ql = q.toLowerCase(), num = numberInVillage(q);
+        var res = (cfg.searchIndex || []).filter(function (r) {
+          // an address entry matches on its address (its label also names the case)
+          var t = r.kind === "address" ? (r.address || "") : r.label;
+          if (t.toLowerCase().indexOf(ql) >= 0) return true;
+          // 门牌号 in a village: "梨园头村337号", "梨园头 337"
+          return !!(num && r.kind === "address" && num.re.test(r.address || "") &&
+            ((r.village || "").indexOf(num.place) >= 0 || (r.address || "").indexOf(num.place) >= 0));
+        }).slice(0, 10);
         show(res);
         return Promise.resolve(res);
       };
       input.addEventListener("keydown", function (e) { if (e.key === "Enter") GE.search(input.value); });
     });
   }
+
+  /* "<place><number>[号]" → the place and a pattern for the number standing alone in an address
+   * (the same reading as geo_enforce.webmap.data.search) */
+  function numberInVillage(q) {
+    var m = /^(.*?[^\d\s])\s*(\d+)\s*号?$/.exec(q.replace(/\s+$/, ""));
+    if (!m) return null;
+    return { place: m[1].trim(), re: new RegExp("(^|\\D)" + m[2] + "(\\D|$)") };
+  }
+  GE.numberInVillage = numberInVillage;
 
   /* Gauss-Krüger 3-degree zones on CGCS2000 (zone-prefixed easting, as EPSG:4527 for zone 39) */
   function gk(lon, lat) {
@@ -459,14 +698,19 @@
   GE.gk = gk;
 
   function mousePosition() {
-    return control("bottomleft", function (div) {
+    return control("bottomleft", null, function (div) {
       div.className += " ge-mousepos";
       div.textContent = "CGCS2000";
-      map.on("mousemove", function (e) {
-        var p = gk(e.latlng.lng, e.latlng.lat);
-        div.textContent = "CGCS2000 经度 " + e.latlng.lng.toFixed(6) + "° 纬度 " + e.latlng.lat.toFixed(6) +
-          "° | 高斯-克吕格 " + p.zone + " 带 E " + p.e.toFixed(2) + " N " + p.n.toFixed(2);
-      });
+      // a mouse shows where it points; a finger shows where it last tapped, else the centre
+      function show(ll, what) {
+        var p = gk(ll.lng, ll.lat);
+        div.textContent = (what ? what + " " : "") + "CGCS2000 经度 " + ll.lng.toFixed(6) +
+          "° 纬度 " + ll.lat.toFixed(6) + "°\n高斯-克吕格 " + p.zone + " 带 E " + p.e.toFixed(2) +
+          " N " + p.n.toFixed(2);
+      }
+      map.on("mousemove", function (e) { if (!GE.phone) show(e.latlng); });
+      map.on("click", function (e) { if (GE.phone) show(e.latlng, "点击处"); });
+      map.on("moveend", function () { if (GE.phone) show(map.getCenter(), "中心"); });
     });
   }
 
@@ -482,11 +726,15 @@
     return Math.abs(a) / 2;
   };
   function measureControl() {
-    return control("topleft", function (div) {
+    return control("topleft", "measure", function (div) {
       div.className += " ge-measure";
-      div.innerHTML = '<a href="#" class="ge-measure-btn" title="量算面积（m² / 亩）">量算</a><div class="ge-measure-out"></div>';
-      var btn = div.querySelector("a"), out = div.querySelector(".ge-measure-out");
-      var active = false, pts = [], shape = null;
+      div.innerHTML = '<a href="#" class="ge-measure-btn" role="button" title="量算面积（m² / 亩）">量算</a>' +
+        '<a href="#" class="ge-measure-clear" role="button" title="清除量算结果">清除</a>' +
+        '<div class="ge-measure-out"></div>';
+      var btn = div.querySelector(".ge-measure-btn"), clear = div.querySelector(".ge-measure-clear");
+      var out = div.querySelector(".ge-measure-out");
+      // fresh: the next vertex starts a new measurement (the last result stays until then)
+      var active = false, fresh = true, pts = [], shape = null;
       function update() {
         if (shape) map.removeLayer(shape);
         shape = pts.length > 2 ? L.polygon(pts, { color: "#111", dashArray: "4 4" }) : L.polyline(pts, { color: "#111" });
@@ -498,29 +746,45 @@
           " 亩）<br><small>高斯平面面积，非统计口径</small>";
         GE.state.measure = { length_m: len, area_m2: a, area_mu: a / M2_PER_MU };
       }
-      function click(e) { pts.push(e.latlng); update(); }
-      btn.onclick = function (ev) {
-        ev.preventDefault();
-        active = !active;
-        GE.measuring = active;
-        btn.classList.toggle("active", active);
-        if (active) {
-          pts = []; out.innerHTML = "点击地图添加顶点，再次点击“量算”结束";
+      function add(ll) {
+        if (fresh) { pts = []; fresh = false; }
+        pts.push(ll);
+        update();
+      }
+      function click(e) { add(e.latlng); }
+      /* on: map clicks add vertices; off: the result (shape and figures) stays until 清除 */
+      GE.setMeasuring = function (on) {
+        if (on === active) return;
+        active = on;
+        GE.measuring = on;
+        GE.state.measuring = on;
+        btn.classList.toggle("active", on);
+        if (on) {
+          fresh = true;
+          if (!pts.length) out.innerHTML = "点击地图添加顶点，再次点击“量算”结束";
           map.doubleClickZoom.disable();
           map.on("click", click);
         } else {
           map.off("click", click);
           map.doubleClickZoom.enable();
-          if (shape) { map.removeLayer(shape); shape = null; }
-          out.innerHTML = "";
+          if (!pts.length) out.innerHTML = "";
         }
       };
-      GE.measureAdd = function (lat, lon) { pts.push(L.latLng(lat, lon)); update(); };
+      GE.measureClear = function () {
+        pts = [];
+        fresh = true;
+        if (shape) { map.removeLayer(shape); shape = null; }
+        out.innerHTML = active ? "点击地图添加顶点，再次点击“量算”结束" : "";
+        GE.state.measure = null;
+      };
+      btn.onclick = function (ev) { ev.preventDefault(); GE.setMeasuring(!active); };
+      clear.onclick = function (ev) { ev.preventDefault(); GE.measureClear(); };
+      GE.measureAdd = function (lat, lon) { add(L.latLng(lat, lon)); };
     });
   }
 
   function legend() {
-    return control("bottomright", function (div) {
+    return control("bottomright", "legend", function (div) {
       div.className += " ge-legend";
       var html = "<details open><summary><b>图例</b></summary>";
       cfg.legendOrder.forEach(function (name) {
@@ -553,6 +817,26 @@
     mousePosition().addTo(map);
     legend().addTo(map);
     map.attributionControl.setPrefix("geo-enforce · Leaflet");
+    // phone: a tap on the (shortened) attribution shows all of it
+    L.DomEvent.on(map.attributionControl.getContainer(), "click", function () {
+      map.attributionControl.getContainer().classList.toggle("ge-expanded");
+    });
     map.on("click", onMapClick);
+    // phones (≤ 600 px wide) get the toolbar layout; a rotated tablet switches over
+    var mq = window.matchMedia ? window.matchMedia("(max-width: 600px)") : null;
+    applyLayout(!!(mq && mq.matches), true);
+    if (mq && mq.addEventListener) mq.addEventListener("change", function (e) { applyLayout(e.matches); });
+    if (GE.phone) map.fire("moveend");
+    registerWorker();
   };
+
+  /* served page: the service worker keeps the app shell (and the map data seen) for offline
+   * use; browsers without one (or an insecure origin) simply go without */
+  function registerWorker() {
+    GE.state.worker = null;
+    if (!cfg.worker || !("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.register(cfg.worker.url, { scope: cfg.worker.scope }).then(
+      function () { GE.state.worker = "registered"; },
+      function (err) { GE.state.worker = "failed: " + err; console.warn("service worker:", err); });
+  }
 })();
