@@ -35,6 +35,7 @@ class HitOut(BaseModel):
     target_code: str
     village_code: str | None
     status: str | None
+    status_label: str
     area_m2: float
     rule: str
     label: str
@@ -80,4 +81,5 @@ def hits(
         session, target=target, kinds=kind, village_code=village_code,
         catalogue=_catalogue(request),
     )  # fmt: skip
-    return HitsOut(target=target, count=len(found), hits=[HitOut(**h.as_dict()) for h in found])
+    out = [HitOut(**h.as_dict(), status_label=pipelines.status_label(h)) for h in found]
+    return HitsOut(target=target, count=len(found), hits=out)

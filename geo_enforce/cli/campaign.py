@@ -205,6 +205,8 @@ def chart_cmd(
 
 def hits_table(found, title: str) -> Table:
     """Line rule hits (:class:`~geo_enforce.ledger.pipelines.LineHit`) as a table."""
+    from geo_enforce.ledger.pipelines import status_label
+
     table = Table(title=title)
     for col in (
         "规则",
@@ -219,7 +221,7 @@ def hits_table(found, title: str) -> Table:
         table.add_column(col)
     for h in found:
         table.add_row(
-            h.label, h.target_code, h.village_code or "", h.status or "", f"{h.area_m2:.2f}",
+            h.label, h.target_code, h.village_code or "", status_label(h), f"{h.area_m2:.2f}",
             f"{h.line_code} {h.line_name or ''}".strip(), f"{h.distance_m:.2f}",
             f"{h.safety_distance_m:g}",
         )  # fmt: skip

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput
 from geo_enforce.io.catalogue import Catalogue, get_catalogue
+from geo_enforce.ledger import vocab
 from geo_enforce.ledger.vocab import PIPELINE_KINDS
 
 #: rule code → Chinese label, one rule per kind
@@ -127,6 +128,14 @@ class LineHit:
     def as_dict(self) -> dict[str, Any]:
         """The hit as JSON-ready values."""
         return asdict(self)
+
+
+def status_label(hit: LineHit) -> str:
+    """The Chinese label of a hit's status: the case's status (已拆除 …) or the patch's ruling
+    (违法 …; 待认定 before a ruling)."""
+    if hit.target == "structure":
+        return vocab.label(vocab.STRUCTURE_STATUSES, hit.status)
+    return vocab.label(vocab.RULINGS, hit.status) if hit.status else "待认定"
 
 
 _TARGET_SQL = {

@@ -102,6 +102,7 @@ def test_line_rules_and_hits_for_viewers(client, users):
     body = HitsOut.model_validate(r.json())
     assert [(h.target_code, h.line_code) for h in body.hits] == [("S1", "RQ-1"), ("W1", "RQ-1")]
     assert body.hits[0].distance_m == pytest.approx(2.0, abs=1e-3)
+    assert [h.status_label for h in body.hits] == ["疑似", "已拆除"]
     none = client.get("/pipelines/hits", params={"target": "change_patch"}, headers=viewer)
     assert HitsOut.model_validate(none.json()).count == 0
     assert client.get("/pipelines/hits", params={"kind": "pipe"}, headers=viewer).status_code == 422

@@ -4,6 +4,9 @@ against targets, the annual report's sentences and chart, and the CLI, on real P
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -261,3 +264,37 @@ def test_sample_township_demo_has_hits_and_campaigns_with_progress(sessions):
         rep = build_annual(s, 2024)
     assert any(p.endswith("已完成三年拆违任务。") for p in rep.paragraphs)
     assert any(p.startswith("违建别墅专项治理拆除") for p in rep.paragraphs)
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+def test_campaign_section_renders_in_the_docx(sessions, tmp_path, artifacts):
+    """The annual DOCX with campaigns through LibreOffice: the sentence, the table 专项治理进展
+    and the chart caption are on the pages (PNG pages kept in test-artifacts/reports/)."""
+    from geo_enforce.reports.export import write_annual
+
+    seed(sessions)
+    with transaction(sessions, "test") as s:
+        camp.apply_scope(s, villas(s))
+    with sessions() as s:
+        rep = build_annual(s, 2024)
+    docx = next(p for p in write_annual(rep, tmp_path, ("docx",)) if p.suffix == ".docx")
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to",
+         "pdf", "--outdir", str(tmp_path), str(docx)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    pdf = tmp_path / "annual-2024.pdf"
+    words = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = re.sub(r"\s+", "", words)
+    assert "已完成违建别墅专项治理任务" in flat and "专项治理进展" in flat
+    assert "图3" in flat and "2024年专项治理任务完成情况" in flat
+    out = artifacts / "reports"
+    out.mkdir(exist_ok=True)
+    for old in out.glob("annual-campaigns-page-*.png"):
+        old.unlink()
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", str(pdf), str(out / "annual-campaigns-page")], check=True
+    )
+    assert len(list(out.glob("annual-campaigns-page-*.png"))) >= 3
