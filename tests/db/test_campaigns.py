@@ -298,3 +298,51 @@ def test_campaign_section_renders_in_the_docx(sessions, tmp_path, artifacts):
         ["pdftoppm", "-png", "-r", "60", str(pdf), str(out / "annual-campaigns-page")], check=True
     )
     assert len(list(out.glob("annual-campaigns-page-*.png"))) >= 3
+
+
+def test_red_line_scope_rules_measure_overlaps_on_the_ellipsoid(sessions):
+    """outside_construction_land takes cases not wholly inside approved construction land (1 m²
+    or more outside); ecological takes cases overlapping the ecological red line by 1 m²."""
+    from geoalchemy2.shape import from_shape
+    from shapely.geometry import MultiPolygon, box
+
+    from geo_enforce.storage.models import RedLine
+    from tests.support.campaign_seed import near_line
+
+    ids = seed(sessions)
+    w2 = near_line(300.0)
+    s1 = near_line(2.0, 100.0)
+    with transaction(sessions, "test") as s:
+        s.add(
+            RedLine(
+                code="JSYD-1",
+                kind="construction_land",
+                geom=from_shape(MultiPolygon([w2.buffer(0.0001)]), 4490),
+            )
+        )
+        # the ecological line takes the east half of S1 (about 50 m²) and touches nothing else
+        minx, miny, maxx, maxy = s1.bounds
+        eco = MultiPolygon([box((minx + maxx) / 2, miny, maxx, maxy)])
+        s.add(RedLine(code="STHX-1", kind="ecological", geom=from_shape(eco, 4490)))
+    with transaction(sessions, "test") as s:
+        out = camp.create_campaign(
+            s,
+            code="CCHX",
+            name="超出红线范围建设",
+            starts_on=START,
+            ends_on=END,
+            target_count=3,
+            rules=["outside_construction_land"],
+        )
+        eco_c = camp.create_campaign(
+            s,
+            code="STHX",
+            name="生态红线专项",
+            starts_on=START,
+            ends_on=END,
+            target_count=1,
+            rules=["ecological"],
+        )
+        outside = camp.scope_matches(s, out)
+        assert set(outside) == {ids["W1"], ids["W3"], ids["S1"]}  # W2 lies inside JSYD-1
+        assert camp.scope_matches(s, eco_c) == {ids["S1"]: ["ecological"]}
