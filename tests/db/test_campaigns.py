@@ -185,6 +185,16 @@ def test_annual_report_speaks_of_the_campaigns(sessions, artifacts):
     assert chart_caption(rep, "chart_campaigns") == "图3　2024年专项治理任务完成情况"
     (artifacts / "campaign-progress.png").write_bytes(pngs["chart_campaigns"])
     assert len(docx_bytes(rep, pngs)) > 10_000
+    import io
+
+    from openpyxl import load_workbook
+
+    from geo_enforce.reports.export import xlsx_bytes
+
+    wb = load_workbook(io.BytesIO(xlsx_bytes(rep, pngs)))
+    sheet = wb["专项治理进展"]
+    assert sheet["A1"].value == "2024年专项治理进展" and sheet["A4"].value == "违建别墅专项治理"
+    assert sheet["G4"].value == pytest.approx(area["W1"] + area["W2"])  # unrounded m²
 
 
 def test_sentence_when_a_campaign_ended_short_or_did_nothing(sessions):
