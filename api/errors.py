@@ -7,10 +7,11 @@ message. Body shape: ``{"error": {"code": "...", "message": "...", "status": N}}
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -131,12 +132,26 @@ def _public(status: int, exc: Exception) -> str:
     return "服务器内部错误 (internal error)" if status >= 500 else str(exc)
 
 
+def _map_page_navigation(request: Request) -> bool:
+    """A browser asking for the map page itself (GET /map, HTML accepted)."""
+    return (
+        request.method == "GET"
+        and request.url.path == "/map"
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.GeoEnforceError)
     async def _lib(request: Request, exc: e.GeoEnforceError):
         status = status_for(exc)
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
+        if status == 401 and _map_page_navigation(request):
+            # a browser opening the field map with no (or a stale) token cookie: the sign-in
+            # page, which comes back here (never JSON a phone user cannot act on)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/map/login?next={quote(target, safe='')}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         extra = getattr(exc, "extra", None) or {}
         return JSONResponse(

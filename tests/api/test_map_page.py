@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import yaml
@@ -259,6 +260,14 @@ def test_login_page_and_installable_app(client, settings, sessions):
         with Image.open(io.BytesIO(png.content)) as img:
             assert f"{img.width}x{img.height}" == icon["sizes"]
     assert client.get("/map/icons/100.png").status_code == 404
+    # a browser opening the map with no token is sent to the sign-in page, and back after it
+    r = client.get("/map?village=大任庄村", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 303
+    location = urlsplit(r.headers["location"])
+    assert location.path == "/map/login"
+    assert parse_qs(location.query)["next"] == ["/map?village=" + quote("大任庄村")]
+    assert client.get("/map/search", headers={"Accept": "text/html"}).status_code == 401
+    assert client.get("/map").status_code == 401  # not a browser page load: the JSON error
     # the served page links the manifest and registers the worker
     seed_ledger(sessions, settings.data_dir)
     open_to_viewers(client)

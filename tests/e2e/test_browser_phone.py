@@ -418,6 +418,10 @@ def test_offline_file_on_a_phone(browser, server: Server, shots, tmp_path):
 
 def test_login_page_keeps_the_token_and_opens_the_map(browser, server, shots):
     page, net = open_page(browser, allowed=("127.0.0.1",), phone=True)
+    # no cookie yet: /map sends the browser to the sign-in page
+    page.goto(server.url + "/map", wait_until="load")
+    assert page.url == server.url + "/map/login?next=%2Fmap"
+    assert page.locator("#ge-login-token").is_visible()
     # a next= that leaves the map (another host) is not followed
     page.goto(server.url + "/map/login?next=//evil.example/map", wait_until="load")
     msg = page.locator("#ge-login-message")
