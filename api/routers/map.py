@@ -39,6 +39,9 @@ MAP_ROUTES = MapRoutes(
     worker_scope="/map",
     manifest="/map/manifest.webmanifest",
     icon="/map/icons/{size}.png",
+    field_overdue="/field/overdue",
+    field_patches="/field/patches",
+    field_route="/field/route.gpx",
 )
 #: Map data the service worker keeps as it is fetched (answered from the cache offline).
 WORKER_DATA = ["/tiles/", "/map/search", "/map/chips/"]

@@ -62,6 +62,11 @@ class MapRoutes:
     manifest: str | None = None
     #: an app icon (``{size}``: 192 or 512), for the home screen
     icon: str | None = None
+    #: today's work (今日工作): overdue cases and patches awaiting a field check, nearest first
+    #: (``?lon=&lat=``), and a route list as GPX (``?stops=structure:<id>,change_patch:<id>``)
+    field_overdue: str | None = None
+    field_patches: str | None = None
+    field_route: str | None = None
 
 
 def _script_json(value: Any) -> str:
@@ -229,6 +234,12 @@ def page_config(
         cfg.update(tileUrl=routes.tile, chipUrl=routes.chip, searchUrl=routes.search)
         if routes.worker:
             cfg["worker"] = {"url": routes.worker, "scope": routes.worker_scope or "/"}
+        if routes.field_overdue and routes.field_patches and routes.field_route:
+            cfg["field"] = {
+                "overdue": routes.field_overdue,
+                "patches": routes.field_patches,
+                "route": routes.field_route,
+            }
     return cfg
 
 

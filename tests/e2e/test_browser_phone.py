@@ -153,8 +153,15 @@ def test_phone_opens_with_a_quarter_of_the_screen_or_less_covered(browser, serve
     assert page.evaluate("geoEnforce.phone") is True
     # one toolbar; every panel closed, the legend too; no swipe, no measuring
     tools = page.locator(".ge-toolbar .ge-tool")
-    assert tools.all_inner_texts() == ["搜索", "筛选", "量算", "卷帘", "图例"]
-    for panel in (".ge-search", ".ge-filter", ".ge-measure", ".ge-swipe", ".ge-legend"):
+    assert tools.all_inner_texts() == ["搜索", "筛选", "量算", "卷帘", "今日", "图例"]
+    for panel in (
+        ".ge-search",
+        ".ge-filter",
+        ".ge-measure",
+        ".ge-swipe",
+        ".ge-today",
+        ".ge-legend",
+    ):
         assert not page.locator(panel).is_visible(), panel
     assert page.locator(".leaflet-sbs").count() == 0
     state = page.evaluate("geoEnforce.state")
@@ -483,3 +490,52 @@ def test_service_worker_reloads_the_map_with_no_network(browser, server, shots):
     assert not elsewhere, elsewhere
     assert not errors, errors
     context.close()
+
+
+def test_phone_today_lists_overdue_cases_and_patches_nearest_first_with_a_gpx_route(
+    browser, server, shots
+):
+    with transaction(server.factory, "test:overdue") as s:
+        s.execute(
+            text("UPDATE structure SET deadline_on = '2024-10-01' WHERE case_no = :c"),
+            {"c": CLICK_CASE},
+        )
+    page, net = open_page(browser, allowed=("127.0.0.1",), server=server, phone=True)
+    page.goto(server.url + "/map", wait_until="load")
+    wait_drawn(page, ["structure"])
+    view = "() => [geoEnforce.map.getCenter(), geoEnforce.map.getZoom()]"
+    before = page.evaluate(view)
+    page.locator('.ge-tool[data-tool="today"]').tap()
+    assert page.locator(".ge-today").is_visible()
+    page.locator('.ge-today-btn[data-list="overdue"]').tap()
+    # two quick taps on two buttons are not a double tap on the map (it zoomed in once)
+    assert page.evaluate(view) == before
+    page.wait_for_function("() => geoEnforce.state.today && geoEnforce.state.today.count >= 0")
+    today = page.evaluate("geoEnforce.state.today")
+    sid = server.seeded.structure_ids[CLICK_CASE]
+    assert today == {"which": "overdue", "count": 1, "stops": [f"structure:{sid}"]}
+    item = page.locator(".ge-today-item").first
+    assert CLICK_CASE in item.inner_text() and "逾期" in item.inner_text()
+    assert "按距地图中心由近到远" in page.locator(".ge-today-note").inner_text()
+    page.screenshot(path=str(shots / "phone-today.png"))
+    # a tap on the case closes the panel and frames it
+    item.tap()
+    assert not page.locator(".ge-today").is_visible()
+    x, y = map_point(page, *CLICK)
+    assert abs(x - PHONE["width"] / 2) < 2 and abs(y - PHONE["height"] / 2) < 2
+    # patches awaiting a field check; the list exports as a GPX route, in the order shown
+    page.locator('.ge-tool[data-tool="today"]').tap()
+    page.evaluate("geoEnforce.state.today = null")
+    page.locator('.ge-today-btn[data-list="patches"]').tap()
+    page.wait_for_function("() => geoEnforce.state.today && geoEnforce.state.today.count >= 0")
+    today = page.evaluate("geoEnforce.state.today")
+    assert today["which"] == "patches"
+    assert f"change_patch:{server.seeded.patch_id}" in today["stops"]
+    href = page.locator(".ge-today-gpx").get_attribute("href")
+    gpx = page.evaluate(
+        "(u) => fetch(u, {credentials: 'same-origin'}).then(async r => [r.status, await r.text()])",
+        href,
+    )
+    assert gpx[0] == 200 and "<gpx" in gpx[1] and "CP-2024-0001" in gpx[1]
+    clean(net)
+    page.context.close()

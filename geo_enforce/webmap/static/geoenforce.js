@@ -233,8 +233,7 @@
   function openSheet(html, latlng) {
     if (!sheet) {
       sheet = L.DomUtil.create("div", "ge-sheet ge-popup", map.getContainer());
-      L.DomEvent.disableClickPropagation(sheet);
-      L.DomEvent.disableScrollPropagation(sheet);
+      stopClicks(sheet);
       L.DomEvent.on(sheet, "touchstart touchmove pointerdown", L.DomEvent.stopPropagation);
     }
     sheet.innerHTML = '<a href="#" class="ge-sheet-close" role="button" title="关闭">×</a>' +
@@ -473,6 +472,15 @@
   }
 
   /* ---- controls ---- */
+  /* Clicks, taps and wheels on our controls stay there. Leaflet's own
+   * disableClickPropagation lets the click bubble to the map, whose touch double-tap
+   * detection then counts two quick taps on two buttons as a double tap and zooms. */
+  function stopClicks(el) {
+    L.DomEvent.disableClickPropagation(el);
+    L.DomEvent.disableScrollPropagation(el);
+    L.DomEvent.on(el, "click", L.DomEvent.stopPropagation);
+  }
+
   /* A control of ours; with a ``key`` it is a panel: one button of the phone toolbar opens it. */
   var panels = {};
   function control(position, key, build) {
@@ -480,8 +488,7 @@
       options: { position: position },
       onAdd: function () {
         var div = L.DomUtil.create("div", "ge-control leaflet-bar");
-        L.DomEvent.disableClickPropagation(div);
-        L.DomEvent.disableScrollPropagation(div);
+        stopClicks(div);
         build(div);
         if (key) {
           div.classList.add("ge-panel");
@@ -496,16 +503,13 @@
 
   /* ---- phone layout: one toolbar, one panel open at a time, popups as a bottom sheet ---- */
   var TOOLS = [["search", "搜索"], ["filter", "筛选"], ["measure", "量算"], ["swipe", "卷帘"],
-               ["legend", "图例"]];
+               ["today", "今日"], ["legend", "图例"]];
   var toolbar = null, panelHost = null;
   function buildToolbar() {
     toolbar = L.DomUtil.create("div", "ge-toolbar leaflet-bar leaflet-control");
     toolbar.setAttribute("role", "toolbar");
     panelHost = L.DomUtil.create("div", "ge-panel-host leaflet-control");
-    [toolbar, panelHost].forEach(function (el) {
-      L.DomEvent.disableClickPropagation(el);
-      L.DomEvent.disableScrollPropagation(el);
-    });
+    [toolbar, panelHost].forEach(stopClicks);
     TOOLS.forEach(function (t) {
       var b = L.DomUtil.create("a", "ge-tool", toolbar);
       b.href = "#";
@@ -531,6 +535,7 @@
     if (key === "swipe") GE.setSwipeOn(true);
     if (key === "measure") GE.setMeasuring(true);
     if (key === "search") panels.search.div.querySelector("input").focus();
+    if (key === "today") panels.today.div.querySelector("details").open = true;
   };
   GE.closePanels = function () {
     var was = GE.state.panel;
@@ -783,6 +788,70 @@
     });
   }
 
+  /* 今日工作 (served page): overdue cases and patches awaiting a field check, nearest first from
+   * the located position (the locate button), else the map centre; a tap frames one; the list
+   * in that order exports as a GPX route */
+  function fmtDistance(m) {
+    if (m == null) return "";
+    return m < 1000 ? Math.round(m) + " m" : fmt(m / 1000, 1) + " km";
+  }
+  function todayControl() {
+    return control("topleft", "today", function (div) {
+      div.className += " ge-today";
+      div.innerHTML = '<details><summary><b>今日工作</b></summary>' +
+        '<a href="#" role="button" class="ge-today-btn" data-list="overdue">逾期案件</a>' +
+        '<a href="#" role="button" class="ge-today-btn" data-list="patches">待核查图斑</a>' +
+        '<div class="ge-today-note"></div><ol class="ge-today-list"></ol>' +
+        '<a class="ge-today-gpx" download style="display:none">导出路线 GPX</a></details>';
+      var note = div.querySelector(".ge-today-note"), list = div.querySelector(".ge-today-list");
+      var gpx = div.querySelector(".ge-today-gpx");
+      div.querySelectorAll(".ge-today-btn").forEach(function (b) {
+        L.DomEvent.on(b, "click", function (ev) {
+          L.DomEvent.preventDefault(ev);
+          GE.loadToday(b.getAttribute("data-list"));
+        });
+      });
+      GE.loadToday = function (which) {
+        var pos = GE.position || map.getCenter();
+        var url = cfg.field[which] + "?lon=" + pos.lng.toFixed(6) + "&lat=" + pos.lat.toFixed(6) +
+          (which === "patches" ? "&limit=30" : "");
+        note.textContent = "加载中…";
+        return fetch(url, { credentials: "same-origin" }).then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        }).then(function (body) {
+          var items = which === "overdue" ? body.cases : body, stops = [];
+          list.innerHTML = "";
+          items.forEach(function (it) {
+            var li = L.DomUtil.create("li", "", list), a = L.DomUtil.create("a", "ge-today-item", li);
+            a.href = "#";
+            a.textContent = (which === "overdue" ?
+              it.case_no + " " + (it.village || "") + " 逾期 " + it.days_overdue + " 天" :
+              it.code + " " + it.status_label + " " + fmt(it.area_m2, 0) + " m²") +
+              (it.distance_m != null ? " · " + fmtDistance(it.distance_m) : "");
+            L.DomEvent.on(a, "click", function (ev) {
+              L.DomEvent.preventDefault(ev);
+              if (GE.phone) GE.closePanels();
+              map.setView([it.lat, it.lon], 18);
+            });
+            stops.push((which === "overdue" ? "structure:" : "change_patch:") + it.id);
+          });
+          note.textContent = (which === "overdue" ? "逾期案件 " : "待核查图斑 ") + items.length +
+            " 处，按距" + (GE.position ? "我的位置" : "地图中心") + "由近到远";
+          stops = stops.slice(0, 50);
+          gpx.style.display = stops.length ? "" : "none";
+          gpx.href = cfg.field.route + "?stops=" + encodeURIComponent(stops.join(","));
+          GE.state.today = { which: which, count: items.length, stops: stops };
+          return GE.state.today;
+        }, function (err) {
+          note.textContent = "无法加载（" + err.message + "），请检查网络或登录";
+          GE.state.today = { which: which, error: err.message };
+          return GE.state.today;
+        });
+      };
+    });
+  }
+
   function legend() {
     return control("bottomright", "legend", function (div) {
       div.className += " ge-legend";
@@ -814,6 +883,8 @@
     searchControl().addTo(map);
     filterControl().addTo(map);
     measureControl().addTo(map);
+    if (cfg.field) todayControl().addTo(map);
+    map.on("locationfound", function (e) { GE.position = e.latlng; });
     mousePosition().addTo(map);
     legend().addTo(map);
     map.attributionControl.setPrefix("geo-enforce · Leaflet");
