@@ -42,6 +42,8 @@ MAP_ROUTES = MapRoutes(
     field_overdue="/field/overdue",
     field_patches="/field/patches",
     field_route="/field/route.gpx",
+    field_patrols="/field/patrols",
+    field_vocabularies="/field/vocabularies",
 )
 #: Map data the service worker keeps as it is fetched (answered from the cache offline).
 WORKER_DATA = ["/tiles/", "/map/search", "/map/chips/"]

@@ -29,6 +29,7 @@ JS: dict[str, str] = {
     "Control_locate_min_js": "locate/L.Control.Locate.min.js",
     "proj4": "proj4/proj4.js",
     "geoenforce": "own/geoenforce.js",
+    "geocapture": "own/capture.js",
 }
 CSS: dict[str, str] = {
     "leaflet_css": "leaflet/leaflet.css",

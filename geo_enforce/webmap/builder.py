@@ -67,6 +67,10 @@ class MapRoutes:
     field_overdue: str | None = None
     field_patches: str | None = None
     field_route: str | None = None
+    #: patrol capture (巡查记录, multipart POST) and the capture vocabularies, for the offline
+    #: capture queue (``static/capture.js``); None: no 巡查 form
+    field_patrols: str | None = None
+    field_vocabularies: str | None = None
 
 
 def _script_json(value: Any) -> str:
@@ -94,6 +98,7 @@ class MapSetup(JSCSSMixin, MacroElement):
         ("vectorGrid", "Leaflet.VectorGrid.bundled.min.js"),
         ("proj4", "proj4.js"),
         ("geoenforce", "geoenforce.js"),
+        ("geocapture", "capture.js"),
     ]
     default_css = [  # noqa: RUF012
         ("geoenforce_css", "geoenforce.css"),
@@ -239,6 +244,11 @@ def page_config(
                 "overdue": routes.field_overdue,
                 "patches": routes.field_patches,
                 "route": routes.field_route,
+            }
+        if routes.field_patrols and routes.field_vocabularies:
+            cfg["capture"] = {
+                "patrols": routes.field_patrols,
+                "vocabularies": routes.field_vocabularies,
             }
     return cfg
 

@@ -49,6 +49,7 @@ def test_served_page_links_only_local_assets(sessions, seeded):
         "/static/vendor/fullscreen/",
         "/static/vendor/locate/",
         "/static/webmap/geoenforce.js",
+        "/static/webmap/capture.js",
     ):
         assert asset in html
     cfg = _config(html)
@@ -247,6 +248,7 @@ def test_login_page_and_installable_app(client, settings, sessions):
     assert found, "the worker names no app shell"
     shell = json.loads(found.group(1))
     assert shell[0] == "/map" and "/static/webmap/geoenforce.js" in shell
+    assert "/static/webmap/capture.js" in shell  # the 巡查 form works offline
     assert "/static/vendor/leaflet/images/layers.png" in shell
     for url in shell[1:]:
         assert client.get(url).status_code == 200, url

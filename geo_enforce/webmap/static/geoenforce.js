@@ -503,7 +503,7 @@
 
   /* ---- phone layout: one toolbar, one panel open at a time, popups as a bottom sheet ---- */
   var TOOLS = [["search", "搜索"], ["filter", "筛选"], ["measure", "量算"], ["swipe", "卷帘"],
-               ["today", "今日"], ["legend", "图例"]];
+               ["today", "今日"], ["capture", "巡查"], ["legend", "图例"]];
   var toolbar = null, panelHost = null;
   function buildToolbar() {
     toolbar = L.DomUtil.create("div", "ge-toolbar leaflet-bar leaflet-control");
@@ -535,7 +535,7 @@
     if (key === "swipe") GE.setSwipeOn(true);
     if (key === "measure") GE.setMeasuring(true);
     if (key === "search") panels.search.div.querySelector("input").focus();
-    if (key === "today") panels.today.div.querySelector("details").open = true;
+    if (key === "today" || key === "capture") panels[key].div.querySelector("details").open = true;
   };
   GE.closePanels = function () {
     var was = GE.state.panel;
@@ -884,6 +884,8 @@
     filterControl().addTo(map);
     measureControl().addTo(map);
     if (cfg.field) todayControl().addTo(map);
+    // the 巡查 form and its offline queue (capture.js, served page only)
+    if (cfg.capture && GE.captureControl) GE.captureControl(control).addTo(map);
     map.on("locationfound", function (e) { GE.position = e.latlng; });
     mousePosition().addTo(map);
     legend().addTo(map);
