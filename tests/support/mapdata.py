@@ -16,7 +16,7 @@ from geoalchemy2.shape import from_shape
 from PIL import Image
 from pyproj import Transformer
 from rasterio.transform import from_origin
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import MultiLineString, MultiPolygon, box
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_enforce.storage import models as m
@@ -113,6 +113,17 @@ def seed_ledger(factory: sessionmaker[Session], data_dir: Path, *, flights: bool
                     geom=mp(x, Y0 + 0.0065, x + 0.0025, Y0 + 0.0095),
                 )
             )
+        # a gas main 200 m south of everything: every collection has a record, no 占压 hit
+        s.add(
+            m.Pipeline(
+                code="GAS-1",
+                kind="gas",
+                name="燃气干管",
+                geom=from_shape(
+                    MultiLineString([[(X0, Y0 - 0.002), (X0 + 0.02, Y0 - 0.002)]]), srid=4490
+                ),
+            )
+        )
         for i, cls in enumerate(["0101", "0102", "0103"]):
             x = X0 + 0.011 + i * 0.003
             s.add(
