@@ -147,9 +147,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        if status == 401 and _map_page_navigation(request):
+        anonymous = "authorization" not in request.headers and "ge_token" not in request.cookies
+        if (status == 401 or (status == 403 and anonymous)) and _map_page_navigation(request):
             # a browser opening the field map with no (or a stale) token cookie: the sign-in
-            # page, which comes back here (never JSON a phone user cannot act on)
+            # page, which comes back here (never JSON a phone user cannot act on); 403 when the
+            # deployment lets anonymous callers read the 公示 views (the demo) but not the map
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/map/login?next={quote(target, safe='')}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

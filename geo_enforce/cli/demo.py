@@ -105,7 +105,7 @@ def demo(
     out.print(
         Panel.fit(
             f"API:            {base}/docs\n"
-            f"Map (online):   {base}/map  (token as the ge_token cookie)\n"
+            f"Map (online):   {base}/map  (sign in there with the admin token)\n"
             f"Map (offline):  {map_path.resolve()}\n"
             f"公示 (public):   {base}/public/cases\n"
             f"Admin token:    {token}\n"

@@ -67,6 +67,20 @@ def test_anonymous_reaches_only_public_routes(public_client):
     assert "/public/cases" in reached and "/public/cases.geojson" in reached
 
 
+def test_anonymous_browser_opening_the_map_is_sent_to_sign_in(public_client):
+    """The demo reads 公示 without a token; the squad's browser opening /map there got a 403
+    JSON it could not act on. A page load without credentials goes to /map/login instead."""
+    r = public_client.get("/map", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/map/login?next=")
+    assert public_client.get("/map").status_code == 403  # an API client keeps the JSON error
+    with_token = public_client.get(
+        "/map",
+        headers={"Accept": "text/html", "Authorization": "Bearer ge_not-a-real-token"},
+        follow_redirects=False,
+    )
+    assert with_token.status_code == 303  # a stale token: 401, signed in again
+
+
 def test_public_routes_carry_no_personal_data(public_client, sessions):
     with sessions() as s:
         private = s.execute(
