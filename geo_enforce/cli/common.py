@@ -80,6 +80,34 @@ def sessions():
     return make_sessionmaker(engine())
 
 
+def import_all_or_nothing(
+    file: Any, run: Any, *, dry_run: bool, as_json: bool, print_report: Any
+) -> None:
+    """Run ``run(session)`` (an import returning a report with ``dry_run`` and ``as_dict()``) in
+    one transaction as the CLI actor, with a spinner naming ``file``: committed, or rolled back
+    on any error and on ``dry_run``; then the report as JSON or through ``print_report``."""
+    import json
+
+    from geo_enforce.storage.engine import set_actor
+
+    with console.status(f"导入 {file} …"), sessions()() as session:
+        try:
+            set_actor(session, actor())
+            report = run(session)
+        except BaseException:
+            session.rollback()
+            raise
+        report.dry_run = dry_run
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_report(report)
+
+
 def parse_date(value: str, option: str) -> dt.date:
     """``value`` (YYYY-MM-DD) as a date; InvalidInput naming ``option`` when it is not one or
     lies outside the plausible range (1949-10-01 … a year from today)."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, catalogue, console, out, sessions, settings
+from geo_enforce.cli.common import (
+    app,
+    catalogue,
+    import_all_or_nothing,
+    out,
+    sessions,
+    settings,
+)
 
 
 def print_report(report) -> None:
@@ -56,37 +62,27 @@ def import_cmd(
 ) -> None:
     """Import a vector file into a layer: all features or none, upserted by the natural key."""
     from geo_enforce.io.importer import import_layer
-    from geo_enforce.storage.engine import set_actor
 
-    with console.status(f"导入 {file} …"), sessions()() as session:
-        try:
-            set_actor(session, actor())
-            report = import_layer(
-                session,
-                layer,
-                file,
-                crs=crs,
-                field_map=field_map,
-                from_gcj02=from_gcj02,
-                from_bd09=from_bd09,
-                source_layer=source_layer,
-                encoding=encoding,
-                catalogue=catalogue(),
-                max_features=settings().limits.max_import_features,
-                max_vertices=settings().limits.max_vertices,
-            )
-        except BaseException:
-            session.rollback()
-            raise
-        report.dry_run = dry_run
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        print_report(report)
+    import_all_or_nothing(
+        file,
+        lambda session: import_layer(
+            session,
+            layer,
+            file,
+            crs=crs,
+            field_map=field_map,
+            from_gcj02=from_gcj02,
+            from_bd09=from_bd09,
+            source_layer=source_layer,
+            encoding=encoding,
+            catalogue=catalogue(),
+            max_features=settings().limits.max_import_features,
+            max_vertices=settings().limits.max_vertices,
+        ),
+        dry_run=dry_run,
+        as_json=as_json,
+        print_report=print_report,
+    )
 
 
 @app.command("export")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, console, out, sessions, settings
+from geo_enforce.cli.common import actor, app, import_all_or_nothing, out, sessions, settings
 
 mnr_app = typer.Typer(
     help="卫片执法图斑: import, list, evidence, rule, rectify, quarterly, rules.",
@@ -64,36 +64,26 @@ def import_cmd(
 ) -> None:
     """Import the ministry's patches as change patches of source mnr; all or nothing."""
     from geo_enforce.mnr.imports import import_patches
-    from geo_enforce.storage.engine import set_actor
 
     limits = settings().limits
-    with console.status(f"导入 {file} …"), sessions()() as session:
-        try:
-            set_actor(session, actor())
-            report = import_patches(
-                session,
-                file,
-                quarter=quarter,
-                field_map=field_map,
-                crs=crs,
-                encoding=encoding,
-                source_layer=source_layer,
-                repair=repair,
-                max_features=limits.max_import_features,
-                max_vertices=limits.max_vertices,
-            )
-        except BaseException:
-            session.rollback()
-            raise
-        report.dry_run = dry_run
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        _print_import(report)
+    import_all_or_nothing(
+        file,
+        lambda session: import_patches(
+            session,
+            file,
+            quarter=quarter,
+            field_map=field_map,
+            crs=crs,
+            encoding=encoding,
+            source_layer=source_layer,
+            repair=repair,
+            max_features=limits.max_import_features,
+            max_vertices=limits.max_vertices,
+        ),
+        dry_run=dry_run,
+        as_json=as_json,
+        print_report=_print_import,
+    )
 
 
 @mnr_app.command("list")
