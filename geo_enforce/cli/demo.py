@@ -156,7 +156,7 @@ def _print_detection(detection: dict) -> None:
     from rich.table import Table
 
     from geo_enforce.detection.patches import CHANGE_KINDS
-    from geo_enforce.detection.rules import RULES
+    from geo_enforce.detection.rules import ALL_RULES
     from geo_enforce.geometry.areas import m2_to_mu
 
     flights = detection.get("flights", {})
@@ -170,5 +170,5 @@ def _print_detection(detection: dict) -> None:
     for kind, n in detection.get("by_kind", {}).items():
         table.add_row(CHANGE_KINDS.get(kind, kind), str(n))
     for rule, n in detection.get("rule_hits", {}).items():
-        table.add_row(RULES.get(rule, rule), str(n))
+        table.add_row(ALL_RULES.get(rule, rule), str(n))
     out.print(table)

@@ -150,7 +150,12 @@ def patches_map(features: list[dict], *, chips_dir: Path | None = None, zoom: in
     colours = {"illegal": "#d7191c", "legal": "#1a9641", "other": "#fdae61"}
     for f in features:
         p = f["properties"]
-        hits = "".join(f"<li>{h['label']}: {h['area_m2']} m²</li>" for h in p["rule_hits"])
+        hits = "".join(
+            f"<li>{h['label']}: {h['area_m2']} m²"
+            + (f"，距线 {h['distance_m']} m" if h.get("distance_m") is not None else "")
+            + "</li>"
+            for h in p["rule_hits"]
+        )
         html = (
             f"<b>{p['code']}</b> {p['change_kind_label']}<br>面积 {p['area_m2']} m² "
             f"({p['area_mu']} 亩)<br>建议认定: {p['suggested_ruling_label']}<ul>{hits}</ul>"

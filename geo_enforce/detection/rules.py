@@ -1,7 +1,11 @@
-"""Rules: each change region checked against the stored layers (red lines, parcels, structures).
+"""Rules: each change region checked against the stored layers (red lines, parcels, structures,
+lines with safety distances).
 
 A rule hit is ``{"code", "label" (Chinese), "area_m2", ...}``: the overlap (or, for approved
 construction land, the part outside it) in ellipsoidal m² on CGCS2000. Geometries in EPSG:4490.
+The 占压 rules (:data:`geo_enforce.ledger.pipelines.LINE_RULES`, ``encroach_gas`` …) add
+``distance_m`` to the nearest line of the kind and its ``safety_distance_m`` (metres on the
+ellipsoid); their ``area_m2`` is the part inside the safety zone.
 The suggested ruling is only a suggestion: the ruling itself is the liaison's (issue 6).
 """
 
@@ -17,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_enforce.geometry.areas import ellipsoidal_area_m2
+from geo_enforce.ledger.pipelines import LINE_RULES, outline_hits
 from geo_enforce.storage.models import AdminArea, ClearedParcel, FarmlandParcel, RedLine, Structure
 
 RULES: dict[str, str] = {
@@ -31,8 +36,12 @@ RULES: dict[str, str] = {
     "structure_removed": "登记违建已拆除",
 }
 
-#: Hits that make a suggested ruling of 违法 (illegal).
-ILLEGAL_RULES = frozenset(RULES) - {"structure_removed"}
+#: Every rule's Chinese label: the rules above and the 占压 rules of the line layer.
+ALL_RULES: dict[str, str] = {**RULES, **LINE_RULES}
+
+#: Hits that make a suggested ruling of 违法 (illegal): building inside a line's safety zone is
+#: forbidden (城镇燃气管理条例, 电力设施保护条例, 河道管理条例) as well.
+ILLEGAL_RULES = frozenset(ALL_RULES) - {"structure_removed"}
 
 #: An overlap smaller than this (m²) is edge noise, not a hit.
 MIN_HIT_M2 = 1.0
@@ -139,6 +148,7 @@ def evaluate(session: Session, geom: BaseGeometry, *, kind: str = "new") -> Rule
         elif added >= MIN_HIT_M2:
             res.change_kind = "enlarged"
             res.hits.append(_hit("structure_enlarged", added, case_no=best.case_no))
+    res.hits.extend(outline_hits(session, geom))
     res.suggested_ruling = suggest(res.hits, inside_construction=total - inside < MIN_HIT_M2)
     return res
 

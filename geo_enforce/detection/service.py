@@ -34,6 +34,7 @@ from geo_enforce.errors import Conflict, GeoEnforceError, ImageryError, NotFound
 from geo_enforce.geometry.crs import transform_geometry
 from geo_enforce.imagery.align import Alignment, align_flights, read_on_grid
 from geo_enforce.imagery.flights import get_flight, outside_warning
+from geo_enforce.ledger import pipelines
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import ChangePatch, DetectionRun, Flight
 from geo_enforce.storage.paths import resolve_stored
@@ -339,6 +340,8 @@ def store_patches(
                 case_no=s.case_no,
                 height_m=round(height, 2),
             )
+            # a structure left standing inside a line's safety zone hits the 占压 rule too
+            standing_hits = [hit, *pipelines.outline_hits(session, g4490)]
             session.add(
                 ChangePatch(
                     run_id=run.id,
@@ -350,7 +353,7 @@ def store_patches(
                     height_gain_mean_m=None,
                     height_gain_max_m=None,
                     confidence=round(min(1.0, height / (2 * min_height_m)), 3),
-                    rule_hits=[hit],
+                    rule_hits=standing_hits,
                     suggested_ruling="illegal",
                     status="new",
                     structure_id=s.id,
@@ -360,9 +363,8 @@ def store_patches(
                     geom=from_shape(_multi(g4490), srid=4490),
                 )
             )
-            hits_count["demolished_still_standing"] = (
-                hits_count.get("demolished_still_standing", 0) + 1
-            )
+            for h in standing_hits:
+                hits_count[h["code"]] = hits_count.get(h["code"], 0) + 1
     session.flush()
     model = learn.score_patches(session, stored)
     summary = {

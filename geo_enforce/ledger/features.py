@@ -368,14 +368,18 @@ def _geojson(geom, crs: OutputCrs | None) -> ColumnElement:
 
 
 def rule_hits_text(hits: Any) -> str:
-    """Rule hits (a list of ``{"label", "area_m2", …}``) as one readable line."""
+    """Rule hits (a list of ``{"label", "area_m2", …}``) as one readable line; a 占压 hit
+    also gives its distance to the line and the safety distance, in metres."""
     if not hits:
         return ""
     out = []
     for h in hits:
         if isinstance(h, dict):
             area = h.get("area_m2")
-            out.append(f"{h.get('label') or h.get('code')}" + (f" {area} m²" if area else ""))
+            entry = f"{h.get('label') or h.get('code')}" + (f" {area} m²" if area else "")
+            if h.get("distance_m") is not None:
+                entry += f" 距线 {h['distance_m']} m（安全距离 {h.get('safety_distance_m')} m）"
+            out.append(entry)
         else:
             out.append(str(h))
     return "；".join(out)

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -201,4 +203,69 @@ def hits(
             safety_distance_m=float(r.d),
         )
         for r in rows
+    ]
+
+
+def outline_hits(
+    session: Session, outline: BaseGeometry, *, catalogue: Catalogue | None = None
+) -> list[dict[str, Any]]:
+    """Rule hits of one outline (EPSG:4490, a change region or patch) against the current lines,
+    in the shape of the other rule hits (:mod:`geo_enforce.detection.rules`): one per rule
+    (line kind) the outline is within the safety distance of, in the order of
+    :data:`LINE_RULES`, each ``{"code", "label", "area_m2", "distance_m",
+    "safety_distance_m", "line_code", "line_name"}``.
+
+    ``distance_m`` is to the nearest such line of the kind (``line_code``, ``line_name``,
+    ``safety_distance_m`` are that line's), in metres on the CGCS2000 ellipsoid, as
+    :func:`hits`. ``area_m2`` is the part of the outline inside the safety zones of the kind's
+    lines, in ellipsoidal m² (the zone is PostGIS's geography buffer, drawn in a metric
+    projection fitted to the line: its edge is within millimetres of the true distance)."""
+    dist, params = _distance_sql(safety_distances(catalogue), "p", "o")
+    params["g"] = shapely.to_wkb(outline)
+    rows = session.execute(
+        text(
+            f"""
+            WITH g AS (SELECT ST_GeomFromWKB(:g, 4490) AS geom),
+            near AS (
+              SELECT p.code, p.kind, p.name, p.geom, {dist} AS d
+              FROM pipeline p, g
+              WHERE p.retired_at IS NULL
+                AND ST_Expand(p.geom, {dist} / {_M_PER_DEG_MIN}) && g.geom
+                AND ST_DWithin(p.geom::geography, g.geom::geography, {dist})
+            ),
+            measured AS (
+              SELECT n.*, ST_Distance(n.geom::geography, g.geom::geography) AS distance_m
+              FROM near n, g
+            ),
+            nearest AS (
+              SELECT DISTINCT ON (kind) kind, code, name, d, distance_m
+              FROM measured ORDER BY kind, distance_m, code
+            ),
+            zone AS (
+              -- a geography buffer comes back in SRID 4326: the same coordinates (PROJ's
+              -- CGCS2000 to WGS 84 is the null transform), so it is relabelled 4490
+              SELECT m.kind,
+                     ST_Area(ST_Intersection(g.geom, ST_SetSRID(ST_Union(
+                       ST_Buffer(m.geom::geography, m.d)::geometry), 4490))::geography) AS area_m2
+              FROM measured m, g GROUP BY m.kind, g.geom
+            )
+            SELECT n.kind, n.code, n.name, n.d, n.distance_m, z.area_m2
+            FROM nearest n JOIN zone z USING (kind)
+            """
+        ),
+        params,
+    ).all()
+    by_rule = {f"encroach_{r.kind}": r for r in rows}
+    return [
+        {
+            "code": rule,
+            "label": label,
+            "area_m2": round(float(r.area_m2 or 0.0), 2),
+            "distance_m": round(float(r.distance_m), 2),
+            "safety_distance_m": float(r.d),
+            "line_code": r.code,
+            "line_name": r.name,
+        }
+        for rule, label in LINE_RULES.items()
+        if (r := by_rule.get(rule)) is not None
     ]

@@ -19,7 +19,7 @@ from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, LocateControl, SideBySideLayers
 from folium.template import Template
 
-from geo_enforce.detection.rules import RULES
+from geo_enforce.detection.rules import ALL_RULES
 from geo_enforce.ledger import vocab
 from geo_enforce.settings import MapSettings
 from geo_enforce.tiles.mvt import MVT_LAYERS
@@ -201,7 +201,7 @@ def page_config(
             "restored_use": vocab.CLEARED_RESTORED_USES,
             "admin_level": vocab.ADMIN_LEVELS,
             # Chinese labels of the change-detection rules (hits are stored as bare codes)
-            "rule": dict(RULES),
+            "rule": dict(ALL_RULES),
         },
         "styles": styles,
         "legendOrder": [name for name, _ in reversed(LAYER_ORDER)],

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from geoalchemy2.shape import from_shape
 from PIL import Image
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, box
 from sqlalchemy import func, select
 
 from geo_enforce.demo.detection import run_demo_detection
@@ -21,6 +21,7 @@ from geo_enforce.storage.models import (
     ClearedParcel,
     DetectionRun,
     FarmlandParcel,
+    Pipeline,
     RedLine,
     Structure,
 )
@@ -84,6 +85,22 @@ def _seed(factory):
         )
 
 
+def _gas_through_the_parcel(factory) -> None:
+    """A gas line north-south through cleared parcel TT-1 with a 40 m safety distance: every
+    change on the parcel lies within it."""
+    line = transform_geometry(LineString([(CX, CY - 30), (CX, CY + 30)]), 4548, 4490)
+    with transaction(factory, "test") as s:
+        s.add(
+            Pipeline(
+                code="RQ-T1",
+                kind="gas",
+                name="试验燃气管",
+                safety_distance_m=40.0,
+                geom=from_shape(MultiLineString([line]), srid=4490),
+            )
+        )
+
+
 def _at(x, y, w=10.0, h=8.0):
     return transform_geometry(box(x, y, x + w, y + h), 4548, 4490)
 
@@ -123,6 +140,7 @@ def test_rule_hits_of_single_regions(sessions):
 @pytest.mark.slow
 def test_detection_run_over_stored_layers_stores_patches(sessions, tmp_path):
     _seed(sessions)
+    _gas_through_the_parcel(sessions)
     summary = run_demo_detection(sessions, tmp_path, seed=5)
     assert summary["complete"] and summary["patches"] >= len(summary["planted"])
     with sessions() as s:
@@ -146,6 +164,14 @@ def test_detection_run_over_stored_layers_stores_patches(sessions, tmp_path):
         assert standing.change_kind == "still_standing" and standing.structure_id == jx1
         enlarged = by_case["structure_enlarged"][0]
         assert enlarged.structure_id is not None and enlarged.height_gain_mean_m > 2.2
+        # the change on the cleared parcel is within the gas line's 40 m: its 占压 hit is stored
+        # with the distance, and counted in the run's summary
+        rebuilt = by_case["cleared_parcel_rebuilt"][0]
+        gas = {h["code"]: h for h in rebuilt.rule_hits}["encroach_gas"]
+        assert gas["label"] == "占压燃气管线" and gas["line_code"] == "RQ-T1"
+        assert 0 <= gas["distance_m"] <= gas["safety_distance_m"] == 40.0
+        assert 0 < gas["area_m2"] <= rebuilt.area_m2 + 0.01
+        assert summary["rule_hits"]["encroach_gas"] == len(by_case["encroach_gas"])
     # a second call resumes nothing: the finished run is returned as is
     from geo_enforce.detection.service import execute_run
 

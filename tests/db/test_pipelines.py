@@ -226,3 +226,60 @@ def test_geography_of_srid_4490_measures_on_the_cgcs2000_ellipsoid(sessions):
     wgs84 = Geod(ellps="WGS84").inv(80, 20, 130, 50)[2]
     assert abs(on_4490 - grs80) < 2e-6 and abs(on_4326 - wgs84) < 2e-6
     assert abs(on_4490 - on_4326) > 1e-5
+
+
+def test_patch_rules_store_the_line_hit_with_its_distance(sessions, tmp_path):
+    """A change region within a line's safety distance gets the 占压 rule hit in the shape of
+    the other rule hits, with its distance and the part inside the safety zone."""
+    from geo_enforce.detection import rules
+    from geo_enforce.ledger.features import rule_hits_text
+
+    _lines(sessions, tmp_path)
+    with sessions() as s:
+        near = rules.evaluate(s, east_of_line(3.0))  # RQ-001: its own 10 m
+        far = rules.evaluate(s, east_of_line(10.5))
+    hit = {h["code"]: h for h in near.hits}["encroach_gas"]
+    assert hit["label"] == "占压燃气管线" and hit["line_code"] == "RQ-001"
+    assert hit["line_name"] == "示范路中压燃气管" and hit["safety_distance_m"] == 10.0
+    assert hit["distance_m"] == pytest.approx(3.0, abs=0.01)
+    # the 8 m square from 3 to 11 m east of the line: 7 m x 8 m inside the 10 m zone
+    assert hit["area_m2"] == pytest.approx(56.0, rel=2e-3)
+    assert near.suggested_ruling == "illegal"
+    assert "encroach_gas" not in {h["code"] for h in far.hits}
+    assert "占压燃气管线 " in rule_hits_text(near.hits)
+    assert "距线 3.0 m（安全距离 10.0 m）" in rule_hits_text(near.hits)
+
+
+def test_ministry_patches_near_a_line_store_the_hit(sessions, tmp_path):
+    """MNR imports (and their re-check) write the 占压 hit into ``rule_hits``; the OGC item
+    gives it as readable text."""
+    from geo_enforce.ledger import features
+    from geo_enforce.mnr import imports
+    from tests.support import mnr_files as mf
+
+    _lines(sessions, tmp_path)
+    rows = mf.gbk_rows()
+    path = mf.write_patches(
+        tmp_path / "wp.shp", rows, [east_of_line(2.0), east_of_line(40.0)], encoding="GBK"
+    )
+    with transaction(sessions, "cli:tester") as s:
+        report = imports.import_patches(s, path)
+    assert report.inserted == 2 and report.rule_hits.get("encroach_gas") == 1
+    with sessions() as s:
+        got = {n: h for n, h in s.execute(select(ChangePatch.source_no, ChangePatch.rule_hits))}
+        near_no = rows[0]["图斑编号"]
+        near_id = s.scalar(select(ChangePatch.id).where(ChangePatch.source_no == near_no))
+        assert near_id is not None
+        item = features.item(s, "change_patch", near_id)
+    near = [h for h in got[rows[0]["图斑编号"]] if h["code"] == "encroach_gas"]
+    assert len(near) == 1 and near[0]["distance_m"] == pytest.approx(2.0, abs=0.01)
+    assert near[0]["area_m2"] == pytest.approx(64.0, rel=2e-3)  # wholly inside the 10 m zone
+    assert [h["code"] for h in got[rows[1]["图斑编号"]]] == ["outside_construction_land"]
+    assert "占压燃气管线 64" in item["properties"]["rule_hits_text"]
+    # the line retired: the re-check of unruled patches drops the hit
+    with transaction(sessions, "test") as s:
+        s.execute(text("UPDATE pipeline SET retired_at = now(), retire_reason = '已迁改'"))
+        assert imports.rerun_rules(s) == 2
+    with sessions() as s:
+        hits = s.scalar(select(ChangePatch.rule_hits).where(ChangePatch.id == near_id))
+    assert "encroach_gas" not in [h["code"] for h in hits]

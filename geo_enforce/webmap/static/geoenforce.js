@@ -131,7 +131,9 @@
       try {
         (JSON.parse(p.rule_hits || "[]") || []).forEach(function (h) {
           if (typeof h === "string") hits.push(label("rule", h));
-          else if (h) hits.push(h.label || label("rule", h.rule || h.code || JSON.stringify(h)));
+          else if (h) hits.push((h.label || label("rule", h.rule || h.code || JSON.stringify(h))) +
+            (h.distance_m == null ? "" : "（距线 " + fmt(h.distance_m, 1) + " m，安全距离 " +
+              fmt(h.safety_distance_m, 1) + " m）"));
         });
       } catch (err) { hits.push(String(p.rule_hits)); }
       var chips = "";
