@@ -275,7 +275,7 @@ def get_item(
         raise NotFound(f"{collection_id} {item_id} does not exist (ids are positive integers)")
     _check_params(request, ITEM_PARAMS)
     out_crs = features.resolve_crs(crs)
-    feat = features.item(
+    feat, version = features.item_with_version(
         session, collection_id, int(item_id), personal=principal.has("editor"), crs=out_crs
     )
     base = _base(request)
@@ -285,7 +285,6 @@ def get_item(
     ]
     feat["links"][0]["type"] = GEOJSON
     headers = _crs_header(out_crs)
-    version = features.item_version(session, collection_id, int(item_id))
     if version is not None:
         headers["ETag"] = etag(version)
     return JSONResponse(feat, media_type=GEOJSON, headers=headers)

@@ -459,6 +459,20 @@ def item(
     crs: OutputCrs | None = None,
 ) -> dict:
     """One feature of ``collection`` by id; NotFound otherwise."""
+    return item_with_version(session, collection, item_id, personal=personal, crs=crs)[0]
+
+
+def item_with_version(
+    session: Session,
+    collection: str,
+    item_id: int,
+    *,
+    personal: bool = False,
+    crs: OutputCrs | None = None,
+) -> tuple[dict, int | None]:
+    """:func:`item` and, read by the same query, the feature's optimistic-locking version
+    (None for tables without versions): the API sends it as the item's ``ETag``, the same one
+    the ledger's own routes send."""
     table = _model(collection).__table__
     columns = property_columns(collection, personal=personal)
     row = session.execute(
@@ -468,16 +482,8 @@ def item(
     ).first()
     if row is None:
         raise NotFound(f"{collection} {item_id} does not exist or was retired")
-    return _feature(collection, row, columns)
-
-
-def item_version(session: Session, collection: str, item_id: int) -> int | None:
-    """The optimistic-locking version of one feature (None for tables without versions): the
-    API sends it as the item's ``ETag``, the same one the ledger's own routes send."""
-    table = _model(collection).__table__
-    if "version" not in table.c:
-        return None
-    return session.scalar(select(table.c.version).where(table.c.id == item_id))
+    version = row._mapping["version"] if "version" in columns else None
+    return _feature(collection, row, columns), None if version is None else int(version)
 
 
 def _json_type(column) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def _label_columns(layer: str) -> str:
     labels = dict(CODE_LABELS.get(layer, {}))
     if layer == "change_patch":  # the ruling shown: the ruling, else the suggestion
         labels = {**labels, "ruling_shown": labels["ruling"]}
-    names = tile_fields(layer, labels=False)
+    names = _field_names(layer, False)
     cols = []
     for name, vocab in labels.items():
         if name not in names:
@@ -117,6 +117,12 @@ def tile_fields(layer: str, *, labels: bool = True) -> list[str]:
     """The property names of ``layer``'s tile features (for TileJSON ``vector_layers``), the
     Chinese label columns (``<code>_label``) included unless ``labels`` is False."""
     check_layer(layer)
+    return list(_field_names(layer, labels))
+
+
+@cache
+def _field_names(layer: str, labels: bool) -> tuple[str, ...]:
+    """:func:`tile_fields`, parsed once per layer (the properties are constants)."""
     text = _PROPERTIES[layer][0] + (_label_columns(layer) if labels else "")
     items, depth, cur, quoted = [], 0, "", False
     for ch in text:
@@ -131,7 +137,7 @@ def tile_fields(layer: str, *, labels: bool = True) -> list[str]:
             cur += ch
     items.append(cur)
     # "t.status" → status; "… AS village_name" → village_name
-    return [item.split()[-1].split(".")[-1] for item in items]
+    return tuple(item.split()[-1].split(".")[-1] for item in items)
 
 
 def check_layer(layer: str) -> None:

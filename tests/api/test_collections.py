@@ -82,6 +82,34 @@ def test_collections_and_items(client, seeded):
     assert r_one.headers["ETag"] == st.headers["ETag"]
 
 
+def test_item_and_its_etag_come_from_one_query(client, seeded, sessions):
+    """The item's version (its ETag) is read by the query that reads the feature."""
+    from sqlalchemy import event, select
+
+    from geo_enforce.ledger import features
+    from geo_enforce.storage.models import Structure
+
+    viewer, _ = seeded
+    with sessions() as s:
+        sid, version = s.execute(select(Structure.id, Structure.version).limit(1)).one()
+        feat, got = features.item_with_version(s, "structure", sid)
+    assert got == version and feat["id"] == sid
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        if "FROM structure" in statement:
+            statements.append(statement)
+
+    engine = client.app.state.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = client.get(f"/collections/structure/items/{sid}", headers=viewer)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert r.status_code == 200 and r.headers["ETag"] == f'"{version}"'
+    assert len(statements) == 1, statements
+
+
 def test_bbox_and_filters(client, seeded):
     viewer, _ = seeded
     # the first column of the grid only
