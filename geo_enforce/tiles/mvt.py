@@ -22,7 +22,15 @@ from geo_enforce.io.catalogue import LayerTitles
 
 #: Layers served as vector tiles: name → Chinese title (the catalogue's ``zh``).
 MVT_LAYERS = LayerTitles(
-    ("structure", "cleared_parcel", "red_line", "farmland_parcel", "change_patch", "admin_area")
+    (
+        "structure",
+        "cleared_parcel",
+        "red_line",
+        "farmland_parcel",
+        "change_patch",
+        "admin_area",
+        "pipeline",
+    )
 )
 
 #: Join giving ``v.name``, the village of a layer's record.
@@ -65,6 +73,12 @@ _PROPERTIES: dict[str, tuple[str, str]] = {
     ),
     "admin_area": (
         "t.id, t.code, t.name, t.level, t.parent_code, t.area_m2, t.area_mu",
+        "",
+    ),
+    # lines: the line's own safety distance (m) or NULL, the map falls back to its kind's
+    # (the catalogue's); length in m, geodesic on the CGCS2000 ellipsoid
+    "pipeline": (
+        """t.id, t.code, t.kind, t.name, t.spec, t.owner, t.safety_distance_m, t.length_m""",
         "",
     ),
 }

@@ -32,6 +32,7 @@ LAYER_ORDER: list[tuple[str, bool]] = [
     ("red_line", True),
     ("cleared_parcel", True),
     ("admin_area", True),
+    ("pipeline", True),
     ("structure", True),
     ("change_patch", True),
 ]

@@ -120,6 +120,8 @@ def maplibre_layers(layer: str, style: dict[str, Any]) -> list[dict[str, Any]]:
     }
     if default.get("dashArray"):
         line["paint"]["line-dasharray"] = _dashes(default["dashArray"], default.get("weight", 1))
+    if default.get("lineCap"):
+        line["layout"] = {"line-cap": default["lineCap"], "line-join": "round"}
     out.append(line)
     return out
 
@@ -136,7 +138,7 @@ def maplibre_style(
     """A MapLibre style (version 8) of ``layers`` (all vector-tile layers by default), each
     source the layer's tiles on this server; drawn bottom-up as the web map stacks them."""
     order = ["admin_area", "farmland_parcel", "red_line", "cleared_parcel", "change_patch"]
-    order.append("structure")
+    order += ["pipeline", "structure"]
     names = [n for n in order if n in (layers or list(MVT_LAYERS)) and n in styles]
     return {
         "version": 8,
@@ -157,7 +159,27 @@ def maplibre_style(
 # --- QGIS -------------------------------------------------------------------------------------
 
 
-def _qgis_symbol(name: str, path: dict[str, Any]) -> str:
+def _qgis_line_symbol(name: str, path: dict[str, Any]) -> str:
+    r, g, b = _rgb(path["color"])
+    alpha = round(255 * float(path.get("opacity", 1.0)))
+    props = {
+        "line_color": f"{r},{g},{b},{alpha}",
+        "line_style": "dash" if path.get("dashArray") else "solid",
+        "line_width": f"{float(path.get('weight', 1)):g}",
+        "line_width_unit": "Pixel",
+        "capstyle": "round" if path.get("lineCap") == "round" else "square",
+        "joinstyle": "round",
+    }
+    body = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
+    return (
+        f'<symbol type="line" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+        f'<layer class="SimpleLine" enabled="1" locked="0" pass="0">{body}</layer></symbol>'
+    )
+
+
+def _qgis_symbol(name: str, path: dict[str, Any], geometry: str = "polygon") -> str:
+    if geometry == "line":
+        return _qgis_line_symbol(name, path)
     r, g, b = _rgb(path["fillColor"])
     fill_alpha = round(255 * _fill_opacity(path))
     lr, lg, lb = _rgb(path["color"])
@@ -180,15 +202,17 @@ def _qgis_symbol(name: str, path: dict[str, Any]) -> str:
 
 def qml(layer: str, style: dict[str, Any]) -> str:
     """A QGIS layer style (symbology) of ``layer``: categorized by ``by`` with the Chinese
-    labels, the other values drawn with the default; a single symbol when not keyed."""
+    labels, the other values drawn with the default; a single symbol when not keyed. Line
+    layers get line symbols (a fill symbol does not draw a line in QGIS)."""
     by = style.get("by")
+    geometry = style.get("geometry", "polygon")
     head = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
     open_tag = '<qgis version="3.22.0" styleCategories="Symbology">'
     if not by:
+        symbol = _qgis_symbol("0", _entry(style, None), geometry)
         renderer = (
             '<renderer-v2 type="singleSymbol" forceraster="0" symbollevels="0" '
-            f'enableorderby="0"><symbols>{_qgis_symbol("0", _entry(style, None))}</symbols>'
-            "</renderer-v2>"
+            f'enableorderby="0"><symbols>{symbol}</symbols></renderer-v2>'
         )
         return f"{head}{open_tag}{renderer}</qgis>\n"
     cats, symbols = [], []
@@ -199,12 +223,12 @@ def qml(layer: str, style: dict[str, Any]) -> str:
             f'<category render="true" symbol="{i}" value={quoteattr(value)} '
             f"label={quoteattr(label)}/>"
         )
-        symbols.append(_qgis_symbol(str(i), _entry(style, value)))
+        symbols.append(_qgis_symbol(str(i), _entry(style, value), geometry))
     other = style["values"].get("", {}).get("label", "其他")
     cats.append(
         f'<category render="true" symbol="{len(values)}" value="" label={quoteattr(other)}/>'
     )
-    symbols.append(_qgis_symbol(str(len(values)), _entry(style, None)))
+    symbols.append(_qgis_symbol(str(len(values)), _entry(style, None), geometry))
     attr = _QGIS_EXPRESSIONS.get(by, by)
     renderer = (
         f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(attr)} forceraster="0" '

@@ -1,11 +1,14 @@
 """Map styles per layer, built from the layer catalogue (``layers/catalogue.yaml``).
 
-A style is ``{"title", "by", "default", "values"}``: ``by`` names the property whose value
-picks an entry of ``values`` (each a Leaflet path style with a Chinese ``label``) on top of
-``default``. Titles, the property styled by and every colour, opacity and weight come from the
-catalogue (read by the one strict loader, :mod:`geo_enforce.io.catalogue`); this module only
-adds what the catalogue's style cannot say: line patterns (so red-line kinds stay distinct in
-print and for colour-blind readers), per-value line weights and the Chinese labels of values.
+A style is ``{"title", "by", "default", "values", "geometry"}``: ``by`` names the property whose
+value picks an entry of ``values`` (each a Leaflet path style with a Chinese ``label``) on top of
+``default``; ``geometry`` is ``polygon`` or ``line``. A line layer with safety distances
+(``pipeline``) also carries ``safety_distances_m`` (metres per kind, from the catalogue) for the
+safety zone the map draws around each line. Titles, the property styled by and every colour,
+opacity and weight come from the catalogue (read by the one strict loader,
+:mod:`geo_enforce.io.catalogue`); this module only adds what the catalogue's style cannot say:
+line patterns (so red-line kinds stay distinct in print and for colour-blind readers), per-value
+line weights, line caps and the Chinese labels of values.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ _PATHS: dict[str, dict[str, Any]] = {
     },
     "cleared_parcel": {"default": {"dashArray": "5 3"}, "values": {}},
     "change_patch": {"default": {"dashArray": "4 3"}, "values": {"": {"label": "待认定"}}},
+    "pipeline": {"default": {"opacity": 0.95, "lineCap": "round"}, "values": {}},
 }
 
 #: Chinese labels of the values a style may be keyed by (for the legend).
@@ -54,6 +58,10 @@ _BY_LABELS: dict[str, dict[str, str]] = {
     "ruling_shown": vocab.RULINGS,
     "level": {**vocab.ADMIN_LEVELS, "grid": "网格片区"},
     "restored_use": vocab.CLEARED_RESTORED_USES,
+}
+#: Per layer, where a property name means something else there than in :data:`_BY_LABELS`.
+_LAYER_BY_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "pipeline": {"kind": vocab.PIPELINE_KINDS},
 }
 
 
@@ -71,7 +79,7 @@ def _layer_style(spec: LayerSpec) -> dict[str, Any]:
         "fillOpacity": style.fill_opacity,
         **paths.get("default", {}),
     }
-    labels = _BY_LABELS.get(by or "", {})
+    labels = _LAYER_BY_LABELS.get(spec.name, {}).get(by or "") or _BY_LABELS.get(by or "", {})
     values: dict[str, dict[str, Any]] = {}
     if by is not None:
         for key, entry in paths.get("values", {}).items():
@@ -79,7 +87,11 @@ def _layer_style(spec: LayerSpec) -> dict[str, Any]:
         for key, color in style.colors.items():
             entry = values.setdefault(key, {"label": labels.get(key, key)})
             entry.update(color=color, fillColor=color)
-    return {"title": spec.zh, "by": by, "default": default, "values": values}
+    out: dict[str, Any] = {"title": spec.zh, "by": by, "default": default, "values": values}
+    out["geometry"] = "line" if spec.geometry_type == "MultiLineString" else "polygon"
+    if spec.safety_distances_m:
+        out["safety_distances_m"] = dict(spec.safety_distances_m)
+    return out
 
 
 def styles_of(catalogue: Catalogue) -> dict[str, dict[str, Any]]:

@@ -82,3 +82,41 @@ def test_maplibre_style_and_tilejson(client, viewer):
     z, x, y = 14, 13524, 6260
     url = tj["tiles"][0].format(z=z, x=x, y=y).split("testserver", 1)[1]
     assert client.get(url, headers=viewer).status_code == 200
+
+
+def test_line_layer_styles_draw_lines(client, viewer):
+    """The pipeline layer (lines): QGIS gets line symbols, MapLibre a line layer, both in the
+    catalogue's colours by kind with the Chinese kind names; TileJSON lists its fields."""
+    styles = load_styles(default_catalogue_path())
+    style = styles["pipeline"]
+    assert style["geometry"] == "line" and style["by"] == "kind"
+    assert style["values"]["gas"]["label"] == "燃气管线"  # not the red-line kinds' labels
+    assert style["safety_distances_m"]["gas"] == 5.0
+    root = ET.fromstring(
+        client.get("/styles/pipeline.qml", headers=viewer).content.decode().split("\n", 1)[1]
+    )
+    renderer = root.find("renderer-v2")
+    assert renderer is not None and renderer.get("attr") == "kind"
+    symbols = {s.get("name"): s for s in renderer.iter("symbol")}
+    assert {s.get("type") for s in symbols.values()} == {"line"}
+    cats = {c.get("value"): c for c in renderer.iter("category")}
+    for kind, entry in style["values"].items():
+        assert cats[kind].get("label") == entry["label"]
+        sym = symbols[cats[kind].get("symbol")]
+        assert [lyr.get("class") for lyr in sym.iter("layer")] == ["SimpleLine"]
+        props = {p.get("k"): p.get("v") for p in sym.iter("prop")}
+        assert props["line_color"] == _rgba(entry["color"], style["default"]["opacity"])
+
+    ml = client.get("/styles/all.json", headers=viewer).json()
+    ids = [lyr["id"] for lyr in ml["layers"]]
+    assert "pipeline-line" in ids and "pipeline-fill" not in ids
+    assert ids.index("pipeline-line") < ids.index("structure-fill")  # drawn under structures
+    line = next(lyr for lyr in ml["layers"] if lyr["id"] == "pipeline-line")
+    expr = line["paint"]["line-color"]
+    assert expr[1] == ["to-string", ["get", "kind"]]
+    assert dict(zip(expr[2:-1:2], expr[3:-1:2], strict=True))["power"] == "#7b1fa2"
+
+    tj = client.get("/tiles/pipeline.json", headers=viewer).json()
+    fields = tj["vector_layers"][0]["fields"]
+    assert fields["safety_distance_m"] == "安全距离" and fields["owner"] == "权属单位"
+    assert "kind_label" in fields and tj["tiles"][0].endswith("/tiles/pipeline/{z}/{x}/{y}.pbf")

@@ -94,3 +94,35 @@ def test_tile_endpoint_headers_etag_and_roles(client, sessions, seeded, settings
     assert again.status_code == 304
     assert client.get(f"/tiles/nope/{z}/{x}/{y}.pbf").status_code == 404
     assert client.get(f"/tiles/structure/{z}/{x + 10**6}/{y}.pbf").status_code == 422
+
+
+def test_pipeline_tiles_carry_the_popup_fields_and_follow_edits(client, sessions, seeded):
+    """The line layer is tiled with its safety distance, owner and Chinese kind; an edit to a
+    line is drawn at once (the layer has its version and change extents like the others)."""
+    from pyproj import Geod
+    from sqlalchemy import text
+
+    from geo_enforce.storage.engine import transaction
+
+    open_to_viewers(client)
+    z, x, y = _tile_at(X0 + 0.01, Y0 - 0.002, 15)
+    url = f"/tiles/pipeline/{z}/{x}/{y}.pbf"
+    r = client.get(url)
+    assert r.status_code == 200
+    (feat,) = mapbox_vector_tile.decode(r.content)["pipeline"]["features"]
+    assert feat["geometry"]["type"] in ("LineString", "MultiLineString")
+    props = feat["properties"]
+    assert (props["code"], props["kind"], props["kind_label"]) == ("GAS-1", "gas", "燃气管线")
+    assert props["name"] == "燃气干管" and "safety_distance_m" not in props  # NULL: by kind
+    length = Geod(ellps="GRS80").line_length([X0, X0 + 0.02], [Y0 - 0.002, Y0 - 0.002])
+    assert props["length_m"] == pytest.approx(length, rel=1e-6)
+    with transaction(sessions, "test:edit") as s:
+        s.execute(
+            text(
+                "UPDATE pipeline SET owner = '津西燃气公司', safety_distance_m = 8 "
+                "WHERE code = 'GAS-1'"
+            )
+        )
+    after = mapbox_vector_tile.decode(client.get(url).content)["pipeline"]["features"][0]
+    assert after["properties"]["owner"] == "津西燃气公司"
+    assert after["properties"]["safety_distance_m"] == 8.0

@@ -8,9 +8,12 @@ but the file itself) is aborted and recorded (``tests/support/browser.py``, fixt
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.support.browser import (
     CHROMIUM,
@@ -36,7 +39,10 @@ LAYERS = [
     "farmland_parcel",
     "change_patch",
     "admin_area",
+    "pipeline",  # last: it is framed closer (a line is thin at the overview zoom)
 ]
+#: the seeded gas main (tests/support/mapdata.py): its middle
+GAS_LON, GAS_LAT = X0 + 0.01, Y0 - 0.002
 
 
 def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str) -> None:
@@ -53,6 +59,17 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     assert blank < 50, f"the bare map is not blank ({blank} pixels)"
     for layer in LAYERS:
         show_only(page, layer)
+        if layer == "pipeline":  # 1.7 km of 3 px line: frame it at zoom 17, with its zone
+            page.evaluate(
+                "([lat, lon]) => geoEnforce.map.setView([lat, lon], 17, {animate: false})",
+                [GAS_LAT, GAS_LON],
+            )
+            page.wait_for_function(
+                "() => { const l = geoEnforce.layers.pipeline;"
+                " return (geoEnforce.state.drawn.pipeline_zone || 0) > 0"
+                " && !l.isLoading() && !l.geZone.isLoading(); }",
+                timeout=20_000,
+            )
         wait_drawn(page, [layer])
         # the canvas may paint a little after the tiles report drawn on a loaded machine (seen
         # in fresh clones sharing two cores): look again for up to 10 s before failing
@@ -62,6 +79,21 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
                 break
             page.wait_for_timeout(500)
         assert non_blank(png) > 1000, f"{layer} drew nothing visible"
+    # the gas main's safety zone: 5 m each side at zoom 17 (0.93 m per pixel at 39°N) is a band
+    # about 11 px across the 3 px line, in the line's colour
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    gx, gy = (round(v) for v in map_point(page, GAS_LON, GAS_LAT))
+    column = np.abs(img[gy - 20 : gy + 20, gx] - 221).max(axis=1) > 30
+    assert 9 <= int(column.sum()) <= 14, int(column.sum())
+    # a line's popup: a click on the gas main (still framed) names it, its kind, its safety
+    # distance (the catalogue's for gas: the line has none of its own) and its owner
+    page.mouse.click(*map_point(page, GAS_LON + 0.001, GAS_LAT))
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    body = popup.inner_text()
+    assert "燃气干管" in body and "燃气管线" in body, body
+    assert "安全距离" in body and "5.0 m（按类型）" in body and "权属单位" in body, body
+    page.evaluate("geoEnforce.map.closePopup()")
     # popup: click the middle of the known structure at a close zoom
     show_only(page, "structure")
     lon, lat = (CLICK_BOX[0] + CLICK_BOX[2]) / 2, (CLICK_BOX[1] + CLICK_BOX[3]) / 2

@@ -155,6 +155,15 @@
         row("所属村", esc(p.village_name || p.village_code || "—")) + "</table>" +
         (chips ? '<div class="ge-chips">' + chips + "</div>" : "");
     },
+    pipeline: function (p) {
+      var own = p.safety_distance_m, d = own || GE.safetyDistance(p);
+      return "<h4>" + esc(p.kind_label || p.kind) + " " + esc(p.name || p.code) + "</h4><table>" +
+        row("名称", esc(p.name || "—")) + row("编号", esc(p.code)) +
+        row("类型", esc(p.kind_label || p.kind)) +
+        row("安全距离", d ? fmt(d, 1) + " m" + (own ? "" : "（按类型）") : "—") +
+        row("权属单位", esc(p.owner || "—")) + (p.spec ? row("规格", esc(p.spec)) : "") +
+        row("长度", p.length_m == null ? "—" : fmt(p.length_m, 1) + " m") + "</table>";
+    },
     admin_area: function (p) {
       return "<h4>" + esc(p.name) + "</h4><table>" +
         row("级别", esc(label("admin_level", p.level))) + row("代码", esc(p.code)) +
@@ -265,6 +274,37 @@
     }
   });
 
+  function grid(name, options) {
+    if (cfg.mode === "offline") {
+      options.maxNativeZoom = cfg.offlineMaxZoom;
+      return new OfflineProtobuf("", options);
+    }
+    options.fetchOptions = { credentials: "same-origin" };
+    return L.vectorGrid.protobuf(cfg.tileUrl.replace("{layer}", name), options);
+  }
+  // a line's safety distance (m): its own, else its kind's from the catalogue
+  GE.safetyDistance = function (p) {
+    var st = cfg.styles.pipeline || {};
+    return p.safety_distance_m || (st.safety_distances_m || {})[p.kind] || null;
+  };
+  /* The safety zone around each line: a translucent stroke as wide as twice the safety distance
+   * at the tile's zoom (metres per pixel at the township's latitude), from zoom 16 where it is
+   * wider than the line. Drawn from the same tiles, below the lines, not clickable. */
+  function safetyZone(name) {
+    var lat = (cfg.bounds[1] + cfg.bounds[3]) / 2, styles = {};
+    styles[name] = function (props, z) {
+      var d = GE.safetyDistance(props);
+      if (!d || !passes(name, props)) return [];
+      GE.state.drawn[name + "_zone"] = (GE.state.drawn[name + "_zone"] || 0) + 1;
+      var mpp = 40075016.686 * Math.cos(lat * Math.PI / 180) / (256 * Math.pow(2, z));
+      return { color: styleFor(name, props).color, opacity: 0.22, weight: 2 * d / mpp,
+               lineCap: "round", lineJoin: "round", fill: false };
+    };
+    return grid(name, { vectorTileLayerStyles: styles, interactive: false, pane: "overlayPane",
+                        rendererFactory: L.canvas.tile, maxZoom: 22, minZoom: 16,
+                        geLayer: name });
+  }
+
   GE.vectorLayer = function (name) {
     var seen = {};
     GE.state.tiles[name] = 0;
@@ -292,14 +332,9 @@
       minZoom: cfg.minZoom[name] || 0,
       geLayer: name
     };
-    var layer;
-    if (cfg.mode === "offline") {
-      options.maxNativeZoom = cfg.offlineMaxZoom;
-      layer = new OfflineProtobuf("", options);
-    } else {
-      options.fetchOptions = { credentials: "same-origin" };
-      layer = L.vectorGrid.protobuf(cfg.tileUrl.replace("{layer}", name), options);
-    }
+    // a line is a few pixels wide: clicks within this many more pixels of it find it
+    if (cfg.styles[name].geometry === "line") options.tolerance = GE.phone ? 10 : 5;
+    var layer = grid(name, options);
     layer.on("tileload", function () { GE.state.tiles[name] += 1; });
     layer.on("tileerror", function () { GE.state.tileErrors += 1; });
     layer.on("load", function () {
@@ -311,13 +346,17 @@
     layer.geSeen = seen;
     layers[name] = layer;
     if (name === "admin_area") return L.layerGroup([layer, villageLabels()]);
+    if (cfg.styles[name].safety_distances_m) {
+      layer.geZone = safetyZone(name);
+      return L.layerGroup([layer.geZone, layer]);
+    }
     return layer;
   };
 
   /* The feature under ``latlng``, top layer first: {layer, props} or null. Reads the drawn
    * features of the vector tile under the point (VectorGrid keeps them per tile). */
-  var HIT_ORDER = ["change_patch", "structure", "cleared_parcel", "red_line", "farmland_parcel",
-                   "admin_area"];
+  var HIT_ORDER = ["change_patch", "structure", "pipeline", "cleared_parcel", "red_line",
+                   "farmland_parcel", "admin_area"];
   GE.hitTest = function (latlng) {
     for (var i = 0; i < HIT_ORDER.length; i++) {
       var name = HIT_ORDER[i], l = layers[name];
@@ -865,8 +904,10 @@
         entries.forEach(function (k) {
           var s = Object.assign({}, st["default"], st.by ? st.values[k] : {});
           var lbl = st.by ? (st.values[k].label || k) : st.title;
-          html += '<div class="ge-legend-item"><i style="background:' + esc(s.fill === false ? "transparent" : (s.fillColor || s.color)) +
-            ";border:2px " + (s.dashArray ? "dashed " : "solid ") + esc(s.color) + '"></i>' + esc(lbl) + "</div>";
+          var swatch = st.geometry === "line" ? "height:0;border-top:3px solid " + esc(s.color) :
+            "background:" + esc(s.fill === false ? "transparent" : (s.fillColor || s.color)) +
+            ";border:2px " + (s.dashArray ? "dashed " : "solid ") + esc(s.color);
+          html += '<div class="ge-legend-item"><i style="' + swatch + '"></i>' + esc(lbl) + "</div>";
         });
       });
       div.innerHTML = html + "</details>";
