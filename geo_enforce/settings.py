@@ -79,12 +79,16 @@ class PublicSettings(BaseModel):
 
 
 class MapSettings(BaseModel):
-    """The web map's base layers."""
+    """The web map's base layers and the size limits of a village kept for offline use."""
 
     model_config = ConfigDict(frozen=True)
 
     tianditu_key: SecretStr | None = None
     osm_basemap: bool = False
+    #: a village kept for offline use (离线 panel, z14–z19) may take at most this much
+    #: (estimated MB) and this many tiles; larger ones are refused before the download
+    offline_max_mb: int = Field(default=200, ge=1)
+    offline_max_tiles: int = Field(default=40_000, ge=1)
 
 
 class FarmlandSettings(BaseModel):

@@ -21,8 +21,9 @@ from geo_enforce.errors import NotFound
 from geo_enforce.settings import Settings
 from geo_enforce.webmap import MapRoutes, pwa, served_map_html
 from geo_enforce.webmap.assets import OWN_DIR, VENDOR_DIR
-from geo_enforce.webmap.data import chip_file, search
+from geo_enforce.webmap.data import chip_file, load_context, search
 from geo_enforce.webmap.pages import login_html
+from geo_enforce.webmap.village_pack import plan_village
 
 router = APIRouter(tags=["map"])
 
@@ -44,6 +45,8 @@ MAP_ROUTES = MapRoutes(
     field_route="/field/route.gpx",
     field_patrols="/field/patrols",
     field_vocabularies="/field/vocabularies",
+    field_evidence="/structures/{id}/evidence",
+    offline_plan="/map/offline-plan",
 )
 #: Map data the service worker keeps as it is fetched (answered from the cache offline).
 WORKER_DATA = ["/tiles/", "/map/search", "/map/chips/"]
@@ -138,6 +141,31 @@ def map_search(
     session: ReadDB, _: Viewer, q: Annotated[str, Query(max_length=100)] = ""
 ) -> list[SearchHit]:
     return [SearchHit(**hit) for hit in search(session, q)]
+
+
+@router.get(
+    "/map/offline-plan",
+    summary="Tiles and size estimate of a village kept for offline use (离线, z14–z19)",
+)
+def map_offline_plan(
+    session: ReadDB,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _: Viewer,
+    village: Annotated[str, Query(min_length=1, max_length=100, description="code or name")],
+) -> dict:
+    """The vector and orthophoto tile ranges (and patch chips) of the village, the estimate
+    (tile counts × the measured mean size of sample tiles) and whether the limits allow it
+    (``allowed``, ``message`` in Chinese). The page's service worker fetches the tiles."""
+    flights = load_context(session, data_dir=Path(settings.data_dir)).flights
+    pack = plan_village(
+        session,
+        village,
+        flights=flights,
+        routes=MAP_ROUTES,
+        max_mb=settings.map.offline_max_mb,
+        max_tiles=settings.map.offline_max_tiles,
+    )
+    return pack.as_dict()
 
 
 @router.get("/map/chips/{patch_id}/{which}", summary="Before/after evidence chip of a patch")

@@ -97,6 +97,7 @@ RULES: tuple[Rule, ...] = tuple(
         ("GET", "/map"),
         ("GET", "/map/search"),
         ("GET", "/map/chips/{patch_id}/{which}"),
+        ("GET", "/map/offline-plan", "a village's tiles and size for offline use"),
         ("GET", "/mnr/patches", "卫片图斑 as GeoJSON"),
         ("GET", "/mnr/patches/{patch_no}", "sends ETag"),
         ("GET", "/mnr/patches/{patch_no}/evidence/{evidence_id}/file"),

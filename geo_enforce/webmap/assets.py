@@ -30,6 +30,7 @@ JS: dict[str, str] = {
     "proj4": "proj4/proj4.js",
     "geoenforce": "own/geoenforce.js",
     "geocapture": "own/capture.js",
+    "geooffline": "own/offline.js",
 }
 CSS: dict[str, str] = {
     "leaflet_css": "leaflet/leaflet.css",

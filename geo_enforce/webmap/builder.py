@@ -72,6 +72,10 @@ class MapRoutes:
     #: capture queue (``static/capture.js``); None: no 巡查 form
     field_patrols: str | None = None
     field_vocabularies: str | None = None
+    #: evidence on a case (取证, multipart POST; ``{id}``: the case), from its popup
+    field_evidence: str | None = None
+    #: a village's tiles and size estimate for offline use (离线 panel, ``?village=``)
+    offline_plan: str | None = None
 
 
 def _script_json(value: Any) -> str:
@@ -100,6 +104,7 @@ class MapSetup(JSCSSMixin, MacroElement):
         ("proj4", "proj4.js"),
         ("geoenforce", "geoenforce.js"),
         ("geocapture", "capture.js"),
+        ("geooffline", "offline.js"),
     ]
     default_css = [  # noqa: RUF012
         ("geoenforce_css", "geoenforce.css"),
@@ -250,6 +255,7 @@ def page_config(
             cfg["capture"] = {
                 "patrols": routes.field_patrols,
                 "vocabularies": routes.field_vocabularies,
+                "evidence": routes.field_evidence,
             }
     return cfg
 

@@ -1,11 +1,16 @@
-"""The offline capture queue of the field map (issue 15 item 3), in headless Chromium on a phone.
+"""The field map offline (issue 15 item 3), in headless Chromium on a phone.
 
-An inspector opens /map once online (the service worker caches the app shell), the network
-goes, the map reloads from the cache and three patrol records with a photo each are captured
-into the IndexedDB queue (待同步 3); the network comes back and the queue empties. The test's
-database then holds exactly three patrol records, one photo each with its SHA-256, audited;
-sending the same requests again (same idempotency keys, same content) stores nothing new.
-Screenshots go to ``test-artifacts/map/``.
+An inspector opens /map once online (the service worker caches the app shell) and keeps the
+village 大任庄村 for offline use from the 离线 panel: the estimate in MB is shown first, then
+the worker fetches every tile of the plan into the village's cache while the progress bar
+counts. The tiles seen while browsing are dropped (cache ``ge-data``), the network goes
+(``context.set_offline(True)``), the map reloads from the cache, the village is opened from the
+panel's list and zoomed in: its vector and orthophoto tiles are drawn, every one answered by
+the service worker, and not one tile request reaches the server. Three patrol records with a
+photo each are captured into the IndexedDB queue (待同步 3); the network comes back and the
+queue empties. The test's database then holds exactly three patrol records, one photo each with
+its SHA-256, audited; sending the same requests again (same idempotency keys, same content)
+stores nothing new. Screenshots go to ``test-artifacts/map/``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy import text
 
 from tests.conftest import bearer_headers
 from tests.support.browser import CHROMIUM, PHONE, wait_drawn
+from tests.support.mapdata import CLICK_BOX
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,6 +34,7 @@ pytestmark = [
 ]
 
 NOTES = ["东侧新砌围墙", "院内堆放建材", "未发现问题"]
+VILLAGE = "120111100001"  # 大任庄村
 
 
 def jpeg(i: int) -> bytes:
@@ -73,10 +80,93 @@ def test_offline_captures_queue_and_sync_once(browser, server, shots):
     page.wait_for_function(
         "() => document.querySelectorAll('.ge-capture-cat option').length >= 8", timeout=30_000
     )
+    # keep 大任庄村 for offline use: the estimate first, then the download with its progress
+    page.locator('.ge-tool[data-tool="offline"]').tap()
+    page.select_option(".ge-offline-village", VILLAGE)
+    page.wait_for_function(
+        "(c) => (geoEnforce.state.offline.plan || {}).code === c", arg=VILLAGE, timeout=60_000
+    )
+    plan = page.evaluate("geoEnforce.state.offline.plan")
+    estimate = page.locator(".ge-offline-estimate").inner_text()
+    assert estimate == plan["message"] and plan["allowed"] is True
+    assert estimate.startswith("大任庄村：z14–z19 瓦片 ") and f"约 {plan['mb']:.1f} MB" in estimate
+    page.screenshot(path=str(shots / "phone-offline-estimate.png"))
+    page.locator(".ge-offline-get").tap()
+    page.wait_for_function("() => geoEnforce.state.offline.finished", timeout=300_000)
+    got = page.evaluate("geoEnforce.state.offline")
+    assert (got["done"], got["failed"], got["error"]) == (plan["tiles"], 0, None), got
+    assert got["bytes"] > 0
+    bar = page.locator(".ge-offline-progress")
+    assert bar.evaluate("el => [el.value, el.max]") == [plan["tiles"], plan["tiles"]]
+    assert page.locator(".ge-offline-msg").inner_text().startswith("已下载 大任庄村：")
+    assert page.locator(".ge-offline-list li").inner_text().startswith("大任庄村 · ")
+    page.screenshot(path=str(shots / "phone-offline-downloaded.png"))
+    cached = page.evaluate(
+        "(c) => caches.open('ge-village-' + c).then(k => k.keys()).then(k => k.map(r => r.url))",
+        VILLAGE,
+    )
+    assert len(cached) == plan["tiles"]
+    assert any("/tiles/ortho/" in u for u in cached) and any(
+        "/tiles/structure/19/" in u for u in cached
+    )
+    # a second download fetches nothing: every tile is there already
+    mark = len(server.paths)
+    page.evaluate("geoEnforce.offline.download()")
+    assert not [p for p in server.paths[mark:] if p.startswith("/tiles/")]
+    # what the map drew while browsing goes: offline, the village's own cache must serve
+    page.evaluate("caches.delete('ge-data')")
+    assert sorted(page.evaluate("caches.keys()"))[1:] == [f"ge-village-{VILLAGE}"]
+    page.locator('.ge-tool[data-tool="offline"]').tap()  # close the panel
     context.set_offline(True)
+    mark = len(server.paths)
+    tiles: list[tuple[str, int, bool]] = []
+    page.on(
+        "response",
+        lambda r: (
+            tiles.append((r.url, r.status, r.from_service_worker)) if "/tiles/" in r.url else None
+        ),
+    )
     page.reload(wait_until="load")
     wait_drawn(page, ["structure"])
     assert page.evaluate("navigator.onLine") is False
+    # open the village from the 离线 list and zoom in to a case: drawn from the cache
+    page.locator('.ge-tool[data-tool="offline"]').tap()
+    page.locator('.ge-offline-list a[data-act="open"]').tap()
+    assert page.evaluate("geoEnforce.state.offline.opened") == VILLAGE
+    assert page.evaluate("geoEnforce.state.panel") is None
+    lon, lat = (CLICK_BOX[0] + CLICK_BOX[2]) / 2, (CLICK_BOX[1] + CLICK_BOX[3]) / 2
+    seen = page.evaluate("geoEnforce.state.tiles.structure")
+    zoomed = len(tiles)
+    page.evaluate(
+        "([lat, lon]) => geoEnforce.map.setView([lat, lon], 18, {animate: false})", [lat, lon]
+    )
+    page.wait_for_function(
+        "(n) => geoEnforce.state.tiles.structure > n"
+        " && geoEnforce.layers.structure._tileZoom === 18",
+        arg=seen,
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        """() => Object.values(geoEnforce.orthoLayers).every(l => {
+            const t = Object.values(l._tiles);
+            return t.length && t.every(x => x.loaded && x.el.complete && x.el.naturalWidth > 0);
+        })""",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / "phone-offline-village.png"))
+    z18 = [t for t in tiles[zoomed:] if "/tiles/structure/18/" in t[0]]
+    ortho = [t for t in tiles[zoomed:] if "/tiles/ortho/" in t[0]]
+    assert z18 and ortho, tiles
+    # every tile answered by the service worker: the village's from its cache, any other
+    # (around the village, at the township view) as "not kept" (504, drawn empty)
+    kept = set(cached)
+    assert all(from_sw for _, _, from_sw in tiles), tiles
+    assert all(status == (200 if url in kept else 504) for url, status, _ in tiles), tiles
+    # inside the village everything is there
+    assert all(status == 200 for _, status, _ in tiles[zoomed:]), tiles[zoomed:]
+    assert not [p for p in server.paths[mark:] if p.startswith("/tiles/")]
+    assert page.evaluate("geoEnforce.state.tileErrors") == 0
     page.locator('.ge-tool[data-tool="capture"]').tap()
     form = page.locator(".ge-capture")
     assert form.is_visible()

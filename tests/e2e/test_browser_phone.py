@@ -153,7 +153,7 @@ def test_phone_opens_with_a_quarter_of_the_screen_or_less_covered(browser, serve
     assert page.evaluate("geoEnforce.phone") is True
     # one toolbar; every panel closed, the legend too; no swipe, no measuring
     tools = page.locator(".ge-toolbar .ge-tool")
-    assert tools.all_inner_texts() == ["搜索", "筛选", "量算", "卷帘", "今日", "巡查", "图例"]
+    assert tools.all_inner_texts() == "搜索 筛选 量算 卷帘 今日 巡查 离线 图例".split()
     for panel in (
         ".ge-search",
         ".ge-filter",
@@ -161,6 +161,7 @@ def test_phone_opens_with_a_quarter_of_the_screen_or_less_covered(browser, serve
         ".ge-swipe",
         ".ge-today",
         ".ge-capture",
+        ".ge-offline",
         ".ge-legend",
     ):
         assert not page.locator(panel).is_visible(), panel

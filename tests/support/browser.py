@@ -53,6 +53,8 @@ class Server:
     seeded: Any
     area: dict = field(default_factory=dict)
     token: str = ""
+    #: the path of every HTTP request the server received, in order (what reached the network)
+    paths: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -73,7 +75,15 @@ def serve_map(db_url: str, data_dir: Path) -> Iterator[Server]:
             text("SELECT area_m2, area_mu FROM structure WHERE case_no = :c"), {"c": CLICK_CASE}
         ).one()
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(settings)
+    paths: list[str] = []
+
+    async def recorded(scope, receive, send):
+        if scope["type"] == "http":
+            paths.append(scope["path"])
+        await app(scope, receive, send)
+
+    config = uvicorn.Config(recorded, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -90,6 +100,7 @@ def serve_map(db_url: str, data_dir: Path) -> Iterator[Server]:
             seeded,
             {"m2": float(row.area_m2), "mu": float(row.area_mu)},
             headers["Authorization"].removeprefix("Bearer "),
+            paths,
         )
     finally:
         srv.should_exit = True

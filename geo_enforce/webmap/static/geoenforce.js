@@ -182,15 +182,22 @@
     GE.state.popups += 1;
     GE.state.lastPopup = { layer: layer, id: props.id, props: props };
     var html = POPUPS[layer](props);
-    if (GE.phone) { openSheet(html, latlng); return; }
+    // GE.popupExtras(layer, props, element): more in the popup (capture.js: 取证 on a case)
+    if (GE.phone) {
+      openSheet(html, latlng);
+      if (GE.popupExtras) GE.popupExtras(layer, props, sheet.querySelector(".ge-sheet-content"));
+      return;
+    }
     var popup = L.popup({ maxWidth: 420, className: "ge-popup", autoPan: false })
       .setLatLng(latlng).setContent(html).openOn(map);
+    if (GE.popupExtras) GE.popupExtras(layer, props, popup.getElement().querySelector(".leaflet-popup-content"));
     clearOfControls(popup);
   }
 
   /* Pan an open popup into the map and clear of every visible control (the 卷帘对比 panel,
-   * the layer control, the legend…): each step takes the smallest shift that clears one
-   * control and keeps the popup inside the map. */
+   * the layer control, the legend…): each step takes, of the shifts that clear one control
+   * and keep the popup inside the map, the one leaving the fewest controls under it, then the
+   * smallest (so a popup between two panels of a column does not swing back and forth). */
   function clearOfControls(popup) {
     var el = popup.getElement();
     if (!el) return;
@@ -213,8 +220,12 @@
          [0, c.bottom + M - r.top], [0, c.top - M - r.bottom]].forEach(function (o) {
           if (r.left + o[0] < mb.left || r.right + o[0] > mb.right ||
               r.top + o[1] < mb.top || r.bottom + o[1] > mb.bottom) return;
-          var d = Math.abs(o[0]) + Math.abs(o[1]);
-          if (!best || d < best.d) best = { d: d, o: o };
+          var d = Math.abs(o[0]) + Math.abs(o[1]), n = 0;
+          ctrls.forEach(function (k) {
+            if (r.left + o[0] < k.right && k.left < r.right + o[0] &&
+                r.top + o[1] < k.bottom && k.top < r.bottom + o[1]) n += 1;
+          });
+          if (!best || n < best.n || (n === best.n && d < best.d)) best = { n: n, d: d, o: o };
         });
       });
       if (!best) return;
@@ -544,7 +555,7 @@
 
   /* ---- phone layout: one toolbar, one panel open at a time, popups as a bottom sheet ---- */
   var TOOLS = [["search", "搜索"], ["filter", "筛选"], ["measure", "量算"], ["swipe", "卷帘"],
-               ["today", "今日"], ["capture", "巡查"], ["legend", "图例"]];
+               ["today", "今日"], ["capture", "巡查"], ["offline", "离线"], ["legend", "图例"]];
   var toolbar = null, panelHost = null;
   function buildToolbar() {
     toolbar = L.DomUtil.create("div", "ge-toolbar leaflet-bar leaflet-control");
@@ -576,7 +587,8 @@
     if (key === "swipe") GE.setSwipeOn(true);
     if (key === "measure") GE.setMeasuring(true);
     if (key === "search") panels.search.div.querySelector("input").focus();
-    if (key === "today" || key === "capture") panels[key].div.querySelector("details").open = true;
+    if (key === "today" || key === "capture" || key === "offline")
+      panels[key].div.querySelector("details").open = true;
   };
   GE.closePanels = function () {
     var was = GE.state.panel;
@@ -929,6 +941,8 @@
     if (cfg.field) todayControl().addTo(map);
     // the 巡查 form and its offline queue (capture.js, served page only)
     if (cfg.capture && GE.captureControl) GE.captureControl(control).addTo(map);
+    // keeping a village for offline use (offline.js, served page with a service worker)
+    if (cfg.offline && GE.offlineControl) GE.offlineControl(control).addTo(map);
     map.on("locationfound", function (e) { GE.position = e.latlng; });
     mousePosition().addTo(map);
     legend().addTo(map);
