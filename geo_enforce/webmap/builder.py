@@ -257,6 +257,8 @@ def page_config(
                 "vocabularies": routes.field_vocabularies,
                 "evidence": routes.field_evidence,
             }
+        if routes.offline_plan and routes.worker:
+            cfg["offline"] = {"plan": routes.offline_plan}
     return cfg
 
 
