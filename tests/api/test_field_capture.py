@@ -32,6 +32,7 @@ from geo_enforce.storage.models import AuditLog, ChangePatch, Structure
 from tests.conftest import bearer_headers
 from tests.db.test_farmland_photos import make_jpeg
 from tests.support.geometries import X0, Y0
+from tests.support.media_files import mp4
 
 LIMIT = 300_000
 SKETCH = box(X0 + 0.010, Y0 + 0.010, X0 + 0.0104, Y0 + 0.0103)
@@ -515,3 +516,26 @@ def test_work_list_nearest_first_overdue_and_gpx(field_client, heads, seeded):
     for bad in ("house:1", "structure:²", "structure:" + "9" * 40, ""):
         r = client.get("/field/route.gpx", params={"stops": bad}, headers=v)
         assert r.status_code == 422, bad
+
+
+def test_a_video_brings_its_own_time_and_place(field_client, heads, seeded):
+    """MP4 creation time (movie header) and ©xyz position are the file's, like a photo's EXIF;
+    with no observed_at the evidence is dated by the video."""
+    client, _ = field_client
+    taken = dt.datetime(2025, 6, 1, 2, 20, 5, tzinfo=dt.UTC)
+    lon, lat = X0 + 0.0002, Y0 + 0.0002
+    video = mp4(taken, f"{lat:+08.4f}{lon:+09.4f}+003.0/")  # as Android writes it
+    r = client.post(
+        f"/structures/{seeded['open']}/evidence",
+        data={"stage": "during"},
+        files=[("files", ("VID_0001.mp4", video, "video/mp4"))],
+        headers={**heads["inspector"], "Idempotency-Key": _key()},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["observed_at"] == "2025-06-01T10:20:05+08:00"
+    (f,) = body["files"]
+    assert (f["media"], f["time_source"], f["position_source"]) == ("video", "exif", "exif")
+    assert f["taken_at"] == "2025-06-01T10:20:05+08:00"
+    assert (f["lon"], f["lat"]) == pytest.approx((round(lon, 4), round(lat, 4)), abs=1e-6)
+    assert f["sha256"] == hashlib.sha256(video).hexdigest()
