@@ -49,6 +49,12 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     state = wait_drawn(page, ["structure", "cleared_parcel", "red_line", "change_patch"])
     assert state["tileErrors"] == 0
     page.wait_for_load_state("networkidle")
+    # the opening view asked for the structures first; once they loaded, every layer's tiles
+    # are asked for at normal priority again (served: fetch priority; offline: no fetch)
+    page.wait_for_function("() => !!geoEnforce.state.loaded.structure", timeout=20_000)
+    assert page.evaluate(
+        "Object.values(geoEnforce.layers).every(l => !(l.options.fetchOptions || {}).priority)"
+    )
     # the page as loaded: nothing failed, nothing tried to leave the machine
     assert not net.failed, net.failed
     assert not net.blocked, net.blocked

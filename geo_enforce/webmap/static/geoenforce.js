@@ -291,6 +291,10 @@
       return new OfflineProtobuf("", options);
     }
     options.fetchOptions = { credentials: "same-origin" };
+    // the opening view asks for the structures first: until their visible tiles have loaded the
+    // other layers' tiles go at low priority, so the browser's six connections serve the dense
+    // structure tiles before the rest (docs/benchmarks.md, first render)
+    if (name !== "structure" && !GE.state.loaded.structure) options.fetchOptions.priority = "low";
     return L.vectorGrid.protobuf(cfg.tileUrl.replace("{layer}", name), options);
   }
   // a line's safety distance (m): its own, else its kind's from the catalogue
@@ -350,6 +354,7 @@
     layer.on("tileerror", function () { GE.state.tileErrors += 1; });
     layer.on("load", function () {
       if (!GE.state.loaded[name]) GE.state.loaded[name] = performance.now();
+      if (name === "structure") openingDrawn();
     });
     // a click on a drawn feature of the topmost canvas stops there (VectorGrid marks it
     // handled): answer it the same way as a click anywhere else on the map
@@ -957,8 +962,25 @@
     applyLayout(!!(mq && mq.matches), true);
     if (mq && mq.addEventListener) mq.addEventListener("change", function (e) { applyLayout(e.matches); });
     if (GE.phone) map.fire("moveend");
-    registerWorker();
+    GE.state.worker = null;
+    setTimeout(openingDrawn, 8000);
   };
+
+  /* The structures of the opening view have drawn (or 8 s passed): the other layers' tiles go
+   * at normal priority again and the service worker is registered, so its install (the app
+   * shell) and its copies of the tiles do not compete with the first render. */
+  var opening = true;
+  function openingDrawn() {
+    if (!opening) return;
+    opening = false;
+    Object.keys(layers).forEach(function (n) {
+      var fo = layers[n].options.fetchOptions;
+      if (fo) delete fo.priority;
+      if (layers[n].geZone && layers[n].geZone.options.fetchOptions)
+        delete layers[n].geZone.options.fetchOptions.priority;
+    });
+    registerWorker();
+  }
 
   /* served page: the service worker keeps the app shell (and the map data seen) for offline
    * use; browsers without one (or an insecure origin) simply go without */
