@@ -94,6 +94,17 @@ def bearer_headers(factory, *users: tuple[str, str], actor: str = "test") -> lis
     return [{"Authorization": f"Bearer {token}"} for token in tokens]
 
 
+def grant_townships(factory, name: str, *codes: str, actor: str = "test") -> None:
+    """Scope user ``name`` to the townships ``codes`` (a deployment of several townships sees
+    a user without grants as scoped to none)."""
+    from geo_enforce.access.townships import grant
+    from geo_enforce.storage.engine import transaction
+
+    with transaction(factory, actor) as s:
+        for code in codes:
+            grant(s, name, code, actor=actor)
+
+
 @pytest.fixture
 def engine(db_url: str):
     from geo_enforce.storage.engine import make_engine

@@ -154,8 +154,14 @@ def create_campaign(
     categories: Iterable[str] = (),
     rules: Iterable[str] = (),
     notes: str | None = None,
+    township: str | None = None,
 ) -> Campaign:
-    """Register a campaign (nothing is written when a field is wrong). Flushes."""
+    """Register a campaign (nothing is written when a field is wrong). Flushes.
+
+    ``township`` (a town code): the township whose cases it takes; empty: the deployment's one
+    township, or the caller's one (the database refuses a campaign without a township while
+    several exist, naming them).
+    """
     code = (code or "").strip()
     if not code or len(code) > 60:
         raise InvalidInput("a campaign needs a code of 1-60 characters (e.g. WJBS-2024)")
@@ -173,6 +179,7 @@ def create_campaign(
         scope_categories=list(dict.fromkeys(categories)),
         scope_rules=list(dict.fromkeys(rules)),
         notes=notes,
+        township_code=(township or "").strip() or None,
     )
     _check(session, c)
     session.add(c)
@@ -210,11 +217,16 @@ def find_campaign(session: Session, ref: str | int) -> Campaign:
 
 
 def campaigns(
-    session: Session, *, active_in: tuple[dt.date, dt.date] | None = None
+    session: Session,
+    *,
+    active_in: tuple[dt.date, dt.date] | None = None,
+    township: str | None = None,
 ) -> list[Campaign]:
     """Current campaigns by start date and code; with ``active_in`` only those whose period
-    meets that interval."""
+    meets that interval; with ``township`` only that township's."""
     q = select(Campaign).where(Campaign.retired_at.is_(None))
+    if township is not None:
+        q = q.where(Campaign.township_code == township)
     if active_in is not None:
         q = q.where(Campaign.starts_on <= active_in[1], Campaign.ends_on >= active_in[0])
     return list(session.scalars(q.order_by(Campaign.starts_on, Campaign.code)))
@@ -277,6 +289,9 @@ def scope_matches(
         "(s.demolished_on IS NULL OR s.demolished_on >= :starts)",
         "(s.discovered_on IS NULL OR s.discovered_on <= :ends)",
     ]
+    if campaign.township_code is not None:  # a campaign takes its own township's cases only
+        where.append("s.township_code = :township")
+        params["township"] = campaign.township_code
     if campaign.scope_villages:
         where.append("s.village_code = ANY(:villages)")
         params["villages"] = list(campaign.scope_villages)
@@ -381,6 +396,11 @@ def tag(session: Session, campaign: Campaign, structure: Structure, *, reason: s
         raise InvalidInput(f"{what}: tagging by hand needs a reason (依据)")
     if structure.retired_at is not None:
         raise NotFound(f"structure {structure.case_no} was retired")
+    if campaign.township_code and structure.township_code not in (None, campaign.township_code):
+        raise InvalidInput(
+            f"{what}: the case belongs to township {structure.township_code}, the campaign to "
+            f"{campaign.township_code}"
+        )
     if _current_tag(session, campaign, structure) is not None:
         raise Conflict(f"{what}: the case is tagged to this campaign already")
     t = CampaignCase(

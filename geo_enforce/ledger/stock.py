@@ -3,8 +3,9 @@
 Each township (``township`` table, keyed by the code of its ``admin_area`` of level ``town``)
 has a base date (基准日, e.g. the day of the baseline survey). A structure case is
 
-- **stock** when it was discovered on or before the base date of the township its
-  representative point (``ST_PointOnSurface``) lies in,
+- **stock** when it was discovered on or before the base date of the township it belongs to
+  (``township_code``: the town its representative point, ``ST_PointOnSurface``, lies in, unless
+  set by hand),
 - **increment** when discovered after it,
 - unclassified (None, 未定) when it has no discovery date or its township has no base date,
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, literal, null, select
+from sqlalchemy import ColumnElement, Table, case, literal, null, select
 from sqlalchemy.orm import Session
 
 from geo_enforce.errors import InvalidInput, NotFound
@@ -33,20 +34,12 @@ UNCLASSIFIED_LABEL = "未定"
 
 
 def base_date_expr(t: Table) -> ColumnElement[dt.date]:
-    """Correlated subquery: the base date of the township ``t.geom``'s representative point
-    lies in (NULL when none)."""
+    """Correlated subquery: the base date of the township the row belongs to (its
+    ``township_code``, by default the town its representative point lies in; NULL when none)."""
     tw = Township.__table__
-    admin = AdminArea.__table__
     return (
         select(tw.c.base_date)
-        .join(admin, admin.c.code == tw.c.code)
-        .where(
-            admin.c.level == "town",
-            admin.c.retired_at.is_(None),
-            tw.c.retired_at.is_(None),
-            func.ST_Intersects(admin.c.geom, func.ST_PointOnSurface(t.c.geom)),
-        )
-        .order_by(tw.c.code)
+        .where(tw.c.code == t.c.township_code, tw.c.retired_at.is_(None))
         .limit(1)
         .correlate(t)
         .scalar_subquery()

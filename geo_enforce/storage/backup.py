@@ -285,6 +285,9 @@ def backup(
                 [
                     _tool("pg_dump"),
                     "--format=custom",
+                    # the township policies apply to ge_app: without a township setting they
+                    # admit every row, but pg_dump refuses RLS tables unless told to run them
+                    "--enable-row-security",
                     "--no-owner",
                     "--no-privileges",
                     f"--snapshot={snapshot}",

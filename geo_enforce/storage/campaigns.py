@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Double, Fore
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_enforce.storage.models import Base, LedgerMixin
+from geo_enforce.storage.models import Base, LedgerMixin, township_column
 
 
 class Campaign(LedgerMixin, Base):
@@ -38,6 +38,7 @@ class Campaign(LedgerMixin, Base):
     target_count: Mapped[int | None] = mapped_column(BigInteger)
     count_unit: Mapped[str] = mapped_column(String(20), nullable=False, server_default="case")
     notes: Mapped[str | None] = mapped_column(Text)
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("ends_on >= starts_on", name="ck_campaign_period"),
         CheckConstraint(
@@ -62,6 +63,7 @@ class CampaignCase(LedgerMixin, Base):
     tagged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     #: the rule codes that matched (by rule) or the editor's reason (by hand)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("method IN ('rule','hand')", name="ck_campaign_case_method"),
         CheckConstraint("btrim(reason) <> ''", name="ck_campaign_case_reason"),

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_enforce.errors import ConfigError, DatabaseUnavailable
 from geo_enforce.settings import Settings
 from geo_enforce.storage import safe_types
+from geo_enforce.storage.scope import township_error
 
 
 def resolve_database_url(
@@ -72,10 +73,19 @@ def set_actor(session: Session, actor: str) -> None:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session], actor: str) -> Iterator[Session]:
-    """A session in one transaction with the audit actor set; commits on success."""
+    """A session in one transaction with the audit actor set; commits on success.
+
+    A write the township rules refuse (outside every township, outside the session's
+    townships; :mod:`geo_enforce.storage.scope`) raises the library error with its message.
+    """
     try:
         with factory() as session, session.begin():
             set_actor(session, actor)
             yield session
     except OperationalError as exc:
         raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
+    except DBAPIError as exc:
+        refused = township_error(exc)
+        if refused is None:
+            raise
+        raise refused from exc

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_enforce.storage.models import SRID, Base
+from geo_enforce.storage.models import SRID, Base, township_column
 
 
 def _point() -> Mapped:
@@ -68,6 +68,7 @@ class PatrolRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("location IS NOT NULL OR sketch IS NOT NULL", name="ck_patrol_where"),
         CheckConstraint(
@@ -97,6 +98,7 @@ class CaseEvidence(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint(
             "stage IN ('inspection','notice_served','before','during','after','halted')",
@@ -129,6 +131,7 @@ class CaptureFile(Base):
     received_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("num_nonnulls(patrol_id, evidence_id) = 1", name="ck_capture_file_owner"),
         CheckConstraint("media IN ('photo','video','document')", name="ck_capture_file_media"),
@@ -153,6 +156,7 @@ class TransitionEvidence(Base):
     evidence_id: Mapped[int] = mapped_column(
         ForeignKey("case_evidence.id"), nullable=False, index=True
     )
+    township_code: Mapped[str | None] = township_column()
 
 
 class CaptureKey(Base):

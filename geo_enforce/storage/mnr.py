@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_enforce.storage.models import SRID, Base, LedgerMixin
+from geo_enforce.storage.models import SRID, Base, LedgerMixin, township_column
 
 
 class MnrPatch(LedgerMixin, Base):
@@ -51,6 +51,7 @@ class MnrPatch(LedgerMixin, Base):
     source_file: Mapped[str | None] = mapped_column(Text)
     #: the file's other columns, as text, keyed by their original names
     attributes: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (CheckConstraint("quarter ~ '^[0-9]{4}Q[1-4]$'", name="ck_mnr_quarter"),)
 
 
@@ -80,6 +81,7 @@ class MnrEvidence(Base):
     submitted_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("kind IN ('photo','document','approval')", name="ck_mnr_evidence_kind"),
         CheckConstraint(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    FetchedValue,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -42,6 +43,17 @@ class Base(DeclarativeBase):
 
 def _geom(kind: str = "MULTIPOLYGON", nullable: bool = False) -> Any:
     return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=nullable)
+
+
+def township_column() -> Any:
+    """``township_code``: the township (乡镇/街道, the code of a town ``admin_area``) a record
+    belongs to. Filled by the trigger ``t20_township`` when the writer leaves it empty (from the
+    geometry or the parent record) and re-derived when the geometry moves, so the ORM reads it
+    back after every write; row-level security shows a session only its townships' rows
+    (migration ``0030_township_scope``, :mod:`geo_enforce.storage.scope`)."""
+    return mapped_column(
+        String(40), FetchedValue(), server_onupdate=FetchedValue(), index=True, nullable=True
+    )
 
 
 class LedgerMixin:
@@ -85,6 +97,7 @@ class AdminArea(LedgerMixin, AreaMixin, Base):
     level: Mapped[str] = mapped_column(String(20), nullable=False)  # vocab.ADMIN_LEVELS
     parent_code: Mapped[str | None] = mapped_column(String(40), index=True)
     geom = _geom()
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint("level IN ('town','village','community','grid')", name="ck_admin_level"),
     )
@@ -144,6 +157,7 @@ class Structure(LedgerMixin, AreaMixin, Base):
     party_phone: Mapped[str | None] = mapped_column(String(30))
     notes: Mapped[str | None] = mapped_column(Text)
     geom = _geom()
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint(
             "category IN ('villa','factory','steel_shed','wall','gate','courtyard','carport',"
@@ -220,6 +234,7 @@ class StructureTransition(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     effective_on: Mapped[dt.date | None] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+    township_code: Mapped[str | None] = township_column()
 
 
 class ClearedParcel(LedgerMixin, AreaMixin, Base):
@@ -233,6 +248,7 @@ class ClearedParcel(LedgerMixin, AreaMixin, Base):
     restored_use: Mapped[str | None] = mapped_column(String(20))  # vocab.CLEARED_RESTORED_USES
     notes: Mapped[str | None] = mapped_column(Text)
     geom = _geom()
+    township_code: Mapped[str | None] = township_column()
 
 
 class FarmlandParcel(LedgerMixin, AreaMixin, Base):
@@ -247,6 +263,7 @@ class FarmlandParcel(LedgerMixin, AreaMixin, Base):
     village_code: Mapped[str | None] = mapped_column(String(40), index=True)
     owner_collective: Mapped[str | None] = mapped_column(String(200))
     geom = _geom()
+    township_code: Mapped[str | None] = township_column()
 
 
 class Flight(LedgerMixin, Base):
@@ -264,6 +281,7 @@ class Flight(LedgerMixin, Base):
     band_count: Mapped[int] = mapped_column(Integer, nullable=False)
     stac: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
     footprint = _geom("MULTIPOLYGON")
+    township_code: Mapped[str | None] = township_column()
 
 
 class DetectionRun(LedgerMixin, Base):
@@ -280,6 +298,7 @@ class DetectionRun(LedgerMixin, Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint(
             "status IN ('pending','running','done','failed','cancelled')", name="ck_run_status"
@@ -351,6 +370,7 @@ class ChangePatch(LedgerMixin, AreaMixin, Base):
     #: 整改状态 of a patch ruled illegal (vocab.RECTIFICATION_STATUSES)
     rectification: Mapped[str | None] = mapped_column(String(20))
     geom = _geom()
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint(
             "ruling IS NULL OR ruling IN ('legal','illegal','other','false_change')",
@@ -383,6 +403,7 @@ class Verification(LedgerMixin, Base):
     verified_by: Mapped[str] = mapped_column(String(100), nullable=False)
     verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"))
+    township_code: Mapped[str | None] = township_column()
     __table_args__ = (
         CheckConstraint(
             "target_kind IN ('farmland_parcel','change_patch','structure')", name="ck_verif_kind"
@@ -409,6 +430,7 @@ class VerificationPhoto(LedgerMixin, Base):
     heading_deg: Mapped[float | None] = mapped_column(Double)
     distance_to_target_m: Mapped[float | None] = mapped_column(Double)
     location = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+    township_code: Mapped[str | None] = township_column()
 
 
 class AppUser(LedgerMixin, Base):
@@ -451,6 +473,8 @@ class AuditLog(Base):
     txid: Mapped[int] = mapped_column(BigInteger, nullable=False)
     old_row: Mapped[dict | None] = mapped_column(JSONB)
     new_row: Mapped[dict | None] = mapped_column(JSONB)
+    #: the township of the row described (copied by the trigger; RLS shows a session its own)
+    township_code: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 #: Tables whose rows are audited by trigger and can only be retired.
@@ -501,3 +525,6 @@ AUDITED_TABLES += ("pipeline", "campaign", "campaign_case")
 # Field capture (issue 15) lives in geo_enforce.storage.field_models (append-only tables, no
 # relationships from these models); not imported here, so importing it first is no cycle.
 AUDITED_TABLES += ("patrol_record", "case_evidence", "capture_file", "transition_evidence")
+
+# Users' townships (issue 16 item 7) live in geo_enforce.storage.township_models.
+AUDITED_TABLES += ("user_township",)
