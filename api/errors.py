@@ -13,13 +13,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_enforce import errors as e
 from geo_enforce.access import policy
 from geo_enforce.storage.locking import PreconditionRequired
+from geo_enforce.storage.scope import township_error
 
 log = logging.getLogger("geo_enforce.api")
 
@@ -61,7 +68,7 @@ ERROR_SCHEMA: dict = {
 _DESCRIPTIONS: dict[int, str] = {
     400: "malformed request (e.g. Content-Length) or a library error without a finer status",
     401: "no valid token",
-    403: "role too low (see the route-policy table)",
+    403: "role too low (see the route-policy table), or a township not among the caller's",
     404: "not found (or retired)",
     409: "conflict: duplicate, illegal transition or stale version (body carries current_version)",
     413: "request body or upload too large",
@@ -141,6 +148,26 @@ def _map_page_navigation(request: Request) -> bool:
     )
 
 
+def _township_refusal(refused: e.GeoEnforceError) -> JSONResponse:
+    """The township rules' own message (a record outside every township, or outside the
+    caller's townships; ``geo_enforce.storage.scope``), written for the user; never the SQL."""
+    status = status_for(refused)
+    return JSONResponse(
+        error_body(status, type(refused).__name__, _public(status, refused)), status_code=status
+    )
+
+
+def _install_township_refusals(app: FastAPI) -> None:
+    @app.exception_handler(ProgrammingError)
+    async def _programming(request: Request, exc: ProgrammingError):
+        # 42501 from the township trigger or row-level security: 403 with its message
+        refused = township_error(exc)
+        if refused is not None:
+            return _township_refusal(refused)
+        log.error("database error on %s: %s", request.url.path, exc)
+        return JSONResponse(error_body(500, "InternalError", _public(500, exc)), status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.GeoEnforceError)
     async def _lib(request: Request, exc: e.GeoEnforceError):
@@ -176,11 +203,16 @@ def install_error_handlers(app: FastAPI) -> None:
     # A connection dropped mid-request (server restart) surfaces as InterfaceError too.
     app.add_exception_handler(InterfaceError, _db_down)  # type: ignore[arg-type]
 
+    _install_township_refusals(app)
+
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError):
         # unique violation (23505): clashes with a stored record → 409; check, not-null and
         # foreign-key violations: the value itself is not acceptable → 422. Never the SQL.
         log.info("integrity error on %s: %s", request.url.path, exc.orig)
+        refused = township_error(exc)
+        if refused is not None:
+            return _township_refusal(refused)
         if getattr(exc.orig, "pgcode", None) == "23505":
             return JSONResponse(
                 error_body(409, "Conflict", "与已有记录重复 (duplicates a stored record)"),

@@ -44,6 +44,11 @@ class CampaignCreate(CampaignFields):
     name: str = Field(min_length=1, max_length=200, examples=["违建别墅专项治理"])
     starts_on: dt.date
     ends_on: dt.date
+    township: str | None = Field(
+        None,
+        max_length=40,
+        description="town code (乡镇/街道) whose cases it takes; empty: your one township",
+    )
 
 
 class CampaignUpdate(CampaignFields):
@@ -213,6 +218,7 @@ def create(body: CampaignCreate, session: WriteDB, _: Editor, response: Response
         categories=body.scope_categories or (),
         rules=body.scope_rules or (),
         notes=body.notes,
+        township=body.township,
     )
     response.headers["ETag"] = etag(c.version)
     return _out(session, c)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, Editor, ReadDB, Viewer
+from api.deps import Admin, Editor, ReadDB, Viewer, scoped_sessions
 from geo_enforce.detection import service
 from geo_enforce.errors import GeoEnforceError
 from geo_enforce.imagery.flights import flight_summary, flight_warnings, get_flight, list_flights
@@ -150,7 +150,7 @@ def register_flight(
     try:
         ortho_path = _save_upload(ortho, tmp, "ortho", limit)
         dsm_path = _save_upload(dsm, tmp, "dsm", limit) if dsm is not None else None
-        with transaction(request.app.state.sessions, principal.actor) as session:
+        with transaction(scoped_sessions(request), principal.actor) as session:
             f = _register(
                 session,
                 ortho_path=ortho_path,
@@ -196,7 +196,7 @@ def _tmp_root(data_dir: Path) -> Path:
 @router.post("/flights/{ref}/retire", response_model=FlightOut)
 def retire_flight(ref: str, body: RetireIn, request: Request, principal: Admin) -> FlightOut:
     who = principal.actor
-    with transaction(request.app.state.sessions, who) as session:
+    with transaction(scoped_sessions(request), who) as session:
         return _flight_out(_retire(session, ref, actor=who, reason=body.reason))
 
 
@@ -206,7 +206,7 @@ def start_run(
 ) -> RunOut:
     """Create a detection run and start it in the background; poll its status."""
     who = principal.actor
-    factory = request.app.state.sessions
+    factory = scoped_sessions(request)
     settings = request.app.state.settings
     with transaction(factory, who) as session:
         run = service.create_run(session, before=body.before, after=body.after, params=body.params)

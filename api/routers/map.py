@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -19,6 +21,7 @@ from api.deps import ReadDB, Viewer, get_settings
 from api.guards import page_csp
 from geo_enforce.errors import NotFound
 from geo_enforce.settings import Settings
+from geo_enforce.storage.scope import narrow
 from geo_enforce.webmap import MapRoutes, pwa, served_map_html
 from geo_enforce.webmap.assets import OWN_DIR, VENDOR_DIR
 from geo_enforce.webmap.data import chip_file, load_context, search
@@ -65,14 +68,21 @@ def map_page(
     settings: Annotated[Settings, Depends(get_settings)],
     _: Viewer,
     village: Annotated[str | None, Query(description="village code or name")] = None,
+    township: Annotated[
+        str | None, Query(max_length=40, description="one of your townships (town code)")
+    ] = None,
 ) -> HTMLResponse:
+    routes = MAP_ROUTES
+    if township:  # that township's extent, villages, flights and tiles only
+        code = narrow(session, township)
+        routes = replace(routes, tile=f"{routes.tile}?township={quote(code)}")
     html = served_map_html(
         session,
         village=village,
         data_dir=Path(settings.data_dir),
         map_settings=settings.map,
         catalogue=settings.catalogue,
-        routes=MAP_ROUTES,
+        routes=routes,
     )
     # only this origin and the page's own inline scripts; basemap tiles only when configured
     tiles = []

@@ -93,17 +93,23 @@ def _common_filters(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     admin_code: str | None = None,
+    township: Annotated[
+        str | None, Query(max_length=40, description="one of your townships (town code)")
+    ] = None,
     red_line_kind: str | None = None,
     red_line_clip: bool = False,
     group_by: ListParam = None,
     dissolve: bool = True,
 ) -> dict[str, Any]:
-    """Period, area, red-line, grouping and dissolve parameters shared by every totals report."""
+    """Period, area, township, red-line, grouping and dissolve parameters shared by every
+    totals report. Without ``township`` a user of one township gets theirs; a user of several
+    (or an admin of the deployment) all of theirs together (``group_by=township`` splits)."""
     return {
         "year": year,
         "date_from": date_from,
         "date_to": date_to,
         "admin_code": admin_code,
+        "township": township,
         "red_line_kind": red_line_kind,
         "red_line_clip": red_line_clip,
         "group_by": group_by,
@@ -196,19 +202,24 @@ def annual_report(
     _: Viewer,
     year: int,
     format: Literal["json", "xlsx", "docx", "csv"] = "json",
+    township: Annotated[
+        str | None, Query(max_length=40, description="one of your townships (town code)")
+    ] = None,
 ) -> Response:
     """The year's report data: JSON, XLSX (a sheet per table), DOCX (paragraphs, tables,
-    charts) or CSV (a ZIP with one CSV per table)."""
+    charts) or CSV (a ZIP with one CSV per table). ``township``: that township's report; a
+    user of one township gets theirs without it."""
     from geo_enforce.reports.annual import build_annual
     from geo_enforce.reports.export import annual_bytes
 
-    report = build_annual(session, year)
+    report = build_annual(session, year, township=township)
     if format == "json":
         return Response(content=report.to_json(), media_type="application/json; charset=utf-8")
     data = annual_bytes(report, format)
     ext = "zip" if format == "csv" else format
+    suffix = f"-{township}" if township and township.isalnum() else ""
     return Response(
         content=data,
         media_type=_MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="annual-{year}.{ext}"'},
+        headers={"Content-Disposition": f'attachment; filename="annual-{year}{suffix}.{ext}"'},
     )

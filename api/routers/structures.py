@@ -47,6 +47,11 @@ class StructureFields(BaseModel):
     party_id_no: str | None = Field(None, max_length=30)
     party_phone: str | None = Field(None, max_length=30)
     notes: str | None = Field(None, max_length=5000)
+    township_code: str | None = Field(
+        None,
+        max_length=40,
+        description="township (town code); empty: the town containing the outline",
+    )
 
 
 class StructureCreate(StructureFields):

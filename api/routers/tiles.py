@@ -6,15 +6,17 @@ import hashlib
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import ReadDB, Viewer, get_settings
+from api.deps import ReadDB, Viewer, get_settings, request_scope, scoped_connection
 from geo_enforce.settings import Settings
+from geo_enforce.storage.scope import narrow
 from geo_enforce.tiles import flight_image, render_mvt, render_ortho_tile
 from geo_enforce.tiles.cache import (
     CachedTile,
     TileCache,
     layer_versions,
+    tile_key,
     unchanged_since,
     version_key,
 )
@@ -63,16 +65,29 @@ def _accepts_gzip(request: Request) -> bool:
     responses={200: {"content": {MVT_TYPE: {}}}},
     summary="Vector tile (MVT) of a ledger layer",
 )
-def vector_tile(layer: str, z: int, x: int, y: int, request: Request, _: Viewer) -> Response:
+def vector_tile(
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    request: Request,
+    _: Viewer,
+    township: Annotated[
+        str | None, Query(max_length=40, description="one of your townships only (town code)")
+    ] = None,
+) -> Response:
     """gzip-encoded when the client accepts it; served from the tile cache when no committed
     write since the tile was drawn touched the tile's area of the layer, nor the village names
-    it shows (header ``X-Tile-Cache``: hit, revalidated after edits elsewhere, or miss)."""
+    it shows (header ``X-Tile-Cache``: hit, revalidated after edits elsewhere, or miss). Only
+    the records of the caller's townships are drawn (``township``: of one of them); the cache
+    keeps each township scope's tiles apart."""
     check_layer(layer)
     check_tile(z, x, y)
     cache = _tile_cache(request)
-    key = (layer, z, x, y)
     status = "off"
-    with request.app.state.engine.connect() as conn:
+    with scoped_connection(request) as conn:
+        scope = narrow(conn, township) if township else request_scope(request)
+        key = tile_key(layer, z, x, y, scope)
         if cache is None:
             tile = CachedTile.of(render_mvt(conn, layer, z, x, y))
         else:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from api.deps import Admin, ReadDB, Viewer, WriteDB
 from api.errors import ERROR_RESPONSES
 from geo_enforce.access import auth
+from geo_enforce.access import townships as scoping
 from geo_enforce.settings import ROLES
 from geo_enforce.storage.locking import etag, expected_version, lock_for_update
 
@@ -27,6 +28,9 @@ ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 class Me(BaseModel):
     name: str
     role: str
+    townships: list[str] | None = Field(
+        description="the townships (town codes) the caller works on; null: every township"
+    )
 
 
 class UserOut(BaseModel):
@@ -35,6 +39,17 @@ class UserOut(BaseModel):
     display_name: str | None
     version: int
     created_at: dt.datetime
+    townships: list[str] = Field(
+        default_factory=list, description="townships granted (none: see docs/security.md)"
+    )
+
+
+class GrantIn(BaseModel):
+    township: str = Field(min_length=1, max_length=40, description="town code (乡镇/街道)")
+
+
+class RevokeGrantIn(BaseModel):
+    reason: str = Field("revoked", min_length=1, max_length=2000)
 
 
 class UserCreate(BaseModel):
@@ -65,25 +80,63 @@ class RetireIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _user_out(u) -> UserOut:
-    return UserOut.model_validate(u, from_attributes=True)
+def _user_out(u, townships: list[str] | None = None) -> UserOut:
+    out = UserOut.model_validate(u, from_attributes=True)
+    out.townships = townships or []
+    return out
 
 
-@router.get("/me", response_model=Me, summary="The caller's user name and role")
+@router.get("/me", response_model=Me, summary="The caller's user name, role and townships")
 def me(principal: Viewer) -> Me:
-    return Me(name=principal.name, role=principal.role)
+    townships = None if principal.townships is None else list(principal.townships)
+    return Me(name=principal.name, role=principal.role, townships=townships)
 
 
 @router.get("/users", response_model=list[UserOut], summary="Users (admins)")
 def list_users(session: ReadDB, _: Admin) -> list[UserOut]:
-    return [_user_out(u) for u in auth.list_users(session)]
+    granted = scoping.grants(session)
+    return [_user_out(u, granted.get(u.name)) for u in auth.list_users(session)]
 
 
 @router.get("/users/{name}", response_model=UserOut, summary="One user, with its ETag")
 def get_user(name: Annotated[str, NAME], session: ReadDB, _: Admin, response: Response) -> UserOut:
     u = auth.get_user(session, name)
     response.headers["ETag"] = etag(u.version)
-    return _user_out(u)
+    return _user_out(u, scoping.townships_of(session, name))
+
+
+@router.post(
+    "/users/{name}/townships",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Scope a user to a township as well (乡镇/街道)",
+)
+def grant_township(
+    name: Annotated[str, NAME], body: GrantIn, session: WriteDB, principal: Admin
+) -> UserOut:
+    scoping.grant(
+        session, name, body.township, actor=principal.actor, grantor_scope=principal.townships
+    )
+    return _user_out(auth.get_user(session, name), scoping.townships_of(session, name))
+
+
+@router.post(
+    "/users/{name}/townships/{code}/revoke",
+    response_model=UserOut,
+    summary="Take a township from a user (the grant is retired)",
+)
+def revoke_township(
+    name: Annotated[str, NAME],
+    code: Annotated[str, Path(min_length=1, max_length=40)],
+    body: RevokeGrantIn,
+    session: WriteDB,
+    principal: Admin,
+) -> UserOut:
+    scoping.revoke(
+        session, name, code, actor=principal.actor, reason=body.reason,
+        grantor_scope=principal.townships,
+    )  # fmt: skip
+    return _user_out(auth.get_user(session, name), scoping.townships_of(session, name))
 
 
 @router.post(
@@ -112,7 +165,7 @@ def edit_user(
         u.display_name = body.display_name
     session.flush()
     response.headers["ETag"] = etag(u.version)
-    return _user_out(u)
+    return _user_out(u, scoping.townships_of(session, name))
 
 
 @router.post("/users/{name}/retire", response_model=UserOut, summary="Retire a user")

@@ -20,6 +20,7 @@ from geo_enforce.errors import AuthenticationFailed, Conflict, InvalidInput, Not
 from geo_enforce.settings import ROLES
 from geo_enforce.storage.audit import api_actor
 from geo_enforce.storage.models import ApiToken, AppUser
+from geo_enforce.storage.scope import scope_value
 
 #: The role of a caller without a token when ``auth.anonymous_role = "public"``: below every
 #: user role, so it reaches only the routes open to everyone (公示, health, docs, static files).
@@ -30,10 +31,12 @@ ROLE_RANK = {PUBLIC_ROLE: -1, **{r: i for i, r in enumerate(ROLES)}}
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: user name and role."""
+    """The authenticated caller: user name, role and townships (None: every township; see
+    :mod:`geo_enforce.access.townships`)."""
 
     name: str
     role: str
+    townships: tuple[str, ...] | None = None
 
     def has(self, role: str) -> bool:
         """Whether this caller holds ``role`` or a higher one."""
@@ -43,6 +46,11 @@ class Principal:
     def actor(self) -> str:
         """How the audit trail and the records' ``*_by`` fields name this caller."""
         return api_actor(self.name)
+
+    @property
+    def scope(self) -> str:
+        """The township setting of this caller's transactions (``geo_enforce.storage.scope``)."""
+        return scope_value(self.townships)
 
 
 def hash_token(token: str) -> str:
@@ -96,9 +104,12 @@ def revoke_token(session: Session, token_id: int, *, actor: str, reason: str = "
 
 
 def authenticate(session: Session, token: str) -> Principal:
-    """The principal a token stands for; raises AuthenticationFailed when invalid/expired."""
+    """The principal a token stands for, with the townships it works on; raises
+    AuthenticationFailed when invalid/expired."""
+    from geo_enforce.access.townships import scope_of
+
     row = session.execute(
-        select(AppUser.name, AppUser.role, ApiToken.expires_at)
+        select(AppUser.id, AppUser.name, AppUser.role, ApiToken.expires_at)
         .join(ApiToken, ApiToken.user_id == AppUser.id)
         .where(
             ApiToken.token_sha256 == hash_token(token),
@@ -110,7 +121,7 @@ def authenticate(session: Session, token: str) -> Principal:
         raise AuthenticationFailed("invalid or revoked token")
     if row.expires_at <= dt.datetime.now(dt.UTC):
         raise AuthenticationFailed("token expired; ask an admin for a new one")
-    return Principal(name=row.name, role=row.role)
+    return Principal(name=row.name, role=row.role, townships=scope_of(session, row.id, row.role))
 
 
 def list_users(session: Session, *, include_retired: bool = False) -> list[AppUser]:

@@ -192,6 +192,8 @@ RULES: tuple[Rule, ...] = tuple(
         ("PATCH", "/users/{name}", "If-Match required"),
         ("POST", "/users/{name}/retire"),
         ("POST", "/users/{name}/tokens"),
+        ("POST", "/users/{name}/townships", "scopes the user to a township (乡镇/街道)"),
+        ("POST", "/users/{name}/townships/{code}/revoke", "the grant is retired"),
         ("POST", "/tokens/{token_id}/revoke"),
     )
 )

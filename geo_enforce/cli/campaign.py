@@ -63,6 +63,9 @@ def create_cmd(
     category: list[str] = typer.Option([], help="scope: category, e.g. villa (repeatable)"),
     rule: list[str] = typer.Option([], help="scope: rule, e.g. encroach_gas (repeatable)"),
     apply: bool = typer.Option(True, help="tag the cases the scope takes right away"),
+    township: str | None = typer.Option(
+        None, help="town code whose cases it takes (needed when there are several townships)"
+    ),
 ) -> None:
     """Register a campaign (专项治理) with its period, scope and target."""
     from geo_enforce.ledger import campaigns as camp
@@ -73,6 +76,7 @@ def create_cmd(
             session, code=code, name=name, starts_on=parse_date(starts_on, "--from"),
             ends_on=parse_date(ends_on, "--to"), target_m2=target_m2, target_count=target_count,
             count_unit=unit, villages=village, categories=category, rules=rule,
+            township=township,
         )  # fmt: skip
         added = camp.apply_scope(session, c, catalogue=catalogue()).added if apply else []
     out.print(f"专项治理 {code} {name} 已登记；按范围纳入 {len(added)} 处")

@@ -122,8 +122,18 @@ def parse_date(value: str, option: str) -> dt.date:
 
 def run_guarded(typer_app: typer.Typer, argv: list[str]) -> None:
     """Run the app; library errors print as one clear line and exit 2, never a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from geo_enforce.storage.scope import township_error
+
     try:
-        typer_app(argv, standalone_mode=True)
+        try:
+            typer_app(argv, standalone_mode=True)
+        except DBAPIError as exc:  # a write the township rules refused: their message
+            refused = township_error(exc)
+            if refused is None:
+                raise
+            raise refused from exc
     except GeoEnforceError as exc:
         # The message is data, not markup: a path with [brackets] must print as it is.
         console.print(Text.assemble(("错误", "bold red"), " ", str(exc)))

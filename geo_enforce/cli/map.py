@@ -16,6 +16,9 @@ def map_command(
     village: str | None = typer.Option(None, "--village", help="only this village (code or name)"),
     max_zoom: int = typer.Option(16, "--max-zoom", help="deepest vector-tile zoom carried"),
     max_tiles: int = typer.Option(6000, "--max-tiles", help="refuse larger extracts"),
+    township: str | None = typer.Option(
+        None, "--township", help="only this township's records (town code, 乡镇/街道)"
+    ),
 ) -> None:
     """外业图离线导出 — write the offline field map (works from file:// with no network)."""
     from geo_enforce.webmap import export_offline_map
@@ -40,6 +43,7 @@ def map_command(
             max_zoom=max_zoom,
             max_tiles=max_tiles,
             progress=progress,
+            township=township,
         )
     size_mb = path.stat().st_size / 1e6
     console.print(f"[green]已写出[/] {path} ({size_mb:.1f} MB)")

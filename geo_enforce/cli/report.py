@@ -23,6 +23,7 @@ report_app = typer.Typer(
 app.add_typer(report_app, name="report")
 
 _FORMAT = typer.Option("table", "--format", "-f", help="table (rich), json or csv")
+_TOWNSHIP = typer.Option(None, help="one township only (town code, 乡镇/街道)")
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -64,10 +65,11 @@ def areas(
     category: list[str] = typer.Option([], help="villa, factory, steel_shed, wall, …"),
     stock_class: list[str] = typer.Option([], help="stock (存量) or increment (增量)"),
     admin: str | None = typer.Option(None, help="admin area code: town, village, community, grid"),
+    township: str | None = _TOWNSHIP,
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
     clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
     group_by: list[str] = typer.Option(
-        [], help="village, category, status, stock_class, year, month"
+        [], help="township, village, category, status, stock_class, year, month"
     ),
     measure: str = typer.Option("footprint", help="footprint (占地) or floor (建筑面积)"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
@@ -77,7 +79,7 @@ def areas(
     _run(
         fmt, layer="structure", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), date_by=date_by, status=status, category=category,
-        stock_class=stock_class, admin_code=admin, red_line_kind=red_line_kind,
+        stock_class=stock_class, admin_code=admin, township=township, red_line_kind=red_line_kind,
         red_line_clip=clip, group_by=group_by, measure=measure, dissolve=dissolve,
     )  # fmt: skip
 
@@ -89,9 +91,10 @@ def cleared(
     date_to: str | None = typer.Option(None, "--to", help="last day (inclusive), YYYY-MM-DD"),
     restored_use: list[str] = typer.Option([], help="reclaimed, greened, vacant, other"),
     admin: str | None = typer.Option(None, help="admin area code"),
+    township: str | None = _TOWNSHIP,
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
     clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
-    group_by: list[str] = typer.Option([], help="village, restored_use, year, month"),
+    group_by: list[str] = typer.Option([], help="township, village, restored_use, year, month"),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
     fmt: str = _FORMAT,
 ) -> None:
@@ -99,7 +102,8 @@ def cleared(
     _run(
         fmt, layer="cleared_parcel", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), restored_use=restored_use, admin_code=admin,
-        red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by, dissolve=dissolve,
+        township=township, red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by,
+        dissolve=dissolve,
     )  # fmt: skip
 
 
@@ -112,9 +116,12 @@ def patches(
     status: list[str] = typer.Option([], help="new, under_review, ruled, closed"),
     change_kind: list[str] = typer.Option([], help="new, enlarged, rebuilt, still_standing, …"),
     admin: str | None = typer.Option(None, help="admin area code"),
+    township: str | None = _TOWNSHIP,
     red_line_kind: str | None = typer.Option(None, help="e.g. basic_farmland"),
     clip: bool = typer.Option(False, "--clip", help="measure only the part inside the red lines"),
-    group_by: list[str] = typer.Option([], help="village, ruling, status, change_kind, month"),
+    group_by: list[str] = typer.Option(
+        [], help="township, village, ruling, status, change_kind, month"
+    ),
     dissolve: bool = typer.Option(True, help="also compute the dissolved footprint"),
     fmt: str = _FORMAT,
 ) -> None:
@@ -122,7 +129,7 @@ def patches(
     _run(
         fmt, layer="change_patch", year=year, date_from=_date(date_from, "from"),
         date_to=_date(date_to, "to"), ruling=ruling, status=status, change_kind=change_kind,
-        admin_code=admin,
+        admin_code=admin, township=township,
         red_line_kind=red_line_kind, red_line_clip=clip, group_by=group_by, dissolve=dissolve,
     )  # fmt: skip
 
@@ -134,14 +141,16 @@ def annual(
     formats: list[str] = typer.Option(
         [], "--format", "-f", help="xlsx, docx, csv, json (default: all)"
     ),
+    township: str | None = _TOWNSHIP,
 ) -> None:
-    """年度报告数据: XLSX, DOCX (paragraphs, tables, charts), CSV per table, JSON."""
+    """年度报告数据: XLSX, DOCX (paragraphs, tables, charts), CSV per table, JSON (of one
+    township with --township; of every township together without it)."""
     from geo_enforce.reports.annual import build_annual
     from geo_enforce.reports.export import FORMATS, write_annual
     from geo_enforce.reports.query import parse_list
 
     with sessions()() as session:
-        rep = build_annual(session, year)
+        rep = build_annual(session, year, township=township)
     written = write_annual(rep, out_dir, parse_list(formats) or FORMATS)
     for p in rep.paragraphs:
         out.print(p)

@@ -108,15 +108,49 @@ def retire(
     console.print(f"user '{name}' retired, {n} token(s) revoked")
 
 
+@user_app.command("grant")
+def grant(
+    name: str = typer.Argument(..., help="login name"),
+    codes: list[str] = typer.Argument(..., help="town codes (乡镇/街道), e.g. 120111100"),
+) -> None:
+    """Scope a user to townships: they see and write only those townships' records (a user of
+    a deployment with several townships needs one; admins without any see all)."""
+    from geo_enforce.access import townships
+    from geo_enforce.storage.engine import transaction
+
+    with transaction(sessions(), actor()) as session:
+        for code in codes:
+            townships.grant(session, name, code, actor=actor())
+        now = townships.townships_of(session, name)
+    console.print(f"'{name}' works on township(s) {', '.join(now)}")
+
+
+@user_app.command("ungrant")
+def ungrant(
+    name: str = typer.Argument(..., help="login name"),
+    code: str = typer.Argument(..., help="town code"),
+    reason: str = typer.Option("revoked", "--reason", help="why (kept in the audit log)"),
+) -> None:
+    """Take a township from a user (the grant is retired, never deleted)."""
+    from geo_enforce.access import townships
+    from geo_enforce.storage.engine import transaction
+
+    with transaction(sessions(), actor()) as session:
+        townships.revoke(session, name, code, actor=actor(), reason=reason)
+        now = townships.townships_of(session, name)
+    console.print(f"'{name}' works on township(s) {', '.join(now) or '(none granted)'}")
+
+
 @user_app.command("list")
 def list_(
     tokens: bool = typer.Option(False, "--tokens", help="list live tokens instead of users"),
     include_retired: bool = typer.Option(False, "--retired", help="include retired users"),
 ) -> None:
     """List users (or live tokens, never their values)."""
-    from geo_enforce.access import auth
+    from geo_enforce.access import auth, townships
 
     with sessions()() as session:
+        granted = townships.grants(session)
         if tokens:
             table = Table("id", "user", "label", "expires", "created")
             for tok, user_name in auth.list_tokens(session):
@@ -128,12 +162,13 @@ def list_(
                     f"{tok.created_at:%Y-%m-%d}",
                 )
         else:
-            table = Table("name", "role", "display name", "version", "retired")
+            table = Table("name", "role", "display name", "townships", "version", "retired")
             for u in auth.list_users(session, include_retired=include_retired):
                 table.add_row(
                     u.name,
                     u.role,
                     u.display_name or "",
+                    ", ".join(granted.get(u.name, [])),
                     str(u.version),
                     f"{u.retired_at:%Y-%m-%d}" if u.retired_at else "",
                 )

@@ -76,7 +76,11 @@ class DeadlineCase:
 
 
 def _cases(
-    session: Session, cond: ColumnElement[bool], as_of: dt.date, village_code: str | None
+    session: Session,
+    cond: ColumnElement[bool],
+    as_of: dt.date,
+    village_code: str | None,
+    township: str | None = None,
 ) -> list[DeadlineCase]:
     t = Structure.__table__
     admin = AdminArea.__table__
@@ -95,6 +99,8 @@ def _cases(
     )  # fmt: skip
     if village_code is not None:
         stmt = stmt.where(t.c.village_code == village_code)
+    if township is not None:
+        stmt = stmt.where(t.c.township_code == township)
     return [
         DeadlineCase(
             id=r.id,
@@ -114,11 +120,17 @@ def _cases(
 
 
 def overdue(
-    session: Session, as_of: dt.date | None = None, *, village_code: str | None = None
+    session: Session,
+    as_of: dt.date | None = None,
+    *,
+    village_code: str | None = None,
+    township: str | None = None,
 ) -> list[DeadlineCase]:
-    """Cases overdue on ``as_of`` (default today), longest overdue first."""
+    """Cases overdue on ``as_of`` (default today), longest overdue first (of one township's
+    records with ``township``; the session sees its own townships' only anyway)."""
     day = as_of or beijing_today()
-    return _cases(session, overdue_condition(Structure.__table__, day), day, village_code)  # type: ignore[arg-type]
+    cond = overdue_condition(Structure.__table__, day)  # type: ignore[arg-type]
+    return _cases(session, cond, day, village_code, township)
 
 
 def due_soon(

@@ -36,6 +36,8 @@ STRUCTURE_EDITABLE = frozenset(
         "party_id_no",
         "party_phone",
         "notes",
+        # the township (乡镇/街道) by hand; empty: the town containing the outline (trigger)
+        "township_code",
     }
 )
 

@@ -22,7 +22,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_enforce.geometry.areas import m2_to_mu
@@ -40,7 +39,7 @@ from geo_enforce.reports.phrasing import (
     round_mu,
 )
 from geo_enforce.reports.query import AreaQuery, AreaReport, GroupTotal, area_totals
-from geo_enforce.storage.models import AdminArea
+from geo_enforce.storage import scope
 
 #: column kinds drive number formats in XLSX/DOCX: text, int, m2, mu
 COL_TEXT, COL_INT, COL_M2, COL_MU = "text", "int", "m2", "mu"
@@ -138,12 +137,23 @@ class AnnualReport:
         return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
 
 
-def _town_name(session: Session) -> str:
-    t = AdminArea.__table__
-    name = session.execute(
-        select(t.c.name).where(t.c.level == "town", t.c.retired_at.is_(None)).order_by(t.c.code)
-    ).scalar()
-    return name or "全镇"
+def _town_name(session: Session, township: str | None) -> str:
+    """The report's 发文机关 part: the township's name; the names of the townships seen
+    (several: "津西示范镇、滨海示范街道"); "全镇" when no town is loaded."""
+    names = scope.town_names(session)
+    if township is not None:
+        return names.get(township, township)
+    return "、".join(names.values()) or "全镇"
+
+
+def _whole(town_name: str, several: bool) -> str:
+    """How the prose names the whole area: 全镇, 全乡, 全街道 (a subdistrict), 全区 (several)."""
+    if several:
+        return "全区"
+    for suffix in ("街道", "乡", "镇"):
+        if town_name.endswith(suffix):
+            return "全" + suffix
+    return "全镇"
 
 
 def _area_row(
@@ -198,11 +208,23 @@ def _area_table(
     return ReportTable(name, title, cols, kinds, rows, total, note, not_summed, exact)
 
 
-def build_annual(session: Session, year: int) -> AnnualReport:
-    """Run the year's queries and assemble figures, paragraphs and tables (CGCS2000 m²)."""
+def build_annual(session: Session, year: int, *, township: str | None = None) -> AnnualReport:
+    """Run the year's queries and assemble figures, paragraphs and tables (CGCS2000 m²).
+
+    ``township`` (a town code): that township's report; the transaction is narrowed to it
+    (:func:`geo_enforce.storage.scope.narrow`: one of the caller's townships only), so every
+    figure, list and campaign is that township's. Without it: the one township the caller sees
+    when there is one, else every township the caller sees, together (全区).
+    """
+    if township is not None:
+        township = scope.narrow(session, township)
+    else:
+        township = scope.default_township(session)
+    several = township is None and len(scope.visible_towns(session)) > 1
     demolished = AreaQuery(
-        layer="structure", year=year, date_by="demolished", status=("demolished",)
-    )
+        layer="structure", year=year, date_by="demolished", status=("demolished",),
+        township=township,
+    )  # fmt: skip
     by_village = area_totals(session, replace(demolished, group_by=("village",)))
     by_category = area_totals(session, replace(demolished, group_by=("category",)))
     floor_by_category = area_totals(
@@ -214,19 +236,25 @@ def build_annual(session: Session, year: int) -> AnnualReport:
     discovered = area_totals(
         session,
         AreaQuery(
-            layer="structure", year=year, date_by="discovered", group_by=("status",), dissolve=False
+            layer="structure", year=year, date_by="discovered", group_by=("status",),
+            dissolve=False, township=township,
         ),
-    )
+    )  # fmt: skip
     cleared = area_totals(
-        session, AreaQuery(layer="cleared_parcel", year=year, group_by=("village",))
+        session,
+        AreaQuery(layer="cleared_parcel", year=year, group_by=("village",), township=township),
     )
     patches = area_totals(
-        session, AreaQuery(layer="change_patch", year=year, group_by=("ruling",), dissolve=False)
-    )
-    town = _town_name(session)
+        session,
+        AreaQuery(
+            layer="change_patch", year=year, group_by=("ruling",), dissolve=False,
+            township=township,
+        ),
+    )  # fmt: skip
+    town = _town_name(session, township)
     as_of = min(dt.date(year, 12, 31), beijing_today())
-    stock = _stock_increment(session, year)
-    late = overdue(session, as_of)
+    stock = _stock_increment(session, year, township)
+    late = overdue(session, as_of, township=township)
 
     tables = [
         _area_table(
@@ -293,11 +321,13 @@ def build_annual(session: Session, year: int) -> AnnualReport:
         "overdue_count": len(late),
         "overdue_m2": round_m2(sum(c.area_m2 for c in late)),
     }
-    paragraphs = _paragraphs(year, by_village, villas, cleared, patches, discovered)
+    paragraphs = _paragraphs(
+        year, by_village, villas, cleared, patches, discovered, whole=_whole(town, several)
+    )
     paragraphs += _stock_paragraphs(stock, late, as_of)
     from geo_enforce.reports.campaigns import campaign_section  # imports this module
 
-    campaign = campaign_section(session, year, as_of)
+    campaign = campaign_section(session, year, as_of, township=township)
     paragraphs += campaign.paragraphs
     tables += [campaign.table] if campaign.table is not None else []
     figures["campaigns"] = campaign.figures
@@ -320,7 +350,9 @@ def build_annual(session: Session, year: int) -> AnnualReport:
 _STOCK_PARTS = ("discovered", "halted", "demolished")
 
 
-def _stock_increment(session: Session, year: int) -> dict[str, AreaReport]:
+def _stock_increment(
+    session: Session, year: int, township: str | None = None
+) -> dict[str, AreaReport]:
     """The year's cases found, stopped (制止) and demolished, grouped stock/increment."""
     out = {}
     for part in _STOCK_PARTS:
@@ -329,6 +361,7 @@ def _stock_increment(session: Session, year: int) -> dict[str, AreaReport]:
             AreaQuery(
                 layer="structure", year=year, date_by=part, group_by=("stock_class",),
                 status=("demolished",) if part == "demolished" else (), dissolve=False,
+                township=township,
             ),
         )  # fmt: skip
     return out
@@ -453,6 +486,8 @@ def _paragraphs(
     cleared: AreaReport,
     patches: AreaReport,
     discovered: AreaReport,
+    *,
+    whole: str = "全镇",
 ) -> list[str]:
     out: list[str] = []
     tot = by_village.total
@@ -461,7 +496,7 @@ def _paragraphs(
             f"{g.labels['village']}违建{m2_text(g.area_m2)}" for g in _by_area(by_village.groups)
         ]
         p = (
-            f"{year}年，全镇拆除违法建设{tot.count}处，共计{m2_text(tot.area_m2)}"
+            f"{year}年，{whole}拆除违法建设{tot.count}处，共计{m2_text(tot.area_m2)}"
             f"（{mu_text(tot.area_m2, 'approx')}）。其中拆除" + "，".join(parts) + "。"
         )
         if tot.differs and tot.dissolved_m2 is not None:
@@ -471,7 +506,7 @@ def _paragraphs(
             )
         out.append(p)
     else:
-        out.append(f"{year}年，全镇无拆除违法建设记录。")
+        out.append(f"{year}年，{whole}无拆除违法建设记录。")
     if villas.total.count:
         parts = [
             f"{g.labels['village']}违建别墅{households_text(g.households or 0)}{m2_text(g.area_m2)}"
@@ -487,7 +522,7 @@ def _paragraphs(
         rounded = count_text(ct.count, "宗")
         exact = "" if rounded == f"{ct.count}宗" else f"共{ct.count}宗，"
         out.append(
-            f"{year}年全镇治理违法占地项目{rounded}，{mu_text(ct.area_m2, 'approx_over')}"
+            f"{year}年{whole}治理违法占地项目{rounded}，{mu_text(ct.area_m2, 'approx_over')}"
             f"（{exact}{m2_text(ct.area_m2)}，合{mu_text(ct.area_m2, 'exact')}）。"
         )
     pt = patches.total

@@ -102,11 +102,15 @@ def campaign_sentence(c: Campaign, year: CampaignProgress, total: CampaignProgre
     return s + "。"
 
 
-def campaign_section(session: Session, year: int, as_of: dt.date) -> CampaignSection:
-    """Sentences, table and chart series of the campaigns whose period meets ``year``; the
-    year's demolitions count from 1 January, the targets on ``as_of`` (the report's day)."""
+def campaign_section(
+    session: Session, year: int, as_of: dt.date, *, township: str | None = None
+) -> CampaignSection:
+    """Sentences, table and chart series of the campaigns whose period meets ``year`` (of
+    ``township`` alone when given); the year's demolitions count from 1 January, the targets
+    on ``as_of`` (the report's day)."""
     out = CampaignSection()
-    active = campaigns(session, active_in=(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+    year_span = (dt.date(year, 1, 1), dt.date(year, 12, 31))
+    active = campaigns(session, active_in=year_span, township=township)
     if not active:
         return out
     rows: list[list[Any]] = []

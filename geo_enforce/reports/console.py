@@ -66,28 +66,42 @@ def report_csv(rep: AreaReport) -> str:
 
 
 def print_area_totals(
-    factory: sessionmaker[Session], *, console: Console | None = None, year: int | None = None
+    factory: sessionmaker[Session],
+    *,
+    console: Console | None = None,
+    year: int | None = None,
+    township: str | None = None,
 ) -> int | None:
     """Print the township's area totals: all years by village and by category (m² and 亩),
     cleared parcels by year, and the report paragraphs for ``year`` (default: the latest year
-    with a demolition). Areas are CGCS2000 ellipsoidal. Returns the year used for the prose."""
+    with a demolition). Areas are CGCS2000 ellipsoidal. Returns the year used for the prose.
+
+    ``township`` (a town code): that township's totals and paragraphs, its name before each
+    title; without it everything the session sees."""
     from geo_enforce.reports.annual import build_annual
+    from geo_enforce.storage.scope import town_names
 
     console = console or Console()
-    demolished = AreaQuery(layer="structure", status=("demolished",), date_by="demolished")
+    demolished = AreaQuery(
+        layer="structure", status=("demolished",), date_by="demolished", township=township
+    )
     with factory() as session:
+        prefix = f"{town_names(session).get(township, township)} " if township else ""
         reports = [
             (
-                "已拆除违法建设（按年份、村）",
+                f"{prefix}已拆除违法建设（按年份、村）",
                 area_totals(session, replace(demolished, group_by=("year", "village"))),
             ),
             (
-                "已拆除违法建设（按年份、类别）",
+                f"{prefix}已拆除违法建设（按年份、类别）",
                 area_totals(session, replace(demolished, group_by=("year", "category"))),
             ),
             (
-                "治理违法占地（按年份）",
-                area_totals(session, AreaQuery(layer="cleared_parcel", group_by=("year",))),
+                f"{prefix}治理违法占地（按年份）",
+                area_totals(
+                    session,
+                    AreaQuery(layer="cleared_parcel", group_by=("year",), township=township),
+                ),
             ),
         ]
         for title, rep in reports:
@@ -99,8 +113,8 @@ def print_area_totals(
         if year is None:
             console.print("台账中没有已拆除的违法建设记录。")
             return None
-        annual = build_annual(session, year)
-    console.rule(f"{year}年报告段落")
+        annual = build_annual(session, year, township=township)
+    console.rule(f"{prefix}{year}年报告段落")
     for p in annual.paragraphs:
         console.print("　　" + p)
     return year

@@ -19,6 +19,10 @@ Which records count:
 - admin area: a village or community matches the record's ``village_code``; a town or grid
   zone matches records whose representative point (``ST_PointOnSurface``) lies inside it, so a
   record is never counted in two grid zones;
+- township (``township``): the records that belong to that township (``township_code``, see
+  :mod:`geo_enforce.storage.scope`); the query's transaction is narrowed to it as well, so a
+  caller can ask only for one of their own townships. Without it a caller's totals cover the
+  townships they see (row-level security), all of a deployment for the CLI;
 - stock/increment (structures, ``stock_class``): the class derived from the township's base
   date or set by hand (:mod:`geo_enforce.ledger.stock`), as a filter or a group key;
 - red-line kind: records whose interior overlaps a current red line of that kind (e.g. only
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +58,7 @@ from geo_enforce.io.catalogue import layer_title
 from geo_enforce.ledger import vocab
 from geo_enforce.ledger.stock import UNCLASSIFIED_LABEL, stock_class_expr
 from geo_enforce.reports.phrasing import m2_text, mu_text, round_m2, round_mu
+from geo_enforce.storage import scope
 from geo_enforce.storage.models import AdminArea, ChangePatch, ClearedParcel, RedLine, Structure
 
 LAYERS = ("structure", "cleared_parcel", "change_patch")
@@ -70,8 +75,10 @@ GROUP_KEY_LABELS = {
     "restored_use": "恢复用途",
     "ruling": "认定结果",
     "change_kind": "变化类型",
+    "township": "乡镇/街道",
 }
 NO_VILLAGE = "未划定村"
+NO_TOWNSHIP = "未划定乡镇"
 NO_DATE = "未填日期"
 METHOD = (
     "ellipsoidal area on the CGCS2000 ellipsoid (a=6378137, f=1/298.257222101); "
@@ -107,7 +114,7 @@ _LAYERS: dict[str, _Layer] = {
             "notice": "notice_on",
         },
         "demolished",
-        ("village", "category", "status", "stock_class"),
+        ("township", "village", "category", "status", "stock_class"),
         {
             "status": vocab.STRUCTURE_STATUSES,
             "category": vocab.STRUCTURE_CATEGORIES,
@@ -120,7 +127,7 @@ _LAYERS: dict[str, _Layer] = {
         ClearedParcel.__table__,  # type: ignore[arg-type]
         {"cleared": "cleared_on"},
         "cleared",
-        ("village", "restored_use"),
+        ("township", "village", "restored_use"),
         {"restored_use": vocab.CLEARED_RESTORED_USES},
         "宗",
     ),
@@ -129,7 +136,7 @@ _LAYERS: dict[str, _Layer] = {
         ChangePatch.__table__,  # type: ignore[arg-type]
         {"detected": "detected_on"},
         "detected",
-        ("village", "ruling", "status", "change_kind"),
+        ("township", "village", "ruling", "status", "change_kind"),
         {"ruling": vocab.RULINGS, "status": vocab.PATCH_STATUSES, "change_kind": CHANGE_KINDS},
         "个",
     ),
@@ -161,6 +168,8 @@ class AreaQuery:
     ruling: tuple[str, ...] = ()
     change_kind: tuple[str, ...] = ()
     admin_code: str | None = None
+    #: the records of one township (a town code; see the module doc)
+    township: str | None = None
     red_line_kind: str | None = None
     #: with ``red_line_kind``: measure only the part of each record inside those red lines
     red_line_clip: bool = False
@@ -308,6 +317,7 @@ class AreaReport:
                 "ruling": list(q.ruling),
                 "change_kind": list(q.change_kind),
                 "admin_code": q.admin_code,
+                "township": q.township,
                 "red_line_kind": q.red_line_kind,
                 "red_line_clip": q.red_line_clip,
             },
@@ -323,6 +333,8 @@ class AreaReport:
 def _group_expr(t: Table, key: str, date_col: str) -> ColumnElement[Any]:
     if key == "village":
         return t.c.village_code
+    if key == "township":
+        return t.c.township_code
     if key == "year":
         return extract("year", t.c[date_col])
     if key == "month":
@@ -355,6 +367,8 @@ def _conditions(
         values = getattr(q, name)
         if values:
             cond.append(t.c[name].in_(list(values)))
+    if q.township is not None:
+        cond.append(t.c.township_code == q.township)
     if q.admin_code is not None:
         admin = AdminArea.__table__
         level = session.execute(
@@ -396,6 +410,8 @@ def village_names(session: Session) -> dict[str, str]:
 def _label(key: str, value: Any, names: dict[str, str]) -> str:
     if key == "village":
         return NO_VILLAGE if value is None else names.get(value, value)
+    if key == "township":
+        return NO_TOWNSHIP if value is None else names.get(value, value)
     if key in ("year", "month"):
         return NO_DATE if value is None else str(value)
     if key == "status":
@@ -502,8 +518,10 @@ def _norm_key(name: str, value: Any) -> Any:
 def area_totals(session: Session, query: AreaQuery) -> AreaReport:
     """Grouped and total areas (m², CGCS2000 ellipsoidal) of the records ``query`` selects."""
     q = query.validated()
+    if q.township is not None:
+        q = replace(q, township=scope.narrow(session, q.township))
     spec = _LAYERS[q.layer]
-    names = village_names(session) if "village" in q.group_by else {}
+    names = village_names(session) if {"village", "township"} & set(q.group_by) else {}
     rows = session.execute(build_select(session, q)).mappings().all()
     groups: list[GroupTotal] = []
     total: GroupTotal | None = None

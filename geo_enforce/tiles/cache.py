@@ -13,6 +13,11 @@ whichever serves the tile, and an edit in one village leaves the other villages'
 
 Two levels: memory (LRU, bounded in bytes, per process) and an optional directory shared by the
 workers of one machine. Each entry holds the MVT bytes and their gzip encoding, compressed once.
+
+A tile is drawn under the caller's township scope (row-level security shows a user of one
+township only its records, :mod:`geo_enforce.storage.scope`), so the scope is part of the key
+(:func:`tile_key`): a tile drawn for one township is never served to another, nor a township's
+tile to a user of every township. On disk each scope has its own folder.
 """
 
 from __future__ import annotations
@@ -30,9 +35,29 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from geo_enforce.storage.scope import ALL
 from geo_enforce.tiles.mvt import MVT_LAYERS, layer_dependencies, tile_bounds_lonlat
 
-Key = tuple[str, int, int, int]
+#: (layer, z, x, y, township scope); a 4-tuple without the scope stands for every township
+Key = tuple
+
+
+def tile_key(layer: str, z: int, x: int, y: int, scope: str = ALL) -> Key:
+    """The cache key of a tile drawn under the township ``scope`` (a ``ge.townships`` value)."""
+    return (layer, z, x, y, scope)
+
+
+def _parts(key: Key) -> tuple[str, int, int, int, str]:
+    layer, z, x, y = key[:4]
+    return layer, z, x, y, (key[4] if len(key) > 4 else ALL)
+
+
+def _scope_dir(directory: Path, scope: str) -> Path:
+    """The folder of a scope's tiles: the cache directory itself for every township, else a
+    sub-folder named by a digest of the codes (``@…``: never a layer's name)."""
+    if scope == ALL:
+        return directory
+    return directory / ("@" + hashlib.blake2b(scope.encode(), digest_size=10).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,7 @@ def version_key(layer: str, versions: dict[str, int]) -> str:
 def unchanged_since(conn: Connection, key: Key, old: str, new: str) -> bool:
     """Whether the tile ``key`` drawn at versions ``old`` is still right at versions ``new``:
     the joined layers did not change and no change of the layer since touched the tile."""
-    layer, z, x, y = key
+    layer, z, x, y, _ = _parts(key)
     try:
         olds = [int(v) for v in old.split(".")]
         news = [int(v) for v in new.split(".")]
@@ -164,8 +189,8 @@ class TileCache:
             return entry
         if self.directory is None:
             return None
-        layer, z, x, y = key
-        folder = self.directory / layer / str(z) / str(x)
+        layer, z, x, y, scope = _parts(key)
+        folder = _scope_dir(self.directory, scope) / layer / str(z) / str(x)
         for path in folder.glob(f"{y}@*.mvt.gz"):
             version = path.name[len(f"{y}@") : -len(".mvt.gz")]
             tile = self._disk_get(key, version)
@@ -212,8 +237,9 @@ class TileCache:
 
     def _path(self, key: Key, version: str) -> Path:
         assert self.directory is not None
-        layer, z, x, y = key
-        return self.directory / layer / str(z) / str(x) / f"{y}@{version}.mvt.gz"
+        layer, z, x, y, scope = _parts(key)
+        folder = _scope_dir(self.directory, scope) / layer / str(z) / str(x)
+        return folder / f"{y}@{version}.mvt.gz"
 
     def _disk_get(self, key: Key, version: str) -> CachedTile | None:
         if self.directory is None:
@@ -248,6 +274,7 @@ __all__ = [
     "CachedTile",
     "TileCache",
     "layer_versions",
+    "tile_key",
     "unchanged_since",
     "version_key",
 ]

@@ -155,10 +155,17 @@ def export_offline_map(
     max_zoom: int = 16,
     max_tiles: int = 6000,
     progress: Progress | None = None,
+    township: str | None = None,
 ) -> Path:
-    """Write the offline map of the township (or one ``village``, by code or name) to ``out``."""
+    """Write the offline map of the township (or one ``village``, by code or name) to ``out``;
+    with ``township`` (a town code) of that township's records alone, when the deployment
+    serves several (row-level security: connected as ``ge_app``)."""
     out = Path(out)
     with factory() as session:
+        if township:
+            from geo_enforce.storage.scope import narrow
+
+            narrow(session, township)
         html = offline_map_html(
             session,
             village=village,

@@ -243,7 +243,11 @@ def test_token_lifecycle_over_http(client, tokens, sessions):
     assert r.status_code == 201
     tok = r.json()
     mine = {"Authorization": f"Bearer {tok['token']}"}
-    assert client.get("/me", headers=mine).json() == {"name": "zhao", "role": "editor"}
+    assert client.get("/me", headers=mine).json() == {
+        "name": "zhao",
+        "role": "editor",
+        "townships": None,  # one township (or none): every record
+    }
     with sessions() as s:  # only the hash is stored
         stored = s.scalars(text("SELECT token_sha256 FROM api_token")).all()
         assert tok["token"] not in stored and auth.hash_token(tok["token"]) in stored

@@ -21,7 +21,7 @@ from geo_enforce.reports.digest import digest_text
 from geo_enforce.reports.query import AreaQuery, area_totals
 from geo_enforce.storage.engine import transaction
 from geo_enforce.storage.models import AdminArea, AuditLog
-from tests.conftest import bearer_headers
+from tests.conftest import bearer_headers, grant_townships
 from tests.support.geometries import X0, Y0
 
 TOWN, OTHER_TOWN, VILLAGE = "120111100000", "120111200000", "120111100201"
@@ -231,6 +231,7 @@ def test_digest_lists_overdue_due_and_halted(sessions, overdue_ledger):
 def test_overdue_api_geojson_map_filter_and_cli(client, sessions, overdue_ledger, db_url,
                                                 monkeypatch, tmp_path):  # fmt: skip
     (vw,) = bearer_headers(sessions, ("vw", "viewer"))
+    grant_townships(sessions, "vw", TOWN, OTHER_TOWN)  # two towns: a viewer of both
     r = client.get("/structures/overdue", headers=vw)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -288,6 +289,8 @@ def test_overdue_api_geojson_map_filter_and_cli(client, sessions, overdue_ledger
 def test_api_stock_class_and_transition_deadline(client, sessions):
     _seed(sessions)
     ed, vw = bearer_headers(sessions, ("ed", "editor"), ("vw", "viewer"))
+    grant_townships(sessions, "ed", TOWN)
+    grant_townships(sessions, "vw", TOWN)
     with transaction(sessions, "t") as s:
         stock.set_base_date(s, TOWN, BASE)
         sid = _case(s, "API-1", 0, dt.date(2024, 1, 5)).id
@@ -328,6 +331,8 @@ def test_api_stock_class_and_transition_deadline(client, sessions):
 def test_api_townships_and_base_date(client, sessions):
     _seed(sessions)
     ad, ed, vw = bearer_headers(sessions, ("ad", "admin"), ("ed", "editor"), ("vw", "viewer"))
+    grant_townships(sessions, "ed", TOWN, OTHER_TOWN)
+    grant_townships(sessions, "vw", TOWN, OTHER_TOWN)
     with transaction(sessions, "t") as s:
         sid = _case(s, "TB-1", 0, dt.date(2023, 3, 1)).id
     assert client.get("/townships", headers=vw).json() == []
