@@ -1,10 +1,11 @@
 """``geo-enforce demo``: the whole job on the embedded default, start to finish.
 
-Starts the local PostGIS (or uses DATABASE_URL), migrates, loads the sample township, creates a
-demo admin with a token, then serves the API. Callers without a token get the public view only
-(公示, ``anonymous_role='public'``); the squad's map needs a token (the Authorization header, or
-the ``ge_token`` cookie in a browser), and the offline map file opens anywhere. Each step is
-idempotent: running the demo twice reuses what is there.
+Starts the local PostGIS (or uses DATABASE_URL), migrates, loads the sample's two townships (a
+town and a subdistrict), creates a demo admin (every township) and an editor per township with
+tokens, prints each township's totals, then serves the API. Callers without a token get the
+public view only (公示, ``anonymous_role='public'``); the squad's map needs a token (the
+Authorization header, or the ``ge_token`` cookie in a browser), and the offline map file opens
+anywhere. Each step is idempotent: running the demo twice reuses what is there.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ def demo(
     factory = make_sessionmaker(engine)
     console.print(f"database: {make_url(url).render_as_string(hide_password=True)}")
 
-    _step(2, DEMO_STEPS, "示范镇: load the sample township")
-    from geo_enforce.demo.sample import load_township
+    _step(2, DEMO_STEPS, "示范镇与示范街道: load the sample's two townships")
+    from geo_enforce.demo.sample import SUBDISTRICT_CODE, TOWN_CODE, load_sample
 
-    counts = load_township(factory, actor="cli:demo")
-    console.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    for code, counts in load_sample(factory, actor="cli:demo").items():
+        console.print(f"{code}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
-    _step(3, DEMO_STEPS, "用户: demo admin token")
+    _step(3, DEMO_STEPS, "用户: demo admin token, one editor per township")
     token = _demo_token(factory)
+    township_tokens = _demo_township_tokens(factory, (TOWN_CODE, SUBDISTRICT_CODE))
 
     _step(4, DEMO_STEPS, "变化检测: synthetic flights over the township")
     from geo_enforce.demo.detection import run_demo_detection
@@ -82,10 +84,11 @@ def demo(
     for sheet in farm["sheets"]:
         console.print(f"sheet: {sheet}")
 
-    _step(6, DEMO_STEPS, "面积统计: area totals for the report")
+    _step(6, DEMO_STEPS, "面积统计: area totals of each township for the report")
     from geo_enforce.reports import print_area_totals
 
-    print_area_totals(factory, console=out)
+    for code in (TOWN_CODE, SUBDISTRICT_CODE):
+        print_area_totals(factory, console=out, township=code)
 
     _step(7, DEMO_STEPS, "专项治理与占压: campaigns with progress, pipeline rule hits")
     from geo_enforce.cli.campaign import hits_table, progress_table
@@ -109,7 +112,9 @@ def demo(
             f"Map (offline):  {map_path.resolve()}\n"
             f"公示 (public):   {base}/public/cases\n"
             f"Admin token:    {token}\n"
-            f"Area totals:    {base}/reports/areas?group_by=village\n"
+            + "".join(f"编辑 {code}: {tok}\n" for code, tok in township_tokens.items())
+            + f"Area totals:    {base}/reports/areas?group_by=township\n"
+            f"One township:   {base}/map?township={SUBDISTRICT_CODE}\n"
             f"Campaigns:      {base}/campaigns  (chart: {base}/campaigns/progress.png)\n"
             f"占压 hits:       {base}/pipelines/hits",
             title="geo-enforce demo",
@@ -150,6 +155,28 @@ def _demo_token(factory) -> str:
         fh.write(token + "\n")
     path.chmod(0o600)
     return token
+
+
+def _demo_township_tokens(factory, codes: tuple[str, ...]) -> dict[str, str]:
+    """An editor per township (``demo-<code>``, created once and granted that township) with a
+    fresh token each: they see and write only their own township's records."""
+    from sqlalchemy import select
+
+    from geo_enforce.access.auth import create_user, issue_token
+    from geo_enforce.access.townships import grant, townships_of
+    from geo_enforce.storage.engine import transaction
+    from geo_enforce.storage.models import AppUser
+
+    tokens: dict[str, str] = {}
+    with transaction(factory, "cli:demo") as session:
+        for code in codes:
+            name = f"demo-{code}"
+            if session.scalar(select(AppUser).where(AppUser.name == name)) is None:
+                create_user(session, name, "editor", display_name=f"演示编辑{code}")
+            if code not in townships_of(session, name):
+                grant(session, name, code, actor="cli:demo")
+            tokens[code], _ = issue_token(session, name, ttl_days=7, label="demo")
+    return tokens
 
 
 def _print_detection(detection: dict) -> None:

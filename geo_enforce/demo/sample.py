@@ -1,15 +1,27 @@
-"""The sample township: a seeded, regenerable synthetic township in Xiqing District, Tianjin.
+"""The sample: two seeded, regenerable synthetic townships in one deployment, Tianjin.
 
-Shaped like the bureaus in the brief: one town (镇) of about 6 km × 5 km near 117.20°E 39.00°N
-split into 15 administrative villages (行政村) and 6 communities (社区), two grid zones (网格片区),
-red lines of every kind, farmland parcels with GB/T 21010 land classes, a few hundred illegal
-structures of every category and status dated 2020-2024 (some overlapping, so dissolved totals
-differ from sums), and cleared parcels. Everything is drawn in Gauss-Krüger zone 39 (EPSG:4548,
-metres) and delivered in CGCS2000 (EPSG:4490). Names, parties and numbers are invented.
+Shaped like the two bureaus in the brief:
 
-``build_township(seed)`` returns the layers as GeoDataFrames (columns named like the ORM
-columns); ``load_township(factory)`` imports them through the normal importer (transactional,
-idempotent, audited); ``write_township(path)`` writes the GeoPackage kept in ``layers/sample/``.
+- **the town** (镇, Xiqing-like): about 6 km × 5 km near 117.20°E 39.00°N split into 15
+  administrative villages (行政村) and 6 communities (社区), two grid zones (网格片区), red lines of
+  every kind, farmland parcels with GB/T 21010 land classes, a few hundred illegal structures of
+  every category and status dated 2020-2024 (some overlapping, so dissolved totals differ from
+  sums), and cleared parcels;
+- **the subdistrict** (街道, Binhai-like, :func:`build_subdistrict`): east of the town, sharing
+  its border, mostly urban: 11 communities and 2 villages, sheds, courtyards and carports rather
+  than villas, a few cleared parcels and farmland in the two villages, and a gas main under
+  天润社区 with five courtyards over it ("天润小区5处占压燃气小院"). Scaled like the town (about
+  6 km × 5 km, not the real 118.96 km²).
+
+Everything is drawn in Gauss-Krüger zone 39 (EPSG:4548, metres) and delivered in CGCS2000
+(EPSG:4490). Names, parties, codes and boundaries are invented (generated, not copied from any
+survey).
+
+``build_township(seed)`` / ``build_subdistrict(seed)`` return the layers as GeoDataFrames
+(columns named like the ORM columns); ``load_township(factory)`` / ``load_subdistrict`` import
+them through the normal importer (transactional, idempotent, audited), ``load_sample`` both;
+``write_township(path)`` / ``write_subdistrict(path)`` write the GeoPackages kept in
+``layers/sample/``.
 """
 
 from __future__ import annotations
@@ -42,6 +54,11 @@ LAYER_ORDER = (
     "pipeline",
 )
 SAMPLE_GPKG = Path(str(files("geo_enforce.layers") / "sample" / "township.gpkg"))
+#: the second township: a subdistrict (街道) like Binhai's, east of the town
+SUBDISTRICT_CODE = "120116100"
+SUBDISTRICT_NAME = "滨海示范街道"
+SUBDISTRICT_BASE_DATE = dt.date(2023, 6, 30)
+SUBDISTRICT_GPKG = Path(str(files("geo_enforce.layers") / "sample" / "subdistrict.gpkg"))
 
 # Town centre 117.20°E 39.00°N in EPSG:4548 (CM 117°E, false easting 500 km).
 _CX, _CY = 517_320.0, 4_317_700.0
@@ -553,3 +570,284 @@ def load_township(factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED)
             counts[name] = len(layers[name])
         set_base_date(session, TOWN_CODE, BASE_DATE, note="2022年底违法建设基线调查（示例）")
     return counts
+
+
+# --- the second township: a subdistrict (街道) like Binhai's -------------------------------------
+
+SUB_COMMUNITIES = (
+    "天润社区",
+    "海晶社区",
+    "港湾社区",
+    "新港社区",
+    "渤海社区",
+    "盐场社区",
+    "滨湖社区",
+    "福湾社区",
+    "明珠社区",
+    "春晖社区",
+    "海韵社区",
+)
+SUB_VILLAGES = ("上沽村", "西滩村")
+# urban cases: sheds, courtyards (小院), carports and walls; few villas
+SUB_CATEGORY_WEIGHTS = (
+    ("villa", 0.02),
+    ("factory", 0.10),
+    ("steel_shed", 0.28),
+    ("wall", 0.12),
+    ("gate", 0.06),
+    ("courtyard", 0.22),
+    ("carport", 0.14),
+    ("other", 0.06),
+)
+
+
+def _subdistrict_outline(town: Polygon) -> Polygon:
+    """East of the town, sharing its border: a box whose east side bends like a shore."""
+    east = [(_CX + 8600 + 300 * math.sin(k * 0.9), _CY - 2500 + k * 500) for k in range(11)]
+    ring = [(_CX + 2400, _CY - 2500), *east, (_CX + 2400, _CY + 2500)]
+    return Polygon(ring).difference(town).buffer(0)
+
+
+def _subdistrict_units(rng: np.random.Generator, area: Polygon):
+    """Communities spread over the north and centre, the two villages in the rural south."""
+    minx, miny, maxx, maxy = area.bounds
+    inner = area.buffer(-300)
+    seeds: list[Point] = []
+    while len(seeds) < len(SUB_COMMUNITIES):
+        p = Point(rng.uniform(minx, maxx), rng.uniform(miny + 1800, maxy))
+        if inner.contains(p) and all(p.distance(q) > 900 for q in seeds):
+            seeds.append(p)
+    while len(seeds) < len(SUB_COMMUNITIES) + len(SUB_VILLAGES):
+        p = Point(rng.uniform(minx, maxx), rng.uniform(miny, miny + 1500))
+        if inner.contains(p) and all(p.distance(q) > 1400 for q in seeds):
+            seeds.append(p)
+    cells = list(
+        shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=area.buffer(500)).geoms
+    )
+    rows = [
+        {
+            "code": SUBDISTRICT_CODE,
+            "name": SUBDISTRICT_NAME,
+            "level": "town",
+            "parent_code": "120116",
+            "geom": area,
+        }
+    ]
+    units = []
+    for i, seed in enumerate(seeds):
+        cell = next(c for c in cells if c.contains(seed)).intersection(area)
+        if i < len(SUB_COMMUNITIES):
+            code, name, level = f"{SUBDISTRICT_CODE}{i + 1:03d}", SUB_COMMUNITIES[i], "community"
+        else:
+            j = i - len(SUB_COMMUNITIES)
+            code, name, level = f"{SUBDISTRICT_CODE}{201 + j:03d}", SUB_VILLAGES[j], "village"
+        rows.append(
+            {"code": code, "name": name, "level": level, "parent_code": SUBDISTRICT_CODE,
+             "geom": cell}
+        )  # fmt: skip
+        units.append((code, name, level, cell, seed))
+    return rows, units
+
+
+def _place(rng: np.random.Generator, cell, seed: Point, w: float, h: float, taken: list):
+    """A rectangle of w × h metres near ``seed`` inside ``cell``, clear of ``taken``."""
+    geom = _rect(seed.x, seed.y, w, h, 0)
+    for _ in range(80):
+        p = Point(seed.x + rng.normal(0, 450), seed.y + rng.normal(0, 380))
+        geom = _rect(p.x, p.y, w, h, rng.uniform(-20, 20))
+        if cell.buffer(-5).contains(geom) and not any(g.intersects(geom) for g in taken):
+            break
+    return geom.intersection(cell.buffer(-1))
+
+
+def _sub_case(rng: np.random.Generator, counters: dict[int, int], code: str, vname: str,
+              cat: str, geom, status: str, discovered: dt.date) -> dict:  # fmt: skip
+    notice: dt.date | None = None
+    demolished: dt.date | None = None
+    closed: dt.date | None = None
+    halted: dt.date | None = None
+    if status in ("notice_served", "demolished", "rectified", "legalized"):
+        notice = discovered + dt.timedelta(days=int(rng.integers(7, 45)))
+    if status == "demolished":
+        assert notice is not None
+        demolished = min(notice + dt.timedelta(days=int(rng.integers(10, 150))),
+                         dt.date(2024, 12, 20))  # fmt: skip
+        closed = demolished
+    elif status in ("rectified", "legalized", "dismissed"):
+        closed = discovered + dt.timedelta(days=int(rng.integers(20, 200)))
+    elif status == "halted":
+        halted = discovered + dt.timedelta(days=1)
+    counters[discovered.year] = counters.get(discovered.year, 0) + 1
+    surname = SURNAMES[int(rng.integers(0, len(SURNAMES)))]
+    return {
+        "case_no": f"BH-{discovered.year}-{counters[discovered.year]:04d}",
+        "village_code": code,
+        "address": f"{SUBDISTRICT_NAME}{vname}{int(rng.integers(1, 60))}号楼旁",
+        "category": cat,
+        "floors": 1,
+        "households": 1 if cat in ("villa", "courtyard") else 0,
+        "status": status,
+        "discovered_on": discovered,
+        "notice_on": notice,
+        "deadline_on": notice + dt.timedelta(days=15) if notice else None,
+        "halted_on": halted,
+        "demolished_on": demolished,
+        "closed_on": closed,
+        "floor_area_measured_m2": None,
+        "party_name": f"{surname}某{'甲乙丙丁'[int(rng.integers(0, 4))]}",
+        "party_id_no": f"120116{int(rng.integers(1950, 2000))}"
+        f"{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}"
+        f"{int(rng.integers(0, 9999)):04d}",
+        "party_phone": f"13{int(rng.integers(0, 10))}{int(rng.integers(0, 10**8)):08d}",
+        "notes": None,
+        "geom": geom,
+    }
+
+
+def build_subdistrict(seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
+    """The second township's layers (EPSG:4490), deterministic for ``seed``; its own random
+    stream, so the town of :func:`build_township` is the same with or without it."""
+    town = _town_outline(np.random.default_rng(seed))  # the town's first draws: its outline
+    rng = np.random.default_rng([seed, 16])
+    area = _subdistrict_outline(town)
+    admin_rows, units = _subdistrict_units(rng, area)
+    cores = {u[0]: _village_core(u) for u in units}
+    red = [
+        {
+            "code": f"BH-JSYD-{n:03d}", "kind": "construction_land", "name": f"{u[1]}建设用地",
+            "approval_no": f"津滨规地〔{2016 + n % 7}〕{n}号",
+            "valid_from": dt.date(2016 + n % 7, 5, 1),
+            "valid_to": None, "source": "区规划和自然资源局", "geom": cores[u[0]],
+        }
+        for n, u in enumerate(units, start=1)
+    ]  # fmt: skip
+    villages = [u for u in units if u[2] == "village"]
+    built = unary_union(list(cores.values()))
+
+    farm_rows = []
+    n_patch = 0
+    for code, name, _lvl, cell, _seed in villages:
+        land = cell.difference(built.buffer(60))
+        bx0, by0, bx1, by1 = land.bounds
+        for gx in np.arange(bx0, bx1, 240.0):
+            for gy in np.arange(by0, by1, 170.0):
+                field = box(gx + 6, gy + 6, gx + 234, gy + 164).intersection(land)
+                if rng.random() < 0.4 or field.is_empty or field.area < 8_000:
+                    continue
+                n_patch += 1
+                farm_rows.append(
+                    {"patch_code": f"{code}-{n_patch:05d}",
+                     "land_class": str(rng.choice(["0101", "0102", "0103", "1104", "1202"],
+                                                  p=[0.2, 0.4, 0.2, 0.1, 0.1])),
+                     "is_permanent_basic": False, "village_code": code,
+                     "owner_collective": f"{name}村民委员会", "geom": field}
+                )  # fmt: skip
+
+    cleared_rows = []
+    taken: list = []
+    for k in range(8):
+        code, vname, _lvl, cell, sd = villages[k % len(villages)]
+        geom = _place(rng, cell, sd, rng.uniform(40, 120), rng.uniform(30, 90), taken)
+        taken.append(geom)
+        cleared_on = _date(rng, dt.date(2021, 3, 1), dt.date(2024, 11, 30))
+        cleared_rows.append(
+            {"parcel_no": f"BH-TT-{cleared_on.year}-{k + 1:03d}", "village_code": code,
+             "prior_use": str(rng.choice(PRIOR_USES)), "cleared_on": cleared_on,
+             "restored_use": str(rng.choice(["greened", "vacant", "reclaimed"], p=[0.6, 0.3, 0.1])),
+             "notes": f"{vname}违法占地整治", "geom": geom}
+        )  # fmt: skip
+
+    cats = [c for c, _ in SUB_CATEGORY_WEIGHTS]
+    cat_w = np.array([w for _, w in SUB_CATEGORY_WEIGHTS])
+    statuses = [s for s, _ in STATUS_WEIGHTS] + ["halted"]
+    st_w = np.array([w for _, w in STATUS_WEIGHTS] + [0.04])
+    sizes = {c[0]: c[2] for c in CATEGORY_SPECS}
+    structures: list[dict] = []
+    counters: dict[int, int] = {}
+    # the gas main through 天润社区 (units[0]): the random cases keep clear of it
+    t_code, t_name, _lvl, t_cell, t_seed = units[0]
+    gas = LineString([(t_seed.x - 420, t_seed.y - 60), (t_seed.x + 420, t_seed.y + 60)])
+    taken.append(gas.buffer(30))
+    for _ in range(96):
+        code, vname, _lvl, cell, sd = units[int(rng.integers(0, len(units)))]
+        cat = str(rng.choice(cats, p=cat_w / cat_w.sum()))
+        amin, amax = sizes[cat]
+        area_m2 = float(np.exp(rng.uniform(math.log(amin), math.log(min(amax, 900)))))
+        w, h = (area_m2 / 2.4, 2.4) if cat == "wall" else (math.sqrt(area_m2 * 1.4),
+                                                            math.sqrt(area_m2 / 1.4))  # fmt: skip
+        geom = _place(rng, cell, sd, w, h, taken)
+        taken.append(geom)
+        status = str(rng.choice(statuses, p=st_w / st_w.sum()))
+        discovered = _date(rng, dt.date(2021, 1, 4), dt.date(2024, 10, 31))
+        if status == "halted" and discovered < dt.date(2024, 1, 1):
+            status = "verified"
+        structures.append(_sub_case(rng, counters, code, vname, cat, geom, status, discovered))
+
+    # 天润小区5处占压燃气小院: five courtyards astride the gas main
+    for k in range(5):
+        p = gas.interpolate(120 + 150 * k)
+        geom = _rect(p.x, p.y + 6, 16, 12, 8).intersection(t_cell.buffer(-1))
+        status = ("demolished", "notice_served", "notice_served", "verified", "suspected")[k]
+        structures.append(
+            _sub_case(
+                rng, counters, t_code, t_name, "courtyard", geom, status, dt.date(2024, 3, 4 + k)
+            )
+        )
+
+    def frame(rows: list[dict], multi=_multi) -> gpd.GeoDataFrame:
+        df = pd.DataFrame([{k: v for k, v in r.items() if k != "geom"} for r in rows])
+        geoms = _to_4490([multi(r["geom"]) for r in rows])
+        return gpd.GeoDataFrame(df, geometry=geoms.values, crs=CGCS2000)
+
+    line = {"code": "RQ-BH-001", "kind": "gas", "name": "天润小区中压燃气管线",
+            "spec": "中压B DN150", "owner": "滨海燃气公司", "safety_distance_m": None,
+            "source": "燃气公司管网图", "notes": None, "geom": gas}  # fmt: skip
+    return {
+        "admin_area": frame(admin_rows),
+        "red_line": frame(red),
+        "farmland_parcel": frame(farm_rows),
+        "cleared_parcel": frame(cleared_rows),
+        "structure": frame(structures),
+        "pipeline": frame([line], multi=lambda g: MultiLineString([g])),
+    }
+
+
+def write_subdistrict(path: Path = SUBDISTRICT_GPKG, seed: int = DEFAULT_SEED) -> Path:
+    """Write the subdistrict's layers into one GeoPackage (one layer per table)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    layers = build_subdistrict(seed)
+    for name in LAYER_ORDER:
+        layers[name].to_file(path, layer=name, driver="GPKG")
+    return path
+
+
+def load_subdistrict(
+    factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED
+) -> dict[str, int]:
+    """Import the subdistrict's layers in one transaction (after the town: its admin areas
+    first, so every record finds its township); returns row counts."""
+    from geo_enforce.io.importer import import_frame
+    from geo_enforce.ledger.stock import set_base_date
+    from geo_enforce.storage.engine import transaction
+
+    layers = build_subdistrict(seed)
+    counts: dict[str, int] = {}
+    with transaction(factory, actor) as session:
+        for name in LAYER_ORDER:
+            import_frame(session, name, layers[name], source=f"sample subdistrict (seed {seed})")
+            counts[name] = len(layers[name])
+        set_base_date(session, SUBDISTRICT_CODE, SUBDISTRICT_BASE_DATE,
+                      note="2023年年中违法建设基线调查（示例）")  # fmt: skip
+    return counts
+
+
+def load_sample(
+    factory, *, actor: str = "cli:demo", seed: int = DEFAULT_SEED
+) -> dict[str, dict[str, int]]:
+    """Both townships of the sample, the town first; township code → row counts."""
+    return {
+        TOWN_CODE: load_township(factory, actor=actor, seed=seed),
+        SUBDISTRICT_CODE: load_subdistrict(factory, actor=actor, seed=seed),
+    }

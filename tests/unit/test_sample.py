@@ -62,3 +62,56 @@ def test_committed_geopackage_is_the_generator_output(township):
         stored = gpd.read_file(SAMPLE_GPKG, layer=name)
         assert len(stored) == len(township[name])
         assert stored.geometry.geom_equals_exact(township[name].geometry, 1e-9).all()
+
+
+# --- the second township: a subdistrict (街道) like Binhai's ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def subdistrict():
+    from geo_enforce.demo.sample import build_subdistrict
+
+    return build_subdistrict()
+
+
+def test_subdistrict_is_shaped_like_a_binhai_street_next_to_the_town(township, subdistrict):
+    from geo_enforce.demo.sample import SUBDISTRICT_CODE, TOWN_CODE
+
+    admin = subdistrict["admin_area"]
+    assert list(admin.code[admin.level == "town"]) == [SUBDISTRICT_CODE]
+    assert (admin.level == "community").sum() == 11 and (admin.level == "village").sum() == 2
+    assert set(admin.parent_code[admin.level != "town"]) == {SUBDISTRICT_CODE}
+    town = township["admin_area"].set_index("code").loc[TOWN_CODE, "geometry"]
+    street = admin.set_index("code").loc[SUBDISTRICT_CODE, "geometry"]
+    gk_town, gk_street = (gpd.GeoSeries([g], crs=4490).to_crs(4548)[0] for g in (town, street))
+    assert gk_town.intersection(gk_street).area < 5.0  # m²: neighbours, no shared ground
+    assert gk_town.distance(gk_street) < 1.0 and gk_street.centroid.x > gk_town.centroid.x
+    st = subdistrict["structure"]
+    assert st.case_no.str.startswith("BH-").all() and st.case_no.is_unique
+    assert not set(st.case_no) & set(township["structure"].case_no)
+    units = admin.set_index("code")
+    for code, geom in zip(st.village_code, st.geometry, strict=True):
+        assert units.loc[code, "geometry"].buffer(1e-7).contains(geom)
+    # 天润小区5处占压燃气小院: five courtyards within 5 m of the gas main
+    gas = subdistrict["pipeline"].to_crs(4548).geometry[0]
+    near = st[st.category == "courtyard"].to_crs(4548).distance(gas) <= 5.0
+    assert near.sum() >= 5
+    for name in LAYER_ORDER:
+        assert subdistrict[name].geometry.is_valid.all()
+
+
+def test_subdistrict_is_deterministic_and_the_town_unchanged(township, subdistrict):
+    from geo_enforce.demo.sample import SUBDISTRICT_GPKG, build_subdistrict
+
+    again = build_subdistrict()
+    for name in LAYER_ORDER:
+        assert subdistrict[name].geometry.geom_equals_exact(again[name].geometry, 0).all()
+        stored = gpd.read_file(SUBDISTRICT_GPKG, layer=name)
+        assert len(stored) == len(subdistrict[name])
+        assert stored.geometry.geom_equals_exact(subdistrict[name].geometry, 1e-9).all()
+    # building the subdistrict draws nothing from the town's stream
+    assert (
+        township["structure"]
+        .geometry.geom_equals_exact(build_township()["structure"].geometry, 0)
+        .all()
+    )
