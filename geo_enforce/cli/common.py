@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -26,15 +27,16 @@ app = typer.Typer(
 
 
 class CliConsole(Console):
-    """A rich console whose tables are printed whole when the output is not a terminal.
+    """A rich console whose tables and panels are printed whole when the output is not a
+    terminal.
 
-    On a terminal a table fits the window (rich folds or elides cells); piped into a file, a
-    ticket or another program it is laid out at its natural width, whatever ``COLUMNS`` says, so
-    no value is cut to "…".
+    On a terminal a table or panel fits the window (rich folds or crops its lines); piped into a
+    file, a ticket or another program it is laid out at its natural width, whatever ``COLUMNS``
+    says, so no value (a cell, a URL, a token) is cut to "…" or cropped.
     """
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        if not self.is_terminal and any(isinstance(o, Table) for o in objects):
+        if not self.is_terminal and any(isinstance(o, Table | Panel) for o in objects):
             wide = self.options.update_width(100_000)
             need = max(self.measure(o, options=wide).maximum for o in objects)
             if need > self.width:  # rich caps print(width=…) at the console's own width
