@@ -95,7 +95,7 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     # distance (the catalogue's for gas: the line has none of its own) and its owner
     page.mouse.click(*map_point(page, GAS_LON + 0.001, GAS_LAT))
     popup = page.locator(".leaflet-popup-content")
-    popup.wait_for(timeout=5000)
+    popup.wait_for(timeout=20_000)
     body = popup.inner_text()
     assert "燃气干管" in body and "燃气管线" in body, body
     assert "安全距离" in body and "5.0 m（按类型）" in body and "权属单位" in body, body
@@ -111,10 +111,16 @@ def check_layers_and_popup(page, net: Net, server: Server, shots: Path, tag: str
     )
     page.wait_for_timeout(500)
     wait_drawn(page, ["structure"])
+    page.wait_for_function(  # the case is hit-testable where the click will land
+        "([lat, lon, no]) => { const h = geoEnforce.hitTest(L.latLng(lat, lon));"
+        " return !!h && h.layer === 'structure' && h.props.case_no === no; }",
+        arg=[lat, lon, CLICK_CASE],
+        timeout=30_000,
+    )
     x, y = map_point(page, lon, lat)
     page.mouse.click(x, y)
     popup = page.locator(".leaflet-popup-content")
-    popup.wait_for(timeout=5000)
+    popup.wait_for(timeout=20_000)
     body = popup.inner_text()
     page.wait_for_timeout(400)  # the popup fades in
     page.screenshot(path=str(shots / f"{tag}-popup.png"))
@@ -200,7 +206,7 @@ def test_search_filters_and_measure(browser, server, shots):
     wait_drawn(page, ["structure"])
     page.fill("#ge-search", "0007")
     page.press("#ge-search", "Enter")
-    page.locator(".ge-search-hit").first.wait_for(timeout=5000)
+    page.locator(".ge-search-hit").first.wait_for(timeout=20_000)
     assert page.locator(".ge-search-hit").first.inner_text() == CLICK_CASE
     # filter by status: only the one suspected structure is drawn
     page.select_option("#ge-f-status", "suspected")

@@ -209,7 +209,7 @@ def test_phone_first_tap_opens_a_bottom_sheet_nothing_covers(browser, server, sh
     wait_hit(page, *PATCH, "change_patch")
     page.touchscreen.tap(*map_point(page, *PATCH))
     sheet = page.locator(".ge-sheet.ge-open")
-    sheet.wait_for(timeout=5000)
+    sheet.wait_for(timeout=20_000)
     assert "CP-2024-0001" in sheet.inner_text()
     assert page.evaluate("geoEnforce.state.popups") == 1
     assert page.locator(".leaflet-popup").count() == 0
@@ -251,7 +251,7 @@ def test_phone_toolbar_opens_search_swipe_measure_and_legend_on_demand(browser, 
     page.fill("#ge-search", "大任庄村7号")
     page.press("#ge-search", "Enter")
     hit = page.locator(".ge-search-hit").first
-    hit.wait_for(timeout=5000)
+    hit.wait_for(timeout=20_000)
     assert hit.inner_text() == f"大任庄村东街7号（{CLICK_CASE}）"
     page.screenshot(path=str(shots / "phone-search.png"))
     hit.tap()
@@ -261,12 +261,12 @@ def test_phone_toolbar_opens_search_swipe_measure_and_legend_on_demand(browser, 
     assert abs(found["x"] - x) < 2 and 0 < x < PHONE["width"] and 100 < y < PHONE["height"]
     wait_hit(page, *CLICK, "structure")
     page.touchscreen.tap(x, y)
-    page.locator(".ge-sheet.ge-open").wait_for(timeout=5000)
+    page.locator(".ge-sheet.ge-open").wait_for(timeout=20_000)
     assert CLICK_CASE in page.locator(".ge-sheet").inner_text()
     page.locator(".ge-sheet-close").tap()
     # the swipe: on while its panel is open, off when it closes
     tool("swipe").tap()
-    page.locator(".leaflet-sbs-divider").wait_for(timeout=5000)
+    page.locator(".leaflet-sbs-divider").wait_for(timeout=20_000)
     assert page.evaluate("geoEnforce.state.swipeOn") is True
     page.screenshot(path=str(shots / "phone-swipe.png"))
     share, _ = covered(page, PHONE)
@@ -318,7 +318,7 @@ def test_desktop_search_lands_clear_of_the_swipe_handle(browser, server, shots):
     wait_hit(page, *CLICK, "structure")
     # the obvious click, on the found feature, opens its popup
     page.mouse.click(*map_point(page, *CLICK))
-    page.locator(".leaflet-popup-content").wait_for(timeout=5000)
+    page.locator(".leaflet-popup-content").wait_for(timeout=20_000)
     assert CLICK_CASE in page.locator(".leaflet-popup-content").inner_text()
     page.wait_for_load_state("networkidle")  # the orthophoto tiles, for the picture
     page.wait_for_timeout(400)
@@ -340,7 +340,7 @@ def test_desktop_popup_clear_of_the_panels_and_measure_kept(browser, server, sho
     put_at(page, *CLICK, column + 20, 420)
     wait_hit(page, *CLICK, "structure")
     page.mouse.click(*map_point(page, *CLICK))
-    page.locator(".leaflet-popup-content").wait_for(timeout=5000)
+    page.locator(".leaflet-popup-content").wait_for(timeout=20_000)
     page.wait_for_timeout(800)  # auto-pan and fade-in
     popup = box_of(page, ".leaflet-popup")
     controls = page.evaluate(
@@ -393,7 +393,7 @@ def test_overdue_toggle(browser, server, shots):
     wait_hit(page, *CLICK, "structure")
     page.mouse.click(*map_point(page, *CLICK))
     body = page.locator(".leaflet-popup-content")
-    body.wait_for(timeout=5000)
+    body.wait_for(timeout=20_000)
     assert "拆除期限" in body.inner_text() and "逾期" in body.inner_text()
     page.wait_for_timeout(400)
     page.screenshot(path=str(shots / "desktop-overdue.png"))
