@@ -80,6 +80,11 @@ class RetireIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+def _scoped(session, name: str) -> tuple:
+    """The user ``name`` and the townships it is scoped to, for :func:`_user_out`."""
+    return auth.get_user(session, name), scoping.townships_of(session, name)
+
+
 def _user_out(u, townships: list[str] | None = None) -> UserOut:
     out = UserOut.model_validate(u, from_attributes=True)
     out.townships = townships or []
@@ -117,7 +122,7 @@ def grant_township(
     scoping.grant(
         session, name, body.township, actor=principal.actor, grantor_scope=principal.townships
     )
-    return _user_out(auth.get_user(session, name), scoping.townships_of(session, name))
+    return _user_out(*_scoped(session, name))
 
 
 @router.post(
@@ -136,7 +141,7 @@ def revoke_township(
         session, name, code, actor=principal.actor, reason=body.reason,
         grantor_scope=principal.townships,
     )  # fmt: skip
-    return _user_out(auth.get_user(session, name), scoping.townships_of(session, name))
+    return _user_out(*_scoped(session, name))
 
 
 @router.post(
