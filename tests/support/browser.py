@@ -197,6 +197,12 @@ def non_blank(png: bytes) -> int:
 
 
 def map_point(page, lon: float, lat: float) -> tuple[float, float]:
+    """Where (lon, lat) is on the page, read once no zoom or pan animation is running (during
+    one, Leaflet still answers for the view it is leaving)."""
+    page.wait_for_function(
+        "() => !geoEnforce.map._animatingZoom"
+        " && !(geoEnforce.map._panAnim && geoEnforce.map._panAnim._inProgress)"
+    )
     box = page.locator("#" + page.evaluate("geoEnforce.map.getContainer().id")).bounding_box()
     pt = page.evaluate(
         "([lat, lon]) => { const p = geoEnforce.map.latLngToContainerPoint([lat, lon]);"
