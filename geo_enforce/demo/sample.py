@@ -138,6 +138,30 @@ def _town_outline(rng: np.random.Generator) -> Polygon:
     return Polygon(pts).buffer(0)
 
 
+def _units_in(township: tuple[str, str, str], area: Polygon, seeds, communities, villages):
+    """The township's row and its units as Voronoi cells of ``seeds`` clipped to ``area``: the
+    first ``len(communities)`` seeds are communities (codes 001…), the rest villages (201…).
+    Returns (admin rows, units as (code, name, level, cell, seed))."""
+    code, name, parent = township
+    cells = list(
+        shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=area.buffer(500)).geoms
+    )
+    rows = [{"code": code, "name": name, "level": "town", "parent_code": parent, "geom": area}]
+    units = []
+    for i, seed in enumerate(seeds):
+        cell = next(c for c in cells if c.contains(seed)).intersection(area)
+        if i < len(communities):
+            unit = (f"{code}{i + 1:03d}", communities[i], "community", cell, seed)
+        else:
+            j = i - len(communities)
+            unit = (f"{code}{201 + j:03d}", villages[j], "village", cell, seed)
+        rows.append(
+            {"code": unit[0], "name": unit[1], "level": unit[2], "parent_code": code, "geom": cell}
+        )
+        units.append(unit)
+    return rows, units
+
+
 def _admin(rng: np.random.Generator, town: Polygon):
     """Villages and communities as Voronoi cells of seeded points, clipped to the town."""
     minx, miny, maxx, maxy = town.bounds
@@ -151,29 +175,7 @@ def _admin(rng: np.random.Generator, town: Polygon):
         p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if town.buffer(-300).contains(p) and all(p.distance(q) > 850 for q in seeds):
             seeds.append(p)
-    cells = shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=town.buffer(500))
-    cell_list = list(cells.geoms)
-    rows = [
-        {
-            "code": TOWN_CODE,
-            "name": TOWN_NAME,
-            "level": "town",
-            "parent_code": "120111",
-            "geom": town,
-        }
-    ]
-    units = []
-    for i, seed in enumerate(seeds):
-        cell = next(c for c in cell_list if c.contains(seed)).intersection(town)
-        if i < len(COMMUNITIES):
-            code, name, level = f"{TOWN_CODE}{i + 1:03d}", COMMUNITIES[i], "community"
-        else:
-            j = i - len(COMMUNITIES)
-            code, name, level = f"{TOWN_CODE}{201 + j:03d}", VILLAGES[j], "village"
-        rows.append(
-            {"code": code, "name": name, "level": level, "parent_code": TOWN_CODE, "geom": cell}
-        )
-        units.append((code, name, level, cell, seed))
+    rows, units = _units_in((TOWN_CODE, TOWN_NAME, "120111"), town, seeds, COMMUNITIES, VILLAGES)
     west = [u[3] for u in units if u[4].x < _CX]
     east = [u[3] for u in units if u[4].x >= _CX]
     for k, (label, parts) in enumerate((("西片网格", west), ("东片网格", east)), start=1):
@@ -621,32 +623,9 @@ def _subdistrict_units(rng: np.random.Generator, area: Polygon):
         p = Point(rng.uniform(minx, maxx), rng.uniform(miny, miny + 1500))
         if inner.contains(p) and all(p.distance(q) > 1400 for q in seeds):
             seeds.append(p)
-    cells = list(
-        shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=area.buffer(500)).geoms
+    return _units_in(
+        (SUBDISTRICT_CODE, SUBDISTRICT_NAME, "120116"), area, seeds, SUB_COMMUNITIES, SUB_VILLAGES
     )
-    rows = [
-        {
-            "code": SUBDISTRICT_CODE,
-            "name": SUBDISTRICT_NAME,
-            "level": "town",
-            "parent_code": "120116",
-            "geom": area,
-        }
-    ]
-    units = []
-    for i, seed in enumerate(seeds):
-        cell = next(c for c in cells if c.contains(seed)).intersection(area)
-        if i < len(SUB_COMMUNITIES):
-            code, name, level = f"{SUBDISTRICT_CODE}{i + 1:03d}", SUB_COMMUNITIES[i], "community"
-        else:
-            j = i - len(SUB_COMMUNITIES)
-            code, name, level = f"{SUBDISTRICT_CODE}{201 + j:03d}", SUB_VILLAGES[j], "village"
-        rows.append(
-            {"code": code, "name": name, "level": level, "parent_code": SUBDISTRICT_CODE,
-             "geom": cell}
-        )  # fmt: skip
-        units.append((code, name, level, cell, seed))
-    return rows, units
 
 
 def _place(rng: np.random.Generator, cell, seed: Point, w: float, h: float, taken: list):
