@@ -110,6 +110,30 @@ def import_all_or_nothing(
         print_report(report)
 
 
+def print_import_report(
+    report: Any, heading: str, counts: list[tuple[str, int]], notes: list[str]
+) -> None:
+    """An import report for people: ``heading``, the dry-run notice, ``counts`` as a table
+    (Chinese labels), ``notes`` line by line, then the report's repairs and warnings."""
+    from rich.table import Table
+
+    out.print(heading, soft_wrap=True)
+    if report.dry_run:
+        out.print("[bold]试运行：已检查并统计，未写入数据库[/]")
+    table = Table(title="导入结果")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    for label, n in counts:
+        table.add_row(label, str(n))
+    out.print(table)
+    for note in notes:
+        out.print(note)
+    for line in report.repaired:
+        out.print(f"[yellow]已修复[/] {line}")
+    for line in report.warnings:
+        out.print(f"[bold yellow]警告[/] {line}")
+
+
 def parse_date(value: str, option: str) -> dt.date:
     """``value`` (YYYY-MM-DD) as a date; InvalidInput naming ``option`` when it is not one or
     lies outside the plausible range (1949-10-01 … a year from today)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from geo_enforce.cli.common import (
     app,
     catalogue,
     import_all_or_nothing,
     out,
+    print_import_report,
     sessions,
     settings,
 )
@@ -19,30 +19,22 @@ from geo_enforce.cli.common import (
 
 def print_report(report) -> None:
     """The import report as a table (Chinese labels), then repairs and warnings."""
-    out.print(f"导入图层 {report.layer}，文件 {report.source}", soft_wrap=True)
-    if report.dry_run:
-        out.print("[bold]试运行：已检查并统计，未写入数据库[/]")
-    table = Table(title="导入结果")
-    table.add_column("项目")
-    table.add_column("数量", justify="right")
-    for label, n in (
+    notes = []
+    if report.columns:
+        notes.append(
+            "字段对应: " + ", ".join(f"{src}→{dst}" for src, dst in report.columns.items())
+        )
+    if report.ignored_columns:
+        notes.append("未使用的字段: " + ", ".join(map(str, report.ignored_columns)))
+    counts = [
         ("要素总数", report.total),
         ("新增", report.inserted),
         ("更新", report.updated),
         ("未变化", report.unchanged),
         ("几何修复", len(report.repaired)),
         ("警告", len(report.warnings)),
-    ):
-        table.add_row(label, str(n))
-    out.print(table)
-    if report.columns:
-        out.print("字段对应: " + ", ".join(f"{src}→{dst}" for src, dst in report.columns.items()))
-    if report.ignored_columns:
-        out.print("未使用的字段: " + ", ".join(map(str, report.ignored_columns)))
-    for line in report.repaired:
-        out.print(f"[yellow]已修复[/] {line}")
-    for line in report.warnings:
-        out.print(f"[bold yellow]警告[/] {line}")
+    ]
+    print_import_report(report, f"导入图层 {report.layer}，文件 {report.source}", counts, notes)
 
 
 @app.command("import")

@@ -9,7 +9,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from geo_enforce.cli.common import actor, app, import_all_or_nothing, out, sessions, settings
+from geo_enforce.cli.common import (
+    actor,
+    app,
+    import_all_or_nothing,
+    out,
+    print_import_report,
+    sessions,
+    settings,
+)
 
 mnr_app = typer.Typer(
     help="卫片执法图斑: import, list, evidence, rule, rectify, quarterly, rules.",
@@ -19,31 +27,25 @@ app.add_typer(mnr_app, name="mnr")
 
 
 def _print_import(report) -> None:
-    out.print(f"导入卫片图斑，文件 {report.source}", soft_wrap=True)
-    if report.dry_run:
-        out.print("[bold]试运行：已检查并统计，未写入数据库[/]")
-    table = Table(title="导入结果")
-    table.add_column("项目")
-    table.add_column("数量", justify="right")
-    for label, n in (
+    notes = []
+    if report.quarters:
+        notes.append(
+            "批次: " + ", ".join(f"{q} {n} 个" for q, n in sorted(report.quarters.items()))
+        )
+    if report.rule_hits:
+        notes.append(
+            "规则命中: " + ", ".join(f"{k} {n}" for k, n in sorted(report.rule_hits.items()))
+        )
+    notes.append("字段对应: " + ", ".join(f"{src}→{dst}" for src, dst in report.columns.items()))
+    counts = [
         ("图斑总数", report.total),
         ("新增", report.inserted),
         ("已存在（未更新）", len(report.present)),
         ("其中几何不同", len(report.differs)),
         ("几何修复", len(report.repaired)),
         ("警告", len(report.warnings)),
-    ):
-        table.add_row(label, str(n))
-    out.print(table)
-    if report.quarters:
-        out.print("批次: " + ", ".join(f"{q} {n} 个" for q, n in sorted(report.quarters.items())))
-    if report.rule_hits:
-        out.print("规则命中: " + ", ".join(f"{k} {n}" for k, n in sorted(report.rule_hits.items())))
-    out.print("字段对应: " + ", ".join(f"{src}→{dst}" for src, dst in report.columns.items()))
-    for line in report.repaired:
-        out.print(f"[yellow]已修复[/] {line}")
-    for line in report.warnings:
-        out.print(f"[bold yellow]警告[/] {line}")
+    ]
+    print_import_report(report, f"导入卫片图斑，文件 {report.source}", counts, notes)
 
 
 @mnr_app.command("import")
