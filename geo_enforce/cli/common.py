@@ -115,8 +115,6 @@ def print_import_report(
 ) -> None:
     """An import report for people: ``heading``, the dry-run notice, ``counts`` as a table
     (Chinese labels), ``notes`` line by line, then the report's repairs and warnings."""
-    from rich.table import Table
-
     out.print(heading, soft_wrap=True)
     if report.dry_run:
         out.print("[bold]试运行：已检查并统计，未写入数据库[/]")

@@ -151,14 +151,14 @@ def _units_in(township: tuple[str, str, str], area: Polygon, seeds, communities,
     for i, seed in enumerate(seeds):
         cell = next(c for c in cells if c.contains(seed)).intersection(area)
         if i < len(communities):
-            unit = (f"{code}{i + 1:03d}", communities[i], "community", cell, seed)
+            ucode, uname, level = f"{code}{i + 1:03d}", communities[i], "community"
         else:
             j = i - len(communities)
-            unit = (f"{code}{201 + j:03d}", villages[j], "village", cell, seed)
+            ucode, uname, level = f"{code}{201 + j:03d}", villages[j], "village"
         rows.append(
-            {"code": unit[0], "name": unit[1], "level": unit[2], "parent_code": code, "geom": cell}
+            {"code": ucode, "name": uname, "level": level, "parent_code": code, "geom": cell}
         )
-        units.append(unit)
+        units.append((ucode, uname, level, cell, seed))
     return rows, units
 
 
